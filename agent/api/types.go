@@ -1,0 +1,80 @@
+// Package api is the agent's local API: the JSON types vemctl and scripts
+// read, an HTTP server on the agent's unix socket and a client for it.
+package api
+
+import (
+	"context"
+
+	"github.com/vem-switch/vem/agent/config"
+)
+
+// Status describes the agent itself (vemctl show module).
+type Status struct {
+	Host       string `json:"host"`
+	Instance   string `json:"instance"`
+	Mode       string `json:"mode"` // "standalone" until a supervisor is configured
+	Uplink     string `json:"uplink,omitempty"`
+	ConfigFile string `json:"configFile,omitempty"`
+	// LastReload is the RFC 3339 time of the last successful reconcile.
+	LastReload string `json:"lastReload,omitempty"`
+	// ConfigError is the last rejected configuration's error; the running
+	// state is the previous good one.
+	ConfigError string `json:"configError,omitempty"`
+}
+
+// Port is one switch port: a vEth or an uplink member.
+type Port struct {
+	Name      string `json:"name"` // Vethernet1..n, or the uplink interface
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	Kind      string `json:"kind"` // "veth" or "uplink"
+	MAC       string `json:"mac,omitempty"`
+	Segment   string `json:"segment,omitempty"`
+	Profile   string `json:"profile,omitempty"`
+	State     string `json:"state"`  // "up" or "down"
+	Source    string `json:"source"` // "config" or "attached"
+}
+
+// MACEntry is one learned MAC address.
+type MACEntry struct {
+	Segment string `json:"segment"`
+	MAC     string `json:"mac"`
+	Port    string `json:"port"` // interface the MAC was learned on
+	Remote  bool   `json:"remote"`
+	// AgeSeconds is the time since the address was last seen.
+	AgeSeconds float64 `json:"ageSeconds"`
+}
+
+// Segment is a network segment and the ports in it.
+type Segment struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	VLAN  int      `json:"vlan,omitempty"`
+	VNI   int      `json:"vni,omitempty"`
+	Ports []string `json:"ports"`
+}
+
+// Counters are a port's packet and byte counters, summed over CPUs.
+type Counters struct {
+	Port      string            `json:"port"`
+	RxPackets uint64            `json:"rxPackets"`
+	RxBytes   uint64            `json:"rxBytes"`
+	TxPackets uint64            `json:"txPackets"`
+	TxBytes   uint64            `json:"txBytes"`
+	Drops     map[string]uint64 `json:"drops"` // reason -> packets; only non-zero reasons
+}
+
+// Backend is what the agent exposes to the API server.
+type Backend interface {
+	Status(ctx context.Context) (Status, error)
+	Ports(ctx context.Context) ([]Port, error)
+	// MACTable lists learned MACs; segment "" means all segments.
+	MACTable(ctx context.Context, segment string) ([]MACEntry, error)
+	Segments(ctx context.Context) ([]Segment, error)
+	// Counters for one port (by interface or Vethernet name), or all when port is "".
+	Counters(ctx context.Context, port string) ([]Counters, error)
+	// Attach adds a vEth port at run time (the libvirt hook's entry point).
+	Attach(ctx context.Context, p config.Port) error
+	// Detach removes a port attached at run time or by configuration.
+	Detach(ctx context.Context, iface string) error
+}

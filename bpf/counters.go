@@ -1,0 +1,101 @@
+package bpf
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// DropReason is why the datapath dropped a frame. The values and names
+// follow enum vem_drop in src/types.h; append only.
+type DropReason int
+
+// Drop reasons.
+const (
+	DropUnknownPort DropReason = iota
+	DropPortDown
+	DropSpoofedSource
+	DropTaggedOnAccess
+	DropNoSegment
+	DropUnknownVLAN
+	DropMalformed
+	DropNoUplink
+	DropHairpin
+	DropNotCollecting
+	DropRedirect
+	dropReasons
+)
+
+// MaxDropReasons is the size of the datapath's drop counter array.
+const MaxDropReasons = 16
+
+var dropNames = [...]string{
+	DropUnknownPort:    "unknown-port",
+	DropPortDown:       "port-down",
+	DropSpoofedSource:  "spoofed-source",
+	DropTaggedOnAccess: "tagged-on-access",
+	DropNoSegment:      "no-segment",
+	DropUnknownVLAN:    "unknown-vlan",
+	DropMalformed:      "malformed",
+	DropNoUplink:       "no-uplink",
+	DropHairpin:        "hairpin",
+	DropNotCollecting:  "not-collecting",
+	DropRedirect:       "redirect-failed",
+}
+
+func (r DropReason) String() string {
+	if r >= 0 && int(r) < len(dropNames) && dropNames[r] != "" {
+		return dropNames[r]
+	}
+	return fmt.Sprintf("reason-%d", int(r))
+}
+
+// Counters are one port's counters summed over CPUs.
+type Counters struct {
+	RxPackets, RxBytes uint64
+	TxPackets, TxBytes uint64
+	Drops              [MaxDropReasons]uint64
+}
+
+// Dropped returns the drops by reason name, non-zero ones only.
+func (c Counters) Dropped() map[string]uint64 {
+	out := map[string]uint64{}
+	for i, n := range c.Drops {
+		if n != 0 {
+			out[DropReason(i).String()] = n
+		}
+	}
+	return out
+}
+
+// Counters sums a slot's per-CPU counters.
+func (d *Datapath) Counters(slot uint16) (Counters, error) {
+	var per []vemVemCounters
+	if err := d.objs.VemStats.Lookup(uint32(slot), &per); err != nil {
+		return Counters{}, fmt.Errorf("read counters of slot %d: %w", slot, err)
+	}
+	var c Counters
+	for _, p := range per {
+		c.RxPackets += p.RxPackets
+		c.RxBytes += p.RxBytes
+		c.TxPackets += p.TxPackets
+		c.TxBytes += p.TxBytes
+		for i := range c.Drops {
+			c.Drops[i] += p.Drops[i]
+		}
+	}
+	return c, nil
+}
+
+// ResetCounters zeroes a slot, for a port that takes over a freed slot.
+func (d *Datapath) ResetCounters(slot uint16) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("reset counters of slot %d: %w", slot, err)
+	}
+	zero := make([]vemVemCounters, n)
+	if err := d.objs.VemStats.Put(uint32(slot), zero); err != nil {
+		return fmt.Errorf("reset counters of slot %d: %w", slot, err)
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+// Package bpf holds vem's eBPF datapath: the C programs (src/), their
+// bpf2go bindings, and the loader that loads, pins and attaches them and
+// gives typed access to their maps.
+//
+// Everything is pinned under /sys/fs/bpf/vem/<instance>/: maps by name and
+// tcx links under links/. Programs stay attached when the agent exits; the
+// next agent adopts the pinned maps and swaps its programs into the pinned
+// links atomically, so a restart or an upgrade loses no packets.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// PinRoot is the bpffs directory every instance pins under.
+const PinRoot = "/sys/fs/bpf/vem"
+
+// Datapath is the loaded eBPF datapath of one agent instance.
+type Datapath struct {
+	dir  string
+	objs vemObjects
+}
+
+// PinDir returns the directory an instance pins its maps and links in.
+func PinDir(instance string) string { return filepath.Join(PinRoot, instance) }
+
+// Open loads the datapath of an instance, adopting maps already pinned by
+// an earlier agent (their contents are kept) and pinning new ones. It
+// mounts bpffs on /sys/fs/bpf when nothing is mounted there.
+func Open(instance string) (*Datapath, error) {
+	if instance == "" || filepath.Base(instance) != instance {
+		return nil, fmt.Errorf("invalid instance name %q", instance)
+	}
+	if err := ensureBPFFS(filepath.Dir(PinRoot)); err != nil {
+		return nil, err
+	}
+	dir := PinDir(instance)
+	if err := os.MkdirAll(filepath.Join(dir, linkDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create pin directory: %w", err)
+	}
+	d := &Datapath{dir: dir}
+	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}}
+	if err := loadVemObjects(&d.objs, opts); err != nil {
+		if errors.Is(err, ebpf.ErrMapIncompatible) {
+			return nil, fmt.Errorf("load datapath: maps pinned in %s come from an incompatible version (remove them with vem-agent --uninstall): %w", dir, err)
+		}
+		return nil, fmt.Errorf("load datapath: %w", err)
+	}
+	return d, nil
+}
+
+// Close releases the agent's handles. Pinned maps and links, and so the
+// forwarding, stay.
+func (d *Datapath) Close() error { return d.objs.Close() }
+
+// PinDir returns where this datapath is pinned.
+func (d *Datapath) PinDir() string { return d.dir }
+
+// Remove detaches every program of an instance and deletes its pins.
+// Forwarding through that instance stops.
+func Remove(instance string) error {
+	if instance == "" || filepath.Base(instance) != instance {
+		return fmt.Errorf("invalid instance name %q", instance)
+	}
+	if err := os.RemoveAll(PinDir(instance)); err != nil {
+		return fmt.Errorf("remove pins of %s: %w", instance, err)
+	}
+	return nil
+}
+
+// ensureBPFFS mounts bpffs on dir unless it already is one.
+func ensureBPFFS(dir string) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		return fmt.Errorf("mount bpffs on %s: %w", dir, err)
+	}
+	return nil
+}

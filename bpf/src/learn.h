@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* MAC learning and lookup per segment, with ageing. */
+#ifndef VEM_LEARN_H
+#define VEM_LEARN_H
+
+#include "maps.h"
+#include "eth.h"
+
+/* A known MAC's timestamp is refreshed at most this often, so steady
+ * traffic does not bounce the entry's cache line between CPUs. */
+#define VEM_LEARN_REFRESH_NS 1000000000ULL
+
+static __always_inline __u64 vem_ageing_ns(void)
+{
+	__u32 zero = 0;
+	struct vem_config *cfg = bpf_map_lookup_elem(&vem_settings, &zero);
+
+	return cfg ? cfg->ageing_ns : 0;
+}
+
+/* vem_learn records that mac was seen on ifindex in segment. */
+static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
+				      __u16 slot, __u8 flags, __u64 now)
+{
+	struct vem_mac_key key = { .segment = segment };
+	struct vem_mac_entry *e, fresh = {};
+
+	vem_mac_copy(key.mac, mac);
+	e = bpf_map_lookup_elem(&vem_macs, &key);
+	if (e && e->ifindex == ifindex && e->flags == flags) {
+		if (now - e->seen_ns > VEM_LEARN_REFRESH_NS)
+			e->seen_ns = now;
+		return;
+	}
+	/* New MAC, or a MAC that moved: replace the entry atomically. */
+	fresh.ifindex = ifindex;
+	fresh.slot = slot;
+	fresh.flags = flags;
+	fresh.seen_ns = now;
+	bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_ANY);
+}
+
+/* vem_lookup returns the live entry for mac in segment, or NULL when it is
+ * unknown or aged out (the agent deletes aged entries later). */
+static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u8 *mac,
+							__u64 now)
+{
+	struct vem_mac_key key = { .segment = segment };
+	struct vem_mac_entry *e;
+	__u64 ageing;
+
+	vem_mac_copy(key.mac, mac);
+	e = bpf_map_lookup_elem(&vem_macs, &key);
+	if (!e)
+		return NULL;
+	ageing = vem_ageing_ns();
+	if (ageing && now - e->seen_ns > ageing)
+		return NULL;
+	return e;
+}
+
+#endif

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Types shared by the datapath programs and the Go loader (bpf2go -type). */
+#ifndef VEM_TYPES_H
+#define VEM_TYPES_H
+
+#include <linux/types.h>
+
+#define VEM_MAX_PORTS     4096   /* counter slots; slot 0 counts unattributed drops */
+#define VEM_MAX_SEGMENTS  4096
+#define VEM_MAX_FLOOD     64     /* local ports of one segment */
+#define VEM_MAX_MEMBERS   16     /* port-channel members */
+#define VEM_MAC_ENTRIES   65536
+#define VEM_VLAN_IDS      4096   /* index 0 is the untagged (flat) segment */
+
+/* Why a frame was dropped. The Go side names them; append only. */
+enum vem_drop {
+	VEM_DROP_UNKNOWN_PORT = 0,  /* program attached to an interface not in the port table */
+	VEM_DROP_PORT_DOWN,         /* admin-down port */
+	VEM_DROP_SPOOFED_SRC,       /* source MAC not the port's, or multicast */
+	VEM_DROP_TAGGED_ON_ACCESS,  /* 802.1Q/802.1ad frame from a vEth */
+	VEM_DROP_NO_SEGMENT,        /* port's segment is not programmed */
+	VEM_DROP_UNKNOWN_VLAN,      /* uplink frame for a VLAN no segment uses */
+	VEM_DROP_MALFORMED,         /* truncated or nested-tag frame */
+	VEM_DROP_NO_UPLINK,         /* segment needs the uplink and no member is active */
+	VEM_DROP_HAIRPIN,           /* destination is behind the ingress port */
+	VEM_DROP_NOT_COLLECTING,    /* uplink member not collecting */
+	VEM_DROP_REDIRECT,          /* redirect helper refused the target */
+	VEM_DROP_MAX = 16,
+};
+
+enum vem_port_kind {
+	VEM_PORT_VETH = 1,
+	VEM_PORT_UPLINK = 2,
+};
+
+enum vem_port_flags {
+	VEM_PORT_F_DOWN = 1 << 0,       /* admin down: drop to and from */
+	VEM_PORT_F_SECURE = 1 << 1,     /* port security: source MAC must be the port's */
+	VEM_PORT_F_PEER = 1 << 2,       /* veth with its peer in another netns: bpf_redirect_peer */
+	VEM_PORT_F_COLLECTING = 1 << 3, /* uplink member accepts frames */
+};
+
+/* Port table value, keyed by ifindex. */
+struct vem_port {
+	__u32 segment;   /* vEth: its segment ID; uplink: 0 */
+	__u16 slot;      /* counter slot */
+	__u8 kind;       /* enum vem_port_kind */
+	__u8 flags;      /* enum vem_port_flags */
+	__u8 mac[6];     /* vEth: the VM's MAC */
+	__u16 _pad;
+};
+
+enum vem_segment_type {
+	VEM_SEG_VLAN = 1,
+	VEM_SEG_FLAT = 2,
+	VEM_SEG_LOCAL = 3,
+	VEM_SEG_VXLAN = 4,
+};
+
+/* One local port in a segment's flood list. */
+struct vem_flood_port {
+	__u32 ifindex;
+	__u16 slot;
+	__u16 _pad;
+};
+
+/* Segment table value, keyed by segment ID. */
+struct vem_segment {
+	__u16 vlan;      /* 802.1Q VID on the uplink; 0 = untagged */
+	__u8 type;       /* enum vem_segment_type */
+	__u8 _pad;
+	__u32 vni;       /* VXLAN network identifier */
+	__u32 nports;    /* valid entries of ports[] */
+	__u32 _pad2;
+	struct vem_flood_port ports[VEM_MAX_FLOOD];
+};
+
+enum vem_hash_mode {
+	VEM_HASH_SRC_DST_MAC = 0,
+	VEM_HASH_SRC_DST_IP = 1,
+	VEM_HASH_SRC_DST_IP_L4PORT = 2,
+};
+
+/* The uplink: the members currently distributing, in hash order. */
+struct vem_uplink {
+	__u32 nmembers;
+	__u32 hash;      /* enum vem_hash_mode */
+	__u32 ifindex[VEM_MAX_MEMBERS];
+	__u16 slot[VEM_MAX_MEMBERS];
+};
+
+struct vem_mac_key {
+	__u32 segment;
+	__u8 mac[6];
+	__u16 _pad;
+};
+
+enum vem_mac_flags {
+	VEM_MAC_F_REMOTE = 1 << 0,  /* learned on the uplink */
+	VEM_MAC_F_PEER = 1 << 1,    /* local port takes bpf_redirect_peer */
+};
+
+struct vem_mac_entry {
+	__u32 ifindex;   /* port the MAC was last seen on */
+	__u16 slot;
+	__u8 flags;      /* enum vem_mac_flags */
+	__u8 _pad;
+	__u32 vtep;      /* remote VTEP (VXLAN), network order; 0 otherwise */
+	__u32 _pad2;
+	__u64 seen_ns;   /* bpf_ktime_get_coarse_ns() when last seen */
+};
+
+struct vem_counters {
+	__u64 rx_packets;
+	__u64 rx_bytes;
+	__u64 tx_packets;
+	__u64 tx_bytes;
+	__u64 drops[VEM_DROP_MAX];
+};
+
+struct vem_config {
+	__u64 ageing_ns; /* 0: MACs never age */
+};
+
+#endif

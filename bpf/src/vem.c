@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* vem datapath: tcx ingress programs for vEth ports and uplink members.
+ *
+ * A frame from a VM enters vem_veth_ingress on the host side of its vEth;
+ * a frame from the physical network enters vem_uplink_ingress on an uplink
+ * member. Both switch within the frame's segment: known unicast is
+ * redirected to one port, everything else is flooded to the segment.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+#include "counters.h"
+#include "eth.h"
+#include "learn.h"
+#include "uplink.h"
+#include "flood.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+/* vem_deliver sends a frame to the local port mac table entry e names. */
+static __always_inline int vem_deliver(struct __sk_buff *skb, const struct vem_mac_entry *e)
+{
+	vem_count_tx(e->slot, skb);
+	/* A veth whose peer sits in the VM's netns takes the frame straight
+	 * into the peer's ingress: no second backlog queue, no reordering. */
+	if (e->flags & VEM_MAC_F_PEER)
+		return bpf_redirect_peer(e->ifindex, 0);
+	return bpf_redirect(e->ifindex, 0);
+}
+
+SEC("tc")
+int vem_veth_ingress(struct __sk_buff *skb)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data;
+	__u32 ifindex = skb->ifindex;
+	const struct vem_segment *seg;
+	struct vem_mac_entry *dst;
+	struct vem_counters *cnt;
+	struct ethhdr *eth = data;
+	struct vem_port *port;
+	__u64 now;
+
+	port = bpf_map_lookup_elem(&vem_ports, &ifindex);
+	if (!port)
+		return vem_drop(vem_counters_of(0), VEM_DROP_UNKNOWN_PORT);
+	cnt = vem_counters_of(port->slot);
+	vem_count_rx(cnt, skb);
+
+	if (port->flags & VEM_PORT_F_DOWN)
+		return vem_drop(cnt, VEM_DROP_PORT_DOWN);
+	if ((void *)(eth + 1) > data_end)
+		return vem_drop(cnt, VEM_DROP_MALFORMED);
+	/* The stack moves an outer 802.1Q tag into skb metadata before tc;
+	 * check both so no tag of any depth enters from an access port. */
+	if (skb->vlan_present || vem_is_vlan_proto(eth->h_proto))
+		return vem_drop(cnt, VEM_DROP_TAGGED_ON_ACCESS);
+	if (vem_is_multicast(eth->h_source) ||
+	    ((port->flags & VEM_PORT_F_SECURE) && !vem_mac_eq(eth->h_source, port->mac)))
+		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
+
+	seg = bpf_map_lookup_elem(&vem_segments, &port->segment);
+	if (!seg)
+		return vem_drop(cnt, VEM_DROP_NO_SEGMENT);
+
+	now = bpf_ktime_get_coarse_ns();
+	vem_learn(port->segment, eth->h_source, ifindex, port->slot,
+		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, now);
+
+	if (vem_is_multicast(eth->h_dest))
+		return vem_flood(skb, seg, ifindex, 0, cnt);
+	dst = vem_lookup(port->segment, eth->h_dest, now);
+	if (!dst)
+		return vem_flood(skb, seg, ifindex, 0, cnt);
+	if (dst->flags & VEM_MAC_F_REMOTE)
+		return vem_to_uplink(skb, seg, cnt);
+	if (dst->ifindex == ifindex)
+		return vem_drop(cnt, VEM_DROP_HAIRPIN);
+	return vem_deliver(skb, dst);
+}
+
+SEC("tc")
+int vem_uplink_ingress(struct __sk_buff *skb)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data;
+	__u32 ifindex = skb->ifindex, vid, *segid;
+	const struct vem_segment *seg;
+	struct vem_mac_entry *dst;
+	struct vem_counters *cnt;
+	struct ethhdr *eth = data;
+	struct vem_port *port;
+	__u64 now;
+
+	if ((void *)(eth + 1) > data_end)
+		return TC_ACT_SHOT;
+	/* LACPDUs and markers belong to the agent's LACP machines. */
+	if (eth->h_proto == bpf_htons(VEM_ETH_P_SLOW) && !skb->vlan_present)
+		return TC_ACT_OK;
+
+	port = bpf_map_lookup_elem(&vem_ports, &ifindex);
+	if (!port)
+		return vem_drop(vem_counters_of(0), VEM_DROP_UNKNOWN_PORT);
+	cnt = vem_counters_of(port->slot);
+	vem_count_rx(cnt, skb);
+	if (port->flags & VEM_PORT_F_DOWN)
+		return vem_drop(cnt, VEM_DROP_PORT_DOWN);
+	if (!(port->flags & VEM_PORT_F_COLLECTING))
+		return vem_drop(cnt, VEM_DROP_NOT_COLLECTING);
+
+	vid = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
+	segid = bpf_map_lookup_elem(&vem_vlans, &vid);
+	if (!segid || !*segid)
+		return vem_drop(cnt, VEM_DROP_UNKNOWN_VLAN);
+	seg = bpf_map_lookup_elem(&vem_segments, segid);
+	if (!seg)
+		return vem_drop(cnt, VEM_DROP_NO_SEGMENT);
+	if (skb->vlan_present && bpf_skb_vlan_pop(skb))
+		return vem_drop(cnt, VEM_DROP_MALFORMED);
+
+	/* vlan_pop may move the data: reload the packet pointers. */
+	data_end = (void *)(long)skb->data_end;
+	data = (void *)(long)skb->data;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return vem_drop(cnt, VEM_DROP_MALFORMED);
+	if (vem_is_vlan_proto(eth->h_proto))
+		return vem_drop(cnt, VEM_DROP_MALFORMED); /* nested tag */
+	if (vem_is_multicast(eth->h_source))
+		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
+
+	now = bpf_ktime_get_coarse_ns();
+	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, now);
+
+	if (vem_is_multicast(eth->h_dest))
+		return vem_flood(skb, seg, ifindex, 1, cnt);
+	dst = vem_lookup(*segid, eth->h_dest, now);
+	if (!dst)
+		return vem_flood(skb, seg, ifindex, 1, cnt);
+	if (dst->flags & VEM_MAC_F_REMOTE)
+		return vem_drop(cnt, VEM_DROP_HAIRPIN);
+	return vem_deliver(skb, dst);
+}
