@@ -1,0 +1,337 @@
+// Package agent is the per-host daemon (the VEM): it reconciles a desired
+// configuration into the eBPF datapath, serves the local API vemctl talks
+// to, and keeps the datapath's MAC table aged.
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/bpf"
+)
+
+// DefaultStateDir holds per-instance state that must survive restarts.
+const DefaultStateDir = "/var/lib/vem"
+
+// Options configure an Agent.
+type Options struct {
+	// ConfigFile is the standalone configuration (YAML).
+	ConfigFile string
+	// StateDir keeps ports attached at run time; DefaultStateDir if empty.
+	StateDir string
+	// Log receives structured logs; zap.NewNop if nil.
+	Log *zap.Logger
+	// Links resolves interface names; netlink if nil.
+	Links Links
+	// PollInterval is how often the config file is checked for changes;
+	// one second if zero.
+	PollInterval time.Duration
+}
+
+// Agent is one running VEM instance.
+type Agent struct {
+	opts  Options
+	log   *zap.Logger
+	links Links
+	dp    *bpf.Datapath
+	rec   *reconciler
+	store attachedStore
+
+	mu         sync.Mutex // guards everything below and all datapath writes
+	slots      *slots
+	cfg        *config.Config
+	attached   []config.Port
+	plan       *plan
+	fileSum    [sha256.Size]byte
+	lastReload time.Time
+	configErr  string
+}
+
+// New validates the configuration, loads (or adopts) the datapath and
+// reconciles it. A configuration error leaves any running datapath as it is.
+func New(opts Options) (*Agent, error) {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Links == nil {
+		opts.Links = netlinkLinks{}
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = DefaultStateDir
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = time.Second
+	}
+	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, slots: newSlots()}
+
+	cfg, sum, err := a.loadFile()
+	if err != nil {
+		return nil, err
+	}
+	a.store = attachedStore{path: filepath.Join(opts.StateDir, cfg.Instance, "attached-ports.json")}
+	attached, err := a.store.load()
+	if err != nil {
+		return nil, err
+	}
+	// Attached ports whose interface went away while the agent was down
+	// (a VM that stopped) are dropped rather than failing the start.
+	attached = a.presentPorts(attached)
+	if err := a.validate(cfg, attached); err != nil {
+		return nil, fmt.Errorf("with the ports attached at run time: %w", err)
+	}
+
+	dp, err := bpf.Open(cfg.Instance)
+	if err != nil {
+		return nil, err
+	}
+	a.dp = dp
+	a.rec = &reconciler{dp: dp, log: a.log, linked: map[int]bool{}}
+	existing, err := dp.Ports()
+	if err != nil {
+		dp.Close()
+		return nil, err
+	}
+	for _, p := range existing {
+		a.slots.adopt(p.Ifindex, p.Slot)
+	}
+	if len(existing) > 0 {
+		a.log.Info("adopting pinned datapath", zap.String("pins", dp.PinDir()), zap.Int("ports", len(existing)))
+	}
+	if err := a.commit(cfg, attached); err != nil {
+		dp.Close()
+		return nil, err
+	}
+	a.fileSum = sum
+	return a, nil
+}
+
+// Config returns the running configuration.
+func (a *Agent) Config() *config.Config {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg
+}
+
+// Close releases the agent's handles. The datapath keeps forwarding.
+func (a *Agent) Close() error { return a.dp.Close() }
+
+// Run serves the local API and watches the config file and MAC ageing
+// until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	ln, err := api.Listen(a.cfg.Socket)
+	if err != nil {
+		return err
+	}
+	srv := api.NewServer(a, a.log)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+		os.Remove(a.cfg.Socket)
+	}()
+	a.log.Info("agent running", zap.String("host", a.cfg.Host), zap.String("instance", a.cfg.Instance),
+		zap.String("socket", a.cfg.Socket))
+
+	poll := time.NewTicker(a.opts.PollInterval)
+	defer poll.Stop()
+	ageing := time.NewTicker(gcInterval(time.Duration(a.cfg.MACAgeing)))
+	defer ageing.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-serveErr:
+			return fmt.Errorf("local API: %w", err)
+		case <-poll.C:
+			if a.fileChanged() {
+				a.log.Info("configuration file changed", zap.String("file", a.opts.ConfigFile))
+				a.Reload()
+			}
+		case <-ageing.C:
+			a.ageMACs()
+		}
+	}
+}
+
+// Reload re-reads the configuration file and reconciles to it. A bad file
+// is reported and changes nothing.
+func (a *Agent) Reload() error {
+	cfg, sum, err := a.loadFile()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.fileSum = sum
+	if err == nil {
+		err = a.checkFixed(cfg)
+	}
+	if err == nil {
+		if verr := a.validate(cfg, a.attached); verr != nil {
+			err = fmt.Errorf("with the ports attached at run time: %w", verr)
+		}
+	}
+	if err == nil {
+		err = a.commitLocked(cfg, a.attached)
+	}
+	if err != nil {
+		a.configErr = err.Error()
+		a.log.Error("configuration rejected; the running configuration stays", zap.Error(err))
+		return err
+	}
+	a.configErr = ""
+	a.log.Info("configuration applied", zap.Int("ports", len(a.plan.ports)), zap.Int("segments", len(a.plan.segments)))
+	return nil
+}
+
+// loadFile reads and validates the file, with the interface checks.
+func (a *Agent) loadFile() (*config.Config, [sha256.Size]byte, error) {
+	data, err := os.ReadFile(a.opts.ConfigFile)
+	if err != nil {
+		return nil, [sha256.Size]byte{}, fmt.Errorf("read configuration: %w", err)
+	}
+	sum := sha256.Sum256(data)
+	cfg, err := config.ParseWith(data, config.ValidateOptions{InterfaceExists: exists(a.links)})
+	if err != nil {
+		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
+	}
+	if err := supported(cfg); err != nil {
+		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
+	}
+	return cfg, sum, nil
+}
+
+func (a *Agent) fileChanged() bool {
+	data, err := os.ReadFile(a.opts.ConfigFile)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256(data)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return sum != a.fileSum
+}
+
+// checkFixed refuses changes that need a restart.
+func (a *Agent) checkFixed(cfg *config.Config) error {
+	if cfg.Instance != a.cfg.Instance {
+		return fmt.Errorf("instance changed from %q to %q: restart the agent to change it", a.cfg.Instance, cfg.Instance)
+	}
+	if cfg.Socket != a.cfg.Socket {
+		return fmt.Errorf("socket changed from %q to %q: restart the agent to change it", a.cfg.Socket, cfg.Socket)
+	}
+	return nil
+}
+
+// validate checks the file's ports together with the ones attached at
+// run time (which carry no line numbers).
+func (a *Agent) validate(cfg *config.Config, attached []config.Port) error {
+	if len(attached) == 0 {
+		return nil
+	}
+	all := *cfg
+	all.Ports = append(append([]config.Port(nil), cfg.Ports...), attached...)
+	return all.Validate(config.ValidateOptions{InterfaceExists: exists(a.links)})
+}
+
+func (a *Agent) presentPorts(ports []config.Port) []config.Port {
+	var out []config.Port
+	for _, p := range ports {
+		if _, err := a.links.Lookup(p.Interface); err != nil {
+			a.log.Warn("forgetting attached port whose interface is gone", zap.String("interface", p.Interface))
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (a *Agent) commit(cfg *config.Config, attached []config.Port) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.commitLocked(cfg, attached)
+}
+
+// commitLocked plans and applies a validated desired state.
+func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
+	p, err := buildPlan(cfg, attached, a.links, a.slots)
+	if err != nil {
+		return err
+	}
+	if err := a.dp.SetMACAgeing(time.Duration(cfg.MACAgeing)); err != nil {
+		return err
+	}
+	if err := a.rec.apply(p); err != nil {
+		return fmt.Errorf("apply to datapath: %w", err)
+	}
+	a.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
+	a.cfg, a.attached, a.plan = cfg, attached, p
+	a.lastReload = time.Now()
+	return nil
+}
+
+// supported refuses what this datapath cannot carry yet, naming it.
+func supported(cfg *config.Config) error {
+	var errs []error
+	for _, s := range cfg.Segments {
+		if s.Type == config.SegmentVXLAN {
+			errs = append(errs, fmt.Errorf("segment %s: vxlan segments are not supported by this version of the datapath", s.Name))
+		}
+	}
+	for _, pc := range cfg.PortChannels {
+		if pc.Mode != config.ModeStatic {
+			errs = append(errs, fmt.Errorf("port-channel %s: mode %s is not supported by this version (only static)", pc.Name, pc.Mode))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// gcInterval is how often aged MACs are deleted from the table.
+func gcInterval(ageing time.Duration) time.Duration {
+	iv := ageing / 4
+	if iv > 10*time.Second {
+		iv = 10 * time.Second
+	}
+	if iv < time.Second {
+		iv = time.Second
+	}
+	return iv
+}
+
+// ageMACs deletes entries not seen within the ageing time. The datapath
+// already ignores them; this frees their room and keeps views honest.
+func (a *Agent) ageMACs() {
+	a.mu.Lock()
+	ageing := time.Duration(a.cfg.MACAgeing)
+	a.mu.Unlock()
+	if ageing <= 0 {
+		return
+	}
+	now := bpf.Now()
+	n, err := a.dp.DeleteMACs(func(e bpf.MACEntry) bool { return now-e.Seen > ageing })
+	if err != nil {
+		a.log.Warn("MAC ageing", zap.Error(err))
+		return
+	}
+	if n > 0 {
+		a.log.Debug("aged out MACs", zap.Int("entries", n))
+	}
+}
+
+// portName is how views name a port.
+func portName(pi portInfo) string {
+	if pi.Kind == bpf.PortVEth {
+		return fmt.Sprintf("Vethernet%d", pi.Entry.Slot)
+	}
+	return pi.Iface
+}
+

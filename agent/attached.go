@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vem-switch/vem/agent/config"
+)
+
+// attachedStore keeps the ports attached at run time (by the libvirt hook
+// or vemctl) in a JSON file, so a restarted agent keeps serving them.
+type attachedStore struct {
+	path string
+}
+
+type attachedPort struct {
+	Interface string `json:"interface"`
+	MAC       string `json:"mac"`
+	Segment   string `json:"segment"`
+	Profile   string `json:"profile,omitempty"`
+}
+
+func (s attachedStore) load() ([]config.Port, error) {
+	if s.path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read attached ports: %w", err)
+	}
+	var ports []attachedPort
+	if err := json.Unmarshal(data, &ports); err != nil {
+		return nil, fmt.Errorf("parse attached ports %s: %w", s.path, err)
+	}
+	out := make([]config.Port, len(ports))
+	for i, p := range ports {
+		out[i] = config.Port{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
+	}
+	return out, nil
+}
+
+// save writes the list atomically (write, fsync, rename).
+func (s attachedStore) save(ports []config.Port) error {
+	if s.path == "" {
+		return nil
+	}
+	list := make([]attachedPort, len(ports))
+	for i, p := range ports {
+		list[i] = attachedPort{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
+	}
+	data, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o755); err != nil {
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".attached-*")
+	if err != nil {
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), s.path); err != nil {
+		return fmt.Errorf("save attached ports: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/bpf"
+)
+
+// The Agent is the local API's backend.
+var _ api.Backend = (*Agent)(nil)
+
+// Status implements api.Backend.
+func (a *Agent) Status(context.Context) (api.Status, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return api.Status{
+		Host:        a.cfg.Host,
+		Instance:    a.cfg.Instance,
+		Mode:        "standalone",
+		Uplink:      a.cfg.Uplink,
+		ConfigFile:  a.opts.ConfigFile,
+		LastReload:  a.lastReload.UTC().Format(time.RFC3339),
+		ConfigError: a.configErr,
+	}, nil
+}
+
+// sortedPorts returns the planned ports in slot order: vEths first.
+func (a *Agent) sortedPorts() []portInfo {
+	ports := make([]portInfo, 0, len(a.plan.ports))
+	for _, pi := range a.plan.ports {
+		ports = append(ports, pi)
+	}
+	sort.Slice(ports, func(i, j int) bool {
+		if ports[i].Kind != ports[j].Kind {
+			return ports[i].Kind < ports[j].Kind
+		}
+		return ports[i].Entry.Slot < ports[j].Entry.Slot
+	})
+	return ports
+}
+
+// Ports implements api.Backend.
+func (a *Agent) Ports(context.Context) ([]api.Port, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []api.Port
+	for _, pi := range a.sortedPorts() {
+		p := api.Port{
+			Name: portName(pi), Interface: pi.Iface, Ifindex: pi.Entry.Ifindex,
+			Kind: pi.Kind.String(), State: "up", Source: pi.Source,
+		}
+		if pi.Entry.Down {
+			p.State = "down"
+		}
+		if pi.Kind == bpf.PortVEth {
+			p.MAC, p.Segment, p.Profile = pi.Config.MAC, pi.Config.Segment, pi.Config.Profile
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// MACTable implements api.Backend.
+func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var want uint32
+	if segment != "" {
+		if _, ok := a.cfg.Segment(segment); !ok {
+			return nil, fmt.Errorf("segment %q: %w", segment, api.ErrNotFound)
+		}
+		want = segmentIDs(a.cfg)[segment]
+	}
+	entries, err := a.dp.MACs()
+	if err != nil {
+		return nil, err
+	}
+	now := bpf.Now()
+	ageing := time.Duration(a.cfg.MACAgeing)
+	var out []api.MACEntry
+	for _, e := range entries {
+		age := now - e.Seen
+		if (segment != "" && e.Segment != want) || (ageing > 0 && age > ageing) {
+			continue
+		}
+		port := fmt.Sprintf("ifindex %d", e.Ifindex)
+		if pi, ok := a.plan.ports[e.Ifindex]; ok {
+			port = pi.Iface
+		}
+		name := a.plan.segNames[e.Segment]
+		if name == "" {
+			name = fmt.Sprintf("segment %d", e.Segment)
+		}
+		out = append(out, api.MACEntry{
+			Segment: name, MAC: e.MAC.String(), Port: port, Remote: e.Remote,
+			AgeSeconds: max(age, 0).Seconds(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Segment != out[j].Segment {
+			return out[i].Segment < out[j].Segment
+		}
+		return out[i].MAC < out[j].MAC
+	})
+	return out, nil
+}
+
+// Segments implements api.Backend.
+func (a *Agent) Segments(context.Context) ([]api.Segment, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := segmentIDs(a.cfg)
+	var out []api.Segment
+	for _, s := range a.cfg.Segments {
+		seg := api.Segment{Name: s.Name, Type: s.Type, VLAN: s.VLAN, VNI: s.VNI, Ports: []string{}}
+		for _, pi := range a.sortedPorts() {
+			if pi.Kind == bpf.PortVEth && pi.Entry.Segment == ids[s.Name] {
+				seg.Ports = append(seg.Ports, portName(pi))
+			}
+		}
+		out = append(out, seg)
+	}
+	return out, nil
+}
+
+// Counters implements api.Backend.
+func (a *Agent) Counters(_ context.Context, port string) ([]api.Counters, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []api.Counters
+	for _, pi := range a.sortedPorts() {
+		name := portName(pi)
+		if port != "" && port != name && port != pi.Iface {
+			continue
+		}
+		c, err := a.dp.Counters(pi.Entry.Slot)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, api.Counters{
+			Port: name, RxPackets: c.RxPackets, RxBytes: c.RxBytes,
+			TxPackets: c.TxPackets, TxBytes: c.TxBytes, Drops: c.Dropped(),
+		})
+	}
+	if port != "" && len(out) == 0 {
+		return nil, fmt.Errorf("port %q: %w", port, api.ErrNotFound)
+	}
+	if port == "" {
+		// Slot 0 counts frames on interfaces vem no longer knows.
+		if c, err := a.dp.Counters(0); err == nil && len(c.Dropped()) > 0 {
+			out = append(out, api.Counters{Port: "unattributed", Drops: c.Dropped()})
+		}
+	}
+	return out, nil
+}
+
+// Attach implements api.Backend: it adds a vEth at run time and keeps it
+// across agent restarts.
+func (a *Agent) Attach(_ context.Context, p config.Port) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if mac, err := net.ParseMAC(p.MAC); err == nil {
+		p.MAC = mac.String() // canonical form, as the file's ports
+	}
+	for _, cur := range a.attached {
+		if cur.Interface == p.Interface {
+			if cur == p {
+				return nil // idempotent: a hook may call twice
+			}
+			return fmt.Errorf("port %s is already attached with another configuration; detach it first: %w", p.Interface, api.ErrConflict)
+		}
+	}
+	for _, cur := range a.cfg.Ports {
+		if cur.Interface == p.Interface {
+			return fmt.Errorf("port %s is configured in %s: %w", p.Interface, a.opts.ConfigFile, api.ErrConflict)
+		}
+	}
+	attached := append(slices.Clone(a.attached), p)
+	if err := a.validate(a.cfg, attached); err != nil {
+		return fmt.Errorf("%w: %w", api.ErrInvalid, err)
+	}
+	if err := a.store.save(attached); err != nil {
+		return err
+	}
+	if err := a.commitLocked(a.cfg, attached); err != nil {
+		_ = a.store.save(a.attached)
+		return err
+	}
+	return nil
+}
+
+// Detach implements api.Backend.
+func (a *Agent) Detach(_ context.Context, iface string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, cur := range a.cfg.Ports {
+		if cur.Interface == iface {
+			return fmt.Errorf("port %s is configured in %s; remove it there: %w", iface, a.opts.ConfigFile, api.ErrConflict)
+		}
+	}
+	i := slices.IndexFunc(a.attached, func(p config.Port) bool { return p.Interface == iface })
+	if i < 0 {
+		return fmt.Errorf("port %s is not attached: %w", iface, api.ErrNotFound)
+	}
+	attached := slices.Delete(slices.Clone(a.attached), i, i+1)
+	if err := a.store.save(attached); err != nil {
+		return err
+	}
+	if err := a.commitLocked(a.cfg, attached); err != nil {
+		_ = a.store.save(a.attached)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Link is what the agent needs to know of a network interface.
+type Link struct {
+	Index int
+	// PeerInOtherNetns is true for a veth whose peer lives in another
+	// network namespace: the datapath can then deliver with
+	// bpf_redirect_peer.
+	PeerInOtherNetns bool
+}
+
+// Links resolves interface names; tests may substitute their own.
+type Links interface {
+	Lookup(name string) (Link, error)
+}
+
+// netlinkLinks resolves names in the agent's network namespace.
+type netlinkLinks struct{}
+
+func (netlinkLinks) Lookup(name string) (Link, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return Link{}, fmt.Errorf("interface %s: %w", name, err)
+	}
+	return Link{
+		Index:            l.Attrs().Index,
+		PeerInOtherNetns: l.Type() == "veth" && l.Attrs().NetNsID >= 0,
+	}, nil
+}
+
+func exists(links Links) func(string) bool {
+	return func(name string) bool {
+		_, err := links.Lookup(name)
+		return err == nil
+	}
+}

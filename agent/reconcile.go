@@ -1,0 +1,200 @@
+package agent
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/bpf"
+)
+
+// datapath is the part of bpf.Datapath the reconciler writes.
+type datapath interface {
+	Ports() ([]bpf.Port, error)
+	SetPort(bpf.Port) error
+	DeletePort(ifindex int) error
+	Segments() ([]bpf.Segment, error)
+	SetSegment(bpf.Segment) error
+	DeleteSegment(id uint32) error
+	VLANs() (map[uint16]uint32, error)
+	SetVLAN(vid uint16, segment uint32) error
+	Uplink() (bpf.Uplink, error)
+	SetUplink(bpf.Uplink) error
+	DeleteUplink() error
+	Attach(ifindex int, kind bpf.PortKind) error
+	Detach(ifindex int) error
+	Attached() ([]int, error)
+	DeleteMACs(drop func(bpf.MACEntry) bool) (int, error)
+	ResetCounters(slot uint16) error
+}
+
+// reconciler moves the datapath to a plan, writing only what differs, so
+// ports whose configuration did not change are never touched.
+type reconciler struct {
+	dp  datapath
+	log *zap.Logger
+	// linked holds the ifindexes whose tcx link already runs this agent's
+	// programs; the others get the program swapped in on first sight.
+	linked map[int]bool
+}
+
+// apply writes p. Additions and updates go first and removals last, so a
+// frame never meets a port whose segment is gone.
+func (r *reconciler) apply(p *plan) error {
+	curPorts, err := r.dp.Ports()
+	if err != nil {
+		return err
+	}
+	cur := make(map[int]bpf.Port, len(curPorts))
+	for _, cp := range curPorts {
+		cur[cp.Ifindex] = cp
+	}
+	curSegs, err := r.dp.Segments()
+	if err != nil {
+		return err
+	}
+	segs := make(map[uint32]bpf.Segment, len(curSegs))
+	for _, s := range curSegs {
+		segs[s.ID] = s
+	}
+
+	// MACs learned on a port that went down, or moved segment, are stale.
+	flush := map[int]bool{}
+
+	// Segments first: a port's entry must never name a missing segment.
+	for id, s := range p.segments {
+		if old, ok := segs[id]; !ok || !segmentEqual(old, s) {
+			if err := r.dp.SetSegment(s); err != nil {
+				return err
+			}
+		}
+	}
+	for ifindex, pi := range p.ports {
+		old, had := cur[ifindex]
+		if !had || old.Slot != pi.Entry.Slot {
+			if err := r.dp.ResetCounters(pi.Entry.Slot); err != nil {
+				return err
+			}
+		}
+		if !had || !portEqual(old, pi.Entry) {
+			if err := r.dp.SetPort(pi.Entry); err != nil {
+				return err
+			}
+			if had && (old.Segment != pi.Entry.Segment || pi.Entry.Down) {
+				flush[ifindex] = true
+			}
+		}
+		if !r.linked[ifindex] {
+			if err := r.dp.Attach(ifindex, pi.Kind); err != nil {
+				return fmt.Errorf("port %s: %w", pi.Iface, err)
+			}
+			r.linked[ifindex] = true
+			r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
+				zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
+		}
+	}
+	if err := r.applyVLANs(p); err != nil {
+		return err
+	}
+	if err := r.applyUplink(p); err != nil {
+		return err
+	}
+
+	// Removals.
+	for ifindex := range cur {
+		if _, keep := p.ports[ifindex]; keep {
+			continue
+		}
+		if err := r.dp.Detach(ifindex); err != nil {
+			return err
+		}
+		if err := r.dp.DeletePort(ifindex); err != nil {
+			return err
+		}
+		delete(r.linked, ifindex)
+		flush[ifindex] = true
+		r.log.Info("port removed", zap.Int("ifindex", ifindex))
+	}
+	attached, err := r.dp.Attached()
+	if err != nil {
+		return err
+	}
+	for _, ifindex := range attached {
+		if _, keep := p.ports[ifindex]; !keep {
+			if err := r.dp.Detach(ifindex); err != nil {
+				return err
+			}
+			delete(r.linked, ifindex)
+		}
+	}
+	goneSegs := map[uint32]bool{}
+	for id := range segs {
+		if _, keep := p.segments[id]; !keep {
+			if err := r.dp.DeleteSegment(id); err != nil {
+				return err
+			}
+			goneSegs[id] = true
+		}
+	}
+	if len(flush) > 0 || len(goneSegs) > 0 {
+		n, err := r.dp.DeleteMACs(func(e bpf.MACEntry) bool { return flush[e.Ifindex] || goneSegs[e.Segment] })
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			r.log.Info("flushed MACs of removed or changed ports", zap.Int("entries", n))
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) applyVLANs(p *plan) error {
+	cur, err := r.dp.VLANs()
+	if err != nil {
+		return err
+	}
+	for vid, seg := range p.vlans {
+		if cur[vid] != seg {
+			if err := r.dp.SetVLAN(vid, seg); err != nil {
+				return err
+			}
+		}
+	}
+	for vid := range cur {
+		if _, keep := p.vlans[vid]; !keep {
+			if err := r.dp.SetVLAN(vid, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *reconciler) applyUplink(p *plan) error {
+	cur, err := r.dp.Uplink()
+	if err != nil {
+		return err
+	}
+	if p.uplink == nil {
+		if len(cur.Members) > 0 {
+			return r.dp.DeleteUplink()
+		}
+		return nil
+	}
+	if cur.Hash != p.uplink.Hash || !slices.Equal(cur.Members, p.uplink.Members) {
+		return r.dp.SetUplink(*p.uplink)
+	}
+	return nil
+}
+
+func portEqual(a, b bpf.Port) bool {
+	return a.Ifindex == b.Ifindex && a.Kind == b.Kind && a.Segment == b.Segment && a.Slot == b.Slot &&
+		bytes.Equal(a.MAC, b.MAC) && a.Down == b.Down && a.Secure == b.Secure && a.Peer == b.Peer &&
+		a.Collecting == b.Collecting
+}
+
+func segmentEqual(a, b bpf.Segment) bool {
+	return a.ID == b.ID && a.Type == b.Type && a.VLAN == b.VLAN && a.VNI == b.VNI && slices.Equal(a.Ports, b.Ports)
+}

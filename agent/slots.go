@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/vem-switch/vem/bpf"
+)
+
+// slots hands out the datapath's counter slots, by ifindex. vEths count up from 1 (so
+// Vethernet<slot> numbering starts at 1), uplink members down from the top,
+// and a restarted agent reuses the slots it finds in the pinned port table.
+type slots struct {
+	byIndex map[int]uint16
+	used    map[uint16]bool
+}
+
+func newSlots() *slots {
+	return &slots{byIndex: map[int]uint16{}, used: map[uint16]bool{}}
+}
+
+// adopt records a slot already in use by ifindex.
+func (s *slots) adopt(ifindex int, slot uint16) {
+	if slot == 0 || slot >= bpf.MaxPorts || s.used[slot] {
+		return
+	}
+	s.byIndex[ifindex] = slot
+	s.used[slot] = true
+}
+
+// get returns ifindex's slot, allocating one when it has none. fresh
+// reports a new allocation, whose counters must be zeroed.
+func (s *slots) get(ifindex int, kind bpf.PortKind) (slot uint16, fresh bool, err error) {
+	if slot, ok := s.byIndex[ifindex]; ok {
+		return slot, false, nil
+	}
+	first, last, step := 1, bpf.MaxPorts-1, 1
+	if kind == bpf.PortUplink {
+		first, last, step = bpf.MaxPorts-1, 1, -1
+	}
+	for i := first; i != last+step; i += step {
+		if !s.used[uint16(i)] {
+			s.byIndex[ifindex] = uint16(i)
+			s.used[uint16(i)] = true
+			return uint16(i), true, nil
+		}
+	}
+	return 0, false, fmt.Errorf("no free port slot for ifindex %d: all %d in use", ifindex, bpf.MaxPorts-1)
+}
+
+// release frees ifindex's slot.
+func (s *slots) release(ifindex int) {
+	if slot, ok := s.byIndex[ifindex]; ok {
+		delete(s.used, slot)
+		delete(s.byIndex, ifindex)
+	}
+}
+
+// retain frees every slot whose ifindex keep does not hold.
+func (s *slots) retain(keep func(ifindex int) bool) {
+	for ifindex := range s.byIndex {
+		if !keep(ifindex) {
+			s.release(ifindex)
+		}
+	}
+}

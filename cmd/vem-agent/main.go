@@ -1,0 +1,106 @@
+// Command vem-agent is the per-host virtual Ethernet module: it switches
+// VM ports with eBPF on the configuration in a local YAML file.
+//
+//	vem-agent --config /etc/vem/vem.yaml
+//
+// SIGHUP, or a change of the file, reconciles to the file's new content; a
+// file with errors is reported and changes nothing. SIGTERM and SIGINT stop
+// the agent and leave the datapath forwarding; the next agent adopts it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/vem-switch/vem/agent"
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/bpf"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "vem-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("vem-agent", flag.ContinueOnError)
+	cfgFile := fs.String("config", "/etc/vem/vem.yaml", "standalone configuration `file` (YAML)")
+	stateDir := fs.String("state-dir", agent.DefaultStateDir, "`directory` for state kept across restarts")
+	check := fs.Bool("check", false, "validate the configuration file and exit")
+	uninstall := fs.Bool("uninstall", false, "detach the instance's programs, delete its pins and exit (forwarding stops)")
+	level := zapcore.InfoLevel
+	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
+	}
+
+	if *check {
+		if _, err := config.Load(*cfgFile); err != nil {
+			return err
+		}
+		fmt.Printf("%s: ok\n", *cfgFile)
+		return nil
+	}
+	if *uninstall {
+		cfg, err := config.Load(*cfgFile)
+		if err != nil {
+			return err
+		}
+		if err := bpf.Remove(cfg.Instance); err != nil {
+			return err
+		}
+		os.RemoveAll(fmt.Sprintf("%s/%s", *stateDir, cfg.Instance))
+		fmt.Printf("instance %s removed\n", cfg.Instance)
+		return nil
+	}
+
+	log, err := newLogger(level)
+	if err != nil {
+		return err
+	}
+	defer log.Sync()
+
+	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP: reloading configuration")
+			a.Reload()
+		}
+	}()
+	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("agent stopped; the datapath keeps forwarding")
+	return nil
+}
+
+func newLogger(level zapcore.Level) (*zap.Logger, error) {
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(level)
+	cfg.Encoding = "console"
+	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	cfg.Sampling = nil
+	return cfg.Build()
+}
