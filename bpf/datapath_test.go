@@ -14,16 +14,17 @@ func openTest(t testing.TB) *Datapath {
 		t.Skip("needs root to load eBPF programs: run the tests as root (CI does)")
 	}
 	instance := fmt.Sprintf("test-%d-%s", os.Getpid(), sanitize(t.Name()))
-	d, err := Open(instance)
-	if err != nil {
-		t.Fatalf("open datapath: %v", err)
-	}
+	// Registered before Open: a load that fails half-way leaves pins too.
 	t.Cleanup(func() {
-		d.Close()
 		if err := Remove(instance); err != nil {
 			t.Errorf("remove pins: %v", err)
 		}
 	})
+	d, err := Open(instance)
+	if err != nil {
+		t.Fatalf("open datapath: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
 	return d
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -26,7 +27,7 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "vem-agent:", err)
 		os.Exit(1)
 	}
@@ -38,6 +39,7 @@ func run(args []string) error {
 	stateDir := fs.String("state-dir", agent.DefaultStateDir, "`directory` for state kept across restarts")
 	check := fs.Bool("check", false, "validate the configuration file and exit")
 	uninstall := fs.Bool("uninstall", false, "detach the instance's programs, delete its pins and exit (forwarding stops)")
+	instance := fs.String("instance", "", "with --uninstall: the `name` of the instance to remove (default: the configuration file's)")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -55,15 +57,21 @@ func run(args []string) error {
 		return nil
 	}
 	if *uninstall {
-		cfg, err := config.Load(*cfgFile)
-		if err != nil {
+		name := *instance
+		if name == "" {
+			cfg, err := config.Load(*cfgFile)
+			if err != nil {
+				return fmt.Errorf("%w (name the instance with --instance)", err)
+			}
+			name = cfg.Instance
+		}
+		if err := bpf.Remove(name); err != nil {
 			return err
 		}
-		if err := bpf.Remove(cfg.Instance); err != nil {
+		if err := os.RemoveAll(filepath.Join(*stateDir, name)); err != nil {
 			return err
 		}
-		os.RemoveAll(fmt.Sprintf("%s/%s", *stateDir, cfg.Instance))
-		fmt.Printf("instance %s removed\n", cfg.Instance)
+		fmt.Printf("instance %s removed\n", name)
 		return nil
 	}
 
@@ -102,5 +110,6 @@ func newLogger(level zapcore.Level) (*zap.Logger, error) {
 	cfg.Encoding = "console"
 	cfg.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
 	cfg.Sampling = nil
+	cfg.DisableStacktrace = true
 	return cfg.Build()
 }
