@@ -36,6 +36,10 @@ type Options struct {
 	// PollInterval is how often the config file is checked for changes;
 	// one second if zero.
 	PollInterval time.Duration
+	// NoPeerRedirect delivers to veth ports through their host end
+	// (bpf_redirect) instead of straight into the peer
+	// (bpf_redirect_peer): slower, for comparison and debugging.
+	NoPeerRedirect bool
 }
 
 // Agent is one running VEM instance.
@@ -64,7 +68,7 @@ func New(opts Options) (*Agent, error) {
 		opts.Log = zap.NewNop()
 	}
 	if opts.Links == nil {
-		opts.Links = netlinkLinks{}
+		opts.Links = netlinkLinks{noPeer: opts.NoPeerRedirect}
 	}
 	if opts.StateDir == "" {
 		opts.StateDir = DefaultStateDir

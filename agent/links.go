@@ -21,16 +21,18 @@ type Links interface {
 }
 
 // netlinkLinks resolves names in the agent's network namespace.
-type netlinkLinks struct{}
+type netlinkLinks struct {
+	noPeer bool // never report a peer: disables bpf_redirect_peer
+}
 
-func (netlinkLinks) Lookup(name string) (Link, error) {
+func (n netlinkLinks) Lookup(name string) (Link, error) {
 	l, err := netlink.LinkByName(name)
 	if err != nil {
 		return Link{}, fmt.Errorf("interface %s: %w", name, err)
 	}
 	return Link{
 		Index:            l.Attrs().Index,
-		PeerInOtherNetns: l.Type() == "veth" && l.Attrs().NetNsID >= 0,
+		PeerInOtherNetns: !n.noPeer && l.Type() == "veth" && l.Attrs().NetNsID >= 0,
 	}, nil
 }
 

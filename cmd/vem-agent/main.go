@@ -40,6 +40,7 @@ func run(args []string) error {
 	check := fs.Bool("check", false, "validate the configuration file and exit")
 	uninstall := fs.Bool("uninstall", false, "detach the instance's programs, delete its pins and exit (forwarding stops)")
 	instance := fs.String("instance", "", "with --uninstall: the `name` of the instance to remove (default: the configuration file's)")
+	noPeer := fs.Bool("no-redirect-peer", false, "deliver to veth ports through their host end instead of bpf_redirect_peer (for comparison)")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +82,7 @@ func run(args []string) error {
 	}
 	defer log.Sync()
 
-	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log})
+	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer})
 	if err != nil {
 		return err
 	}
