@@ -1,0 +1,44 @@
+# vem: make demo runs the embedded demo, make test passes the tests.
+GO ?= go
+BIN := bin
+GOFLAGS_TEST ?=
+
+.PHONY: all build generate check-generated test unit e2e fuzz bench demo vet clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/vem-agent ./cmd/vem-agent
+	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
+
+# Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang).
+generate:
+	scripts/deps.sh generate
+	$(GO) generate ./bpf/
+
+vet:
+	$(GO) vet ./...
+
+# Everything: unit tests, datapath tests through BPF_PROG_TEST_RUN and the
+# end-to-end tests on namespace topologies (root; CI runs as root).
+test: build
+	scripts/deps.sh test
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m $(GOFLAGS_TEST) ./...
+
+# Short fuzzing of every parser of untrusted input.
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./agent/config/
+	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal -fuzztime=30s ./lacp/
+
+bench: build
+	scripts/deps.sh bench
+	$(GO) test -run='^$$' -bench=. -benchtime=200000x ./bpf/
+	$(GO) run ./test/bench -agent $(BIN)/vem-agent
+
+demo: build
+	scripts/deps.sh run
+	$(GO) run ./test/demo -agent $(BIN)/vem-agent -vemctl $(BIN)/vemctl
+
+clean:
+	rm -rf $(BIN)
