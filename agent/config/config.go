@@ -80,7 +80,9 @@ type VTEP struct {
 
 // PortChannel bundles uplink members.
 type PortChannel struct {
-	// Name is how Config.Uplink refers to the port-channel.
+	// Name is how Config.Uplink refers to the port-channel. It follows the
+	// rules of a Linux interface name and may not be one of the
+	// configuration's interfaces.
 	Name string `yaml:"name"`
 	// Mode is one of ModeLACPActive, ModeLACPPassive, ModeStatic or
 	// ModeMACPinning.
