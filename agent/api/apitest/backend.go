@@ -1,0 +1,154 @@
+// Package apitest provides an in-memory api.Backend and a helper that
+// serves it on a unix socket, for testing API clients such as vemctl and
+// the libvirt hook without an agent or a datapath.
+package apitest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/config"
+)
+
+// Backend is an api.Backend over fixed tables. Set its fields before
+// serving it; Attach and Detach then change Ports under its lock.
+type Backend struct {
+	mu sync.Mutex
+
+	// StatusInfo is what Status returns.
+	StatusInfo api.Status
+	// PortList is what Ports returns; Attach appends and Detach removes.
+	PortList []api.Port
+	// MACs is the MAC table; MACTable filters it by segment.
+	MACs []api.MACEntry
+	// SegmentList is what Segments returns; MACTable and Attach check
+	// segment names against it.
+	SegmentList []api.Segment
+	// CounterList holds the counters; Counters filters it by port.
+	CounterList []api.Counters
+	// Err, when set, fails every call with it.
+	Err error
+}
+
+var _ api.Backend = (*Backend)(nil)
+
+// Status returns StatusInfo.
+func (b *Backend) Status(context.Context) (api.Status, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.StatusInfo, b.Err
+}
+
+// Ports returns a copy of PortList.
+func (b *Backend) Ports(context.Context) ([]api.Port, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.PortList), nil
+}
+
+// MACTable returns the MACs of segment, or all of them for "". An unknown
+// segment is api.ErrNotFound.
+func (b *Backend) MACTable(_ context.Context, segment string) ([]api.MACEntry, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	if segment != "" && !b.hasSegment(segment) {
+		return nil, fmt.Errorf("unknown segment %s: %w", segment, api.ErrNotFound)
+	}
+	var out []api.MACEntry
+	for _, e := range b.MACs {
+		if segment == "" || e.Segment == segment {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// Segments returns a copy of SegmentList.
+func (b *Backend) Segments(context.Context) ([]api.Segment, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.SegmentList), nil
+}
+
+// Counters returns the counters of port (matched against Counters.Port),
+// or all of them for "". An unknown port is api.ErrNotFound.
+func (b *Backend) Counters(_ context.Context, port string) ([]api.Counters, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	if port == "" {
+		return slices.Clone(b.CounterList), nil
+	}
+	for _, c := range b.CounterList {
+		if c.Port == port {
+			return []api.Counters{c}, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown port %s: %w", port, api.ErrNotFound)
+}
+
+// Attach appends p to PortList as an attached vEth named Vethernet<n>. An
+// unknown segment is api.ErrNotFound and an interface that already is a
+// port api.ErrConflict.
+func (b *Backend) Attach(_ context.Context, p config.Port) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return b.Err
+	}
+	if !b.hasSegment(p.Segment) {
+		return fmt.Errorf("unknown segment %s: %w", p.Segment, api.ErrNotFound)
+	}
+	if b.portIndex(p.Interface) >= 0 {
+		return fmt.Errorf("%s is already a port: %w", p.Interface, api.ErrConflict)
+	}
+	b.PortList = append(b.PortList, api.Port{
+		Name:      fmt.Sprintf("Vethernet%d", len(b.PortList)+1),
+		Interface: p.Interface,
+		Kind:      "veth",
+		MAC:       p.MAC,
+		Segment:   p.Segment,
+		Profile:   p.Profile,
+		State:     "up",
+		Source:    "attached",
+	})
+	return nil
+}
+
+// Detach removes the port on iface from PortList; an unknown one is
+// api.ErrNotFound.
+func (b *Backend) Detach(_ context.Context, iface string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return b.Err
+	}
+	i := b.portIndex(iface)
+	if i < 0 {
+		return fmt.Errorf("no port on interface %s: %w", iface, api.ErrNotFound)
+	}
+	b.PortList = slices.Delete(b.PortList, i, i+1)
+	return nil
+}
+
+func (b *Backend) hasSegment(name string) bool {
+	return slices.ContainsFunc(b.SegmentList, func(s api.Segment) bool { return s.Name == name })
+}
+
+func (b *Backend) portIndex(iface string) int {
+	return slices.IndexFunc(b.PortList, func(p api.Port) bool { return p.Interface == iface })
+}

@@ -1,0 +1,239 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/api/apitest"
+	"github.com/vem-switch/vem/agent/config"
+)
+
+// fixture returns a backend with two segments, two ports, MACs and counters.
+func fixture() *apitest.Backend {
+	return &apitest.Backend{
+		StatusInfo: api.Status{Host: "hv1", Instance: "default", Mode: "standalone", Uplink: "po1"},
+		PortList: []api.Port{
+			{Name: "Vethernet1", Interface: "tap-a", Ifindex: 7, Kind: "veth", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default", State: "up", Source: "config"},
+			{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},
+		},
+		MACs: []api.MACEntry{
+			{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", AgeSeconds: 1.5},
+			{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "eth1", Remote: true, AgeSeconds: 20},
+		},
+		SegmentList: []api.Segment{
+			{Name: "web", Type: "vlan", VLAN: 100, Ports: []string{"Vethernet1"}},
+			{Name: "db", Type: "vxlan", VNI: 5001},
+		},
+		CounterList: []api.Counters{
+			{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500, Drops: map[string]uint64{"port-security": 2}},
+			{Port: "eth1", RxPackets: 1, RxBytes: 64},
+		},
+	}
+}
+
+func TestClientRoutes(t *testing.T) {
+	b := fixture()
+	want := fixture() // b's tables change under Attach and Detach
+	c := api.NewClient(apitest.Serve(t, b))
+	ctx := context.Background()
+
+	tests := []struct {
+		name string
+		call func() (any, error)
+		want any
+	}{
+		{"status", func() (any, error) { return c.Status(ctx) }, want.StatusInfo},
+		{"ports", func() (any, error) { return c.Ports(ctx) }, want.PortList},
+		{"mac-table all", func() (any, error) { return c.MACTable(ctx, "") }, want.MACs},
+		{"mac-table one segment", func() (any, error) { return c.MACTable(ctx, "db") }, want.MACs[1:]},
+		{"segments", func() (any, error) { return c.Segments(ctx) }, []api.Segment{
+			want.SegmentList[0],
+			{Name: "db", Type: "vxlan", VNI: 5001, Ports: []string{}}, // [] on the wire, never null
+		}},
+		{"counters all", func() (any, error) { return c.Counters(ctx, "") }, []api.Counters{
+			want.CounterList[0],
+			{Port: "eth1", RxPackets: 1, RxBytes: 64, Drops: map[string]uint64{}},
+		}},
+		{"counters one port", func() (any, error) { return c.Counters(ctx, "Vethernet1") }, want.CounterList[:1]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.call()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientAttachDetach(t *testing.T) {
+	b := fixture()
+	c := api.NewClient(apitest.Serve(t, b))
+	ctx := context.Background()
+
+	p := config.Port{Interface: "tap-new", MAC: "52:54:00:00:00:0c", Segment: "db", Profile: "default"}
+	if err := c.Attach(ctx, p); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	ports, err := c.Ports(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := ports[len(ports)-1]
+	if got := (config.Port{Interface: last.Interface, MAC: last.MAC, Segment: last.Segment, Profile: last.Profile}); got != p {
+		t.Errorf("attached port %+v, want %+v", got, p)
+	}
+
+	if err := c.Attach(ctx, p); !errors.Is(err, api.ErrConflict) {
+		t.Errorf("second attach: got %v, want a conflict", err)
+	}
+	if err := c.Detach(ctx, "tap-new"); err != nil {
+		t.Fatalf("detach: %v", err)
+	}
+	if ports, _ := c.Ports(ctx); len(ports) != 2 {
+		t.Errorf("after detach: %d ports, want 2", len(ports))
+	}
+	err = c.Detach(ctx, "tap-new")
+	if !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("second detach: got %v, want not found", err)
+	}
+	// The backend's message comes through as the error's text.
+	if want := "detach tap-new: no port on interface tap-new: not found"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+// rawClient speaks HTTP to the socket directly, to send what Client never
+// would.
+func rawClient(socket string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}}
+}
+
+func TestServerErrors(t *testing.T) {
+	tests := []struct {
+		name        string
+		backendErr  error
+		method, url string
+		body        string
+		status      int
+		msg         string // a substring of the error message
+	}{
+		{name: "unknown segment", method: "GET", url: "/v1/mac-table?segment=nope", status: 404, msg: "unknown segment nope"},
+		{name: "unknown port counters", method: "GET", url: "/v1/counters?port=tap-x", status: 404, msg: "unknown port tap-x"},
+		{name: "unknown query parameter", method: "GET", url: "/v1/mac-table?segmnet=web", status: 400, msg: `unknown query parameter "segmnet"`},
+		{name: "repeated query parameter", method: "GET", url: "/v1/counters?port=a&port=b", status: 400, msg: `"port" given 2 times`},
+		{name: "unknown path", method: "GET", url: "/v1/nope", status: 404, msg: "no such API endpoint: /v1/nope"},
+		{name: "unknown version", method: "GET", url: "/v2/status", status: 404, msg: "no such API endpoint"},
+		{name: "wrong method", method: "PUT", url: "/v1/ports", status: 405, msg: "method PUT not allowed"},
+		{name: "detach unknown", method: "DELETE", url: "/v1/ports/tap-x", status: 404, msg: "no port on interface tap-x"},
+		{name: "attach duplicate", method: "POST", url: "/v1/ports", body: `{"interface":"tap-a","mac":"52:54:00:00:00:0a","segment":"web"}`, status: 409, msg: "tap-a is already a port"},
+		{name: "attach unknown segment", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"nope"}`, status: 404, msg: "unknown segment nope"},
+		{name: "attach missing fields", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b"}`, status: 400, msg: "missing mac, segment"},
+		{name: "attach bad MAC", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"ff:ff:ff:ff:ff:ff","segment":"web"}`, status: 400, msg: "multicast"},
+		{name: "attach unknown field", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","vlan":5}`, status: 400, msg: `unknown field "vlan"`},
+		{name: "attach two values", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web"} {}`, status: 400, msg: "more than one JSON value"},
+		{name: "attach empty body", method: "POST", url: "/v1/ports", status: 400, msg: "empty request body"},
+		{name: "attach not JSON", method: "POST", url: "/v1/ports", body: `interface=tap-b`, status: 400, msg: "decode request body"},
+		{name: "attach body too large", method: "POST", url: "/v1/ports", body: `{"interface":"` + strings.Repeat("x", api.MaxRequestBody) + `"}`, status: 413, msg: "larger than 65536 bytes"},
+		{name: "backend failure", backendErr: errors.New("map update: no space left"), method: "GET", url: "/v1/ports", status: 500, msg: "list ports: map update: no space left"},
+		{name: "backend invalid", backendErr: fmt.Errorf("profile shut: %w", api.ErrInvalid), method: "GET", url: "/v1/status", status: 400, msg: "profile shut: invalid request"},
+		{name: "backend validation error", backendErr: &config.ValidationError{Problems: []config.Problem{{Field: "ports[0].segment", Msg: "no segment x"}}}, method: "GET", url: "/v1/segments", status: 400, msg: "ports[0].segment: no segment x"},
+		{name: "backend conflict", backendErr: fmt.Errorf("reloading: %w", api.ErrConflict), method: "DELETE", url: "/v1/ports/tap-a", status: 409, msg: "reloading: conflict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := fixture()
+			b.Err = tt.backendErr
+			hc := rawClient(apitest.Serve(t, b))
+			req, err := http.NewRequest(tt.method, "http://agent"+tt.url, strings.NewReader(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q, want application/json", ct)
+			}
+			var body struct{ Error string }
+			if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+				t.Fatalf("decode error body: %v", err)
+			}
+			if !strings.Contains(body.Error, tt.msg) {
+				t.Errorf("error %q, want it to contain %q", body.Error, tt.msg)
+			}
+		})
+	}
+}
+
+func TestServerAllowHeader(t *testing.T) {
+	hc := rawClient(apitest.Serve(t, fixture()))
+	req, _ := http.NewRequest(http.MethodGet, "http://agent/v1/ports/tap-a", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "DELETE" {
+		t.Errorf("GET on a port: status %d, Allow %q; want 405, DELETE", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
+func TestServerEmptyListsAreArrays(t *testing.T) {
+	hc := rawClient(apitest.Serve(t, &apitest.Backend{}))
+	for _, path := range []string{"/v1/ports", "/v1/mac-table", "/v1/segments", "/v1/counters"} {
+		resp, err := hc.Get("http://agent" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "[]\n" {
+			t.Errorf("GET %s: body %q, want []", path, body)
+		}
+	}
+}
+
+func TestClientErrorStatus(t *testing.T) {
+	tests := []struct {
+		status   int
+		sentinel error
+	}{
+		{http.StatusBadRequest, api.ErrInvalid},
+		{http.StatusRequestEntityTooLarge, api.ErrInvalid},
+		{http.StatusNotFound, api.ErrNotFound},
+		{http.StatusConflict, api.ErrConflict},
+		{http.StatusInternalServerError, nil},
+	}
+	sentinels := []error{api.ErrInvalid, api.ErrNotFound, api.ErrConflict, api.ErrNotRunning}
+	for _, tt := range tests {
+		err := &api.Error{Status: tt.status, Message: "m"}
+		for _, s := range sentinels {
+			if got, want := errors.Is(err, s), s == tt.sentinel; got != want {
+				t.Errorf("status %d: errors.Is(%v) = %v, want %v", tt.status, s, got, want)
+			}
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"reflect"
+	"testing"
+
+	"github.com/vem-switch/vem/agent/api"
+)
+
+var (
+	testStatus = api.Status{
+		Host: "hv1", Instance: "default", Mode: "standalone", Uplink: "po1",
+		ConfigFile: "/etc/vem/vem.yaml", LastReload: "2024-05-01T10:00:00Z",
+	}
+	testPorts = []api.Port{
+		{Name: "Vethernet1", Interface: "tap-a", Ifindex: 7, Kind: "veth", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default", State: "up", Source: "config"},
+		{Name: "Vethernet2", Interface: "tap-b", Ifindex: 12, Kind: "veth", MAC: "52:54:00:00:00:0b", Segment: "db", State: "down", Source: "attached"},
+		{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},
+	}
+	testMACs = []api.MACEntry{
+		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", AgeSeconds: 1.9},
+		{Segment: "db", MAC: "52:54:00:00:00:ff", Port: "eth1", Remote: true, AgeSeconds: 120},
+		{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "tap-b"},
+	}
+	testSegments = []api.Segment{
+		{Name: "web", Type: "vlan", VLAN: 100, Ports: []string{"Vethernet1"}},
+		{Name: "db", Type: "vxlan", VNI: 5001, Ports: []string{"Vethernet2", "Vethernet3"}},
+		{Name: "lab", Type: "local", Ports: []string{}},
+	}
+	testCounters = []api.Counters{
+		{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500,
+			Drops: map[string]uint64{"port-security": 2, "tagged-on-access": 1, "no-route": 0}},
+		{Port: "eth1", RxPackets: 123456789, RxBytes: 9876543210, Drops: map[string]uint64{}},
+	}
+)
+
+func TestTables(t *testing.T) {
+	tests := []struct {
+		name  string
+		write func(io.Writer) error
+		want  string
+	}{
+		{"module", func(w io.Writer) error { return writeStatus(w, testStatus) }, `
+Host  Instance  Mode        Uplink  Last reload
+----  --------  ----------  ------  --------------------
+hv1   default   standalone  po1     2024-05-01T10:00:00Z
+
+Config file: /etc/vem/vem.yaml
+`},
+		{"module with config error", func(w io.Writer) error {
+			return writeStatus(w, api.Status{Host: "hv1", Instance: "default", Mode: "standalone",
+				ConfigError: "line 7: segments[1].vlan: 5000 is not in 1..4094\nline 9: ports[0].segment: no segment dbx"})
+		}, `
+Host  Instance  Mode        Uplink  Last reload
+----  --------  ----------  ------  -----------
+hv1   default   standalone  --      --
+
+Config error (running the last good configuration):
+  line 7: segments[1].vlan: 5000 is not in 1..4094
+  line 9: ports[0].segment: no segment dbx
+`},
+		{"ports", func(w io.Writer) error { return writePorts(w, testPorts) }, `
+Port        Interface  Ifindex  Kind    MAC                Segment  Profile  State  Source
+----------  ---------  -------  ------  -----------------  -------  -------  -----  --------
+Vethernet1  tap-a      7        veth    52:54:00:00:00:0a  web      default  up     config
+Vethernet2  tap-b      12       veth    52:54:00:00:00:0b  db       --       down   attached
+eth1        eth1       3        uplink  --                 --       --       up     config
+`},
+		{"no ports", func(w io.Writer) error { return writePorts(w, nil) }, `
+Port  Interface  Ifindex  Kind  MAC  Segment  Profile  State  Source
+----  ---------  -------  ----  ---  -------  -------  -----  ------
+`},
+		{"mac-table", func(w io.Writer) error { return writeMACTable(w, testMACs) }, `
+Segment  MAC Address        Type    Age  Port
+-------  -----------------  ------  ---  -----
+db       52:54:00:00:00:0b  local   0    tap-b
+db       52:54:00:00:00:ff  remote  120  eth1
+web      52:54:00:00:00:0a  local   1    tap-a
+Total MAC Addresses: 3
+`},
+		{"segments", func(w io.Writer) error { return writeSegments(w, testSegments) }, `
+Segment  Type   VLAN/VNI  Ports
+-------  -----  --------  ---------------------
+web      vlan   100       Vethernet1
+db       vxlan  5001      Vethernet2,Vethernet3
+lab      local  --        --
+`},
+		{"counters", func(w io.Writer) error { return writeCounters(w, testCounters) }, `
+Port        Rx Packets  Rx Bytes    Tx Packets  Tx Bytes  Drops
+----------  ----------  ----------  ----------  --------  -----
+Vethernet1  10          1000        5           500       3
+eth1        123456789   9876543210  0           0         0
+
+Port        Drop Reason       Packets
+----------  ----------------  -------
+Vethernet1  port-security     2
+Vethernet1  tagged-on-access  1
+`},
+		{"counters without drops", func(w io.Writer) error { return writeCounters(w, testCounters[1:]) }, `
+Port  Rx Packets  Rx Bytes    Tx Packets  Tx Bytes  Drops
+----  ----------  ----------  ----------  --------  -----
+eth1  123456789   9876543210  0           0         0
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			if want := tt.want[1:]; b.String() != want { // [1:] drops the newline after the backquote
+				t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+			}
+		})
+	}
+}
+
+func TestTableCellsStayOnOneLine(t *testing.T) {
+	tb := newTable("A", "B")
+	tb.row("x\ty", "z\nw")
+	var b bytes.Buffer
+	if err := tb.write(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := "A    B\n---  ---\nx y  z w\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+}
+
+// TestJSON checks that -o json writes the API types, indented, so that
+// they decode back to what was rendered.
+func TestJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		v    any
+		into any // a pointer to a zero value of v's type
+	}{
+		{"module", testStatus, &api.Status{}},
+		{"ports", testPorts, &[]api.Port{}},
+		{"mac-table", testMACs, &[]api.MACEntry{}},
+		{"segments", testSegments, &[]api.Segment{}},
+		{"counters", testCounters, &[]api.Counters{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &options{output: outputJSON}
+			var b bytes.Buffer
+			err := o.render(&b, tt.v, func(io.Writer) error {
+				t.Error("-o json rendered a table")
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var indented bytes.Buffer
+			if err := json.Indent(&indented, b.Bytes(), "", "  "); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, b.String())
+			}
+			if indented.String() != b.String() {
+				t.Errorf("output is not indented:\n%s", b.String())
+			}
+			if err := json.Unmarshal(b.Bytes(), tt.into); err != nil {
+				t.Fatal(err)
+			}
+			if got := reflect.ValueOf(tt.into).Elem().Interface(); !reflect.DeepEqual(got, tt.v) {
+				t.Errorf("decoded %+v, want %+v", got, tt.v)
+			}
+		})
+	}
+}
+
+func TestJSONFieldNames(t *testing.T) {
+	var b bytes.Buffer
+	if err := writeJSON(&b, testMACs[1:2]); err != nil {
+		t.Fatal(err)
+	}
+	want := `[
+  {
+    "segment": "db",
+    "mac": "52:54:00:00:00:ff",
+    "port": "eth1",
+    "remote": true,
+    "ageSeconds": 120
+  }
+]
+`
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/api/apitest"
+)
+
+func testBackend() *apitest.Backend {
+	return &apitest.Backend{
+		StatusInfo:  testStatus,
+		PortList:    append([]api.Port(nil), testPorts...),
+		MACs:        testMACs,
+		SegmentList: testSegments,
+		CounterList: testCounters,
+	}
+}
+
+// vemctl runs the command line args against the agent on socket, passed
+// through VEM_SOCKET, and returns the exit status, stdout and stderr.
+func vemctl(t *testing.T, socket string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	getenv := func(key string) string {
+		if key == "VEM_SOCKET" {
+			return socket
+		}
+		return ""
+	}
+	code := run(context.Background(), args, &stdout, &stderr, getenv)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestShowPortsJSON(t *testing.T) {
+	socket := apitest.Serve(t, testBackend())
+	code, out, errOut := vemctl(t, socket, "show", "ports", "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got []api.Port
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(got, testPorts) {
+		t.Errorf("got %+v\nwant %+v", got, testPorts)
+	}
+}
+
+func TestCommands(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// want are lines that stdout must hold, each as a whole line
+		// with runs of spaces collapsed; wantNot must be in no line.
+		want, wantNot []string
+	}{
+		{"module", []string{"show", "module"}, []string{"hv1 default standalone po1 2024-05-01T10:00:00Z"}, nil},
+		{"ports", []string{"show", "ports"}, []string{"Vethernet2 tap-b 12 veth 52:54:00:00:00:0b db -- down attached"}, nil},
+		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a local 1 tap-a", "Total MAC Addresses: 3"}, nil},
+		{"mac-table of a segment", []string{"show", "mac-table", "--segment", "db"}, []string{"db 52:54:00:00:00:ff remote 120 eth1", "Total MAC Addresses: 2"}, []string{"web"}},
+		{"segments", []string{"show", "segments"}, []string{"db vxlan 5001 Vethernet2,Vethernet3"}, nil},
+		{"counters", []string{"show", "counters"}, []string{
+			"Vethernet1 10 1000 5 500 3",
+			"Vethernet1 port-security 2",
+			"Vethernet1 tagged-on-access 1",
+		}, []string{"no-route"}},
+		{"counters of a port", []string{"show", "counters", "eth1"}, []string{"eth1 123456789 9876543210 0 0 0"}, []string{"Vethernet1"}},
+	}
+	socket := apitest.Serve(t, testBackend())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := vemctl(t, socket, tt.args...)
+			if code != 0 || errOut != "" {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			lines := map[string]bool{}
+			for _, l := range strings.Split(out, "\n") {
+				lines[strings.Join(strings.Fields(l), " ")] = true
+			}
+			for _, w := range tt.want {
+				if !lines[w] {
+					t.Errorf("no line %q in:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantNot {
+				if strings.Contains(out, w) {
+					t.Errorf("%q in:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+func TestSocketSelection(t *testing.T) {
+	socket := apitest.Serve(t, testBackend())
+	nowhere := filepath.Join(t.TempDir(), "nowhere.sock")
+	tests := []struct {
+		name, env string
+		args      []string
+	}{
+		{"VEM_SOCKET", socket, []string{"show", "module"}},
+		{"--socket over VEM_SOCKET", nowhere, []string{"show", "module", "--socket", socket}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, _, errOut := vemctl(t, tt.env, tt.args...); code != 0 {
+				t.Errorf("exit %d: %s", code, errOut)
+			}
+		})
+	}
+
+	def := newRootCmd(func(string) string { return "" }).PersistentFlags().Lookup("socket").DefValue
+	if def != api.DefaultSocket {
+		t.Errorf("default socket %q without VEM_SOCKET, want %q", def, api.DefaultSocket)
+	}
+}
+
+func TestAttachDetach(t *testing.T) {
+	b := testBackend()
+	socket := apitest.Serve(t, b)
+	code, out, errOut := vemctl(t, socket, "port", "attach", "--interface", "tap-c", "--mac", "52:54:00:00:00:0c", "--segment", "web", "--profile", "default")
+	if code != 0 {
+		t.Fatalf("attach: exit %d: %s", code, errOut)
+	}
+	if want := "Attached tap-c to segment web.\n"; out != want {
+		t.Errorf("attach printed %q, want %q", out, want)
+	}
+	ports, _ := b.Ports(context.Background())
+	if last := ports[len(ports)-1]; last.Interface != "tap-c" || last.MAC != "52:54:00:00:00:0c" || last.Segment != "web" || last.Profile != "default" {
+		t.Errorf("backend got port %+v", last)
+	}
+
+	code, out, errOut = vemctl(t, socket, "port", "detach", "--interface", "tap-c")
+	if code != 0 || out != "Detached tap-c.\n" {
+		t.Fatalf("detach: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if ports, _ := b.Ports(context.Background()); len(ports) != len(testPorts) {
+		t.Errorf("%d ports after detach, want %d", len(ports), len(testPorts))
+	}
+}
+
+func TestErrors(t *testing.T) {
+	socket := apitest.Serve(t, testBackend())
+	missing := filepath.Join(t.TempDir(), "missing.sock")
+	tests := []struct {
+		name   string
+		socket string
+		args   []string
+		want   string // the error line, after "vemctl: "
+		usage  bool   // whether a pointer to the help follows
+	}{
+		{"agent not running", missing, []string{"show", "ports"},
+			"vem-agent is not running (no socket at " + missing + "): connect: no such file or directory", false},
+		{"attach without --mac", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "web"},
+			"missing required flag(s): --mac", true},
+		{"attach with a bad --mac", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "web", "--mac", "52:54:00:00:00"},
+			`--mac: invalid MAC "52:54:00:00:00": want six colon-separated hex octets`, true},
+		{"attach to an unknown segment", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "nope", "--mac", "52:54:00:00:00:0c"},
+			"attach tap-c: unknown segment nope: not found", false},
+		{"attach twice", socket, []string{"port", "attach", "--interface", "tap-a", "--segment", "web", "--mac", "52:54:00:00:00:0a"},
+			"attach tap-a: tap-a is already a port: conflict", false},
+		{"detach without --interface", socket, []string{"port", "detach"},
+			"missing required flag: --interface", true},
+		{"detach an unknown port", socket, []string{"port", "detach", "--interface", "tap-x"},
+			"detach tap-x: no port on interface tap-x: not found", false},
+		{"counters of an unknown port", socket, []string{"show", "counters", "tap-x"},
+			"counters of port tap-x: unknown port tap-x: not found", false},
+		{"counters of two ports", socket, []string{"show", "counters", "a", "b"},
+			`vemctl show counters takes at most 1 port, got "a" "b"`, true},
+		{"argument to ports", socket, []string{"show", "ports", "all"},
+			`vemctl show ports takes no arguments, got "all"`, true},
+		{"unknown show command", socket, []string{"show", "vteps"},
+			`unknown command "vteps" for "vemctl show"`, true},
+		{"unknown command", socket, []string{"sho", "ports"},
+			`unknown command "sho" for "vemctl"`, true},
+		{"unknown flag", socket, []string{"show", "ports", "--all"},
+			"unknown flag: --all", true},
+		{"bad output format", socket, []string{"show", "ports", "-o", "yaml"},
+			`invalid --output "yaml": want table or json`, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := vemctl(t, tt.socket, tt.args...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1", code)
+			}
+			if out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
+			lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+			if lines[0] != "vemctl: "+tt.want {
+				t.Errorf("stderr %q, want first line %q", errOut, "vemctl: "+tt.want)
+			}
+			wantLines := 1
+			if tt.usage {
+				wantLines = 2
+				if !strings.HasPrefix(lines[len(lines)-1], "Run 'vemctl") {
+					t.Errorf("stderr %q: no pointer to the help", errOut)
+				}
+			}
+			if len(lines) != wantLines {
+				t.Errorf("stderr has %d lines, want %d (the error once):\n%s", len(lines), wantLines, errOut)
+			}
+		})
+	}
+}
+
+func TestHelpSucceeds(t *testing.T) {
+	for _, args := range [][]string{nil, {"show"}, {"port", "attach", "--help"}} {
+		code, out, errOut := vemctl(t, "/nonexistent.sock", args...)
+		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
+			t.Errorf("vemctl %v: exit %d, stderr %q, stdout:\n%s", args, code, errOut, out)
+		}
+	}
+}

@@ -1,0 +1,20 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func newShowCmd(o *options) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "Show the state of the switch on this host",
+		Args:  noArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(
+		newShowModuleCmd(o),
+		newShowPortsCmd(o),
+		newShowMACTableCmd(o),
+		newShowSegmentsCmd(o),
+		newShowCountersCmd(o),
+	)
+	return cmd
+}
