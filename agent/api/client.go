@@ -73,6 +73,20 @@ func (c *Client) Segments(ctx context.Context) ([]Segment, error) {
 	return ss, err
 }
 
+// VTEPs returns the local VTEP and the remote ones.
+func (c *Client) VTEPs(ctx context.Context) (VTEPs, error) {
+	var v VTEPs
+	err := c.do(ctx, http.MethodGet, "/v1/vxlan/vteps", nil, nil, &v)
+	return v, err
+}
+
+// BridgeDomains lists the agent's VXLAN bridge domains.
+func (c *Client) BridgeDomains(ctx context.Context) ([]BridgeDomain, error) {
+	var bds []BridgeDomain
+	err := c.do(ctx, http.MethodGet, "/v1/bridge-domains", nil, nil, &bds)
+	return bds, err
+}
+
 // Counters returns the counters of port, or of every port when it is "".
 func (c *Client) Counters(ctx context.Context, port string) ([]Counters, error) {
 	var cs []Counters

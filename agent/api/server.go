@@ -83,6 +83,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/ports/{interface}", s.handle(methods{http.MethodDelete: s.detach}))
 	s.mux.Handle("/v1/mac-table", s.handle(methods{http.MethodGet: s.macTable}))
 	s.mux.Handle("/v1/segments", s.handle(methods{http.MethodGet: s.segments}))
+	s.mux.Handle("/v1/vxlan/vteps", s.handle(methods{http.MethodGet: s.vteps}))
+	s.mux.Handle("/v1/bridge-domains", s.handle(methods{http.MethodGet: s.bridgeDomains}))
 	s.mux.Handle("/v1/counters", s.handle(methods{http.MethodGet: s.counters}))
 	s.mux.Handle("/", s.handle(nil))
 }

@@ -27,11 +27,19 @@ func fixture() *apitest.Backend {
 		},
 		MACs: []api.MACEntry{
 			{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", AgeSeconds: 1.5},
-			{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "eth1", Remote: true, AgeSeconds: 20},
+			{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "eth1", Remote: true, VTEP: "198.51.100.2", AgeSeconds: 20},
 		},
 		SegmentList: []api.Segment{
 			{Name: "web", Type: "vlan", VLAN: 100, Ports: []string{"Vethernet1"}},
 			{Name: "db", Type: "vxlan", VNI: 5001},
+		},
+		VTEPInfo: api.VTEPs{Local: "198.51.100.1", Port: 4789, Remote: []api.RemoteVTEP{
+			{Address: "198.51.100.2", BridgeDomains: []int{5001}, NextHop: "198.51.100.2", Interface: "eth1", MACs: 1},
+			{Address: "203.0.113.9"}, // no route, no bridge domain yet
+		}},
+		BridgeDomainList: []api.BridgeDomain{
+			{VNI: 5001, Segment: "db", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.2", "203.0.113.9"}, Ports: []string{"Vethernet2"}},
+			{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450},
 		},
 		CounterList: []api.Counters{
 			{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500, Drops: map[string]uint64{"port-security": 2}},
@@ -58,6 +66,14 @@ func TestClientRoutes(t *testing.T) {
 		{"segments", func() (any, error) { return c.Segments(ctx) }, []api.Segment{
 			want.SegmentList[0],
 			{Name: "db", Type: "vxlan", VNI: 5001, Ports: []string{}}, // [] on the wire, never null
+		}},
+		{"vxlan vteps", func() (any, error) { return c.VTEPs(ctx) }, api.VTEPs{Local: "198.51.100.1", Port: 4789, Remote: []api.RemoteVTEP{
+			want.VTEPInfo.Remote[0],
+			{Address: "203.0.113.9", BridgeDomains: []int{}},
+		}}},
+		{"bridge-domains", func() (any, error) { return c.BridgeDomains(ctx) }, []api.BridgeDomain{
+			want.BridgeDomainList[0],
+			{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450, VTEPs: []string{}, Ports: []string{}},
 		}},
 		{"counters all", func() (any, error) { return c.Counters(ctx, "") }, []api.Counters{
 			want.CounterList[0],
@@ -138,6 +154,13 @@ func TestServerErrors(t *testing.T) {
 		{name: "unknown segment", method: "GET", url: "/v1/mac-table?segment=nope", status: 404, msg: "unknown segment nope"},
 		{name: "unknown port counters", method: "GET", url: "/v1/counters?port=tap-x", status: 404, msg: "unknown port tap-x"},
 		{name: "unknown query parameter", method: "GET", url: "/v1/mac-table?segmnet=web", status: 400, msg: `unknown query parameter "segmnet"`},
+		{name: "unknown query parameter on vteps", method: "GET", url: "/v1/vxlan/vteps?vni=5001", status: 400, msg: `unknown query parameter "vni"`},
+		{name: "unknown query parameter on bridge-domains", method: "GET", url: "/v1/bridge-domains?vni=5001", status: 400, msg: `unknown query parameter "vni"`},
+		{name: "wrong method on vteps", method: "POST", url: "/v1/vxlan/vteps", status: 405, msg: "method POST not allowed"},
+		{name: "wrong method on bridge-domains", method: "DELETE", url: "/v1/bridge-domains", status: 405, msg: "method DELETE not allowed"},
+		{name: "vxlan without a view", method: "GET", url: "/v1/vxlan", status: 404, msg: "no such API endpoint: /v1/vxlan"},
+		{name: "vteps backend failure", backendErr: errors.New("map lookup: bad fd"), method: "GET", url: "/v1/vxlan/vteps", status: 500, msg: "list VTEPs: map lookup: bad fd"},
+		{name: "bridge-domains not available", backendErr: fmt.Errorf("no VXLAN: %w", api.ErrNotFound), method: "GET", url: "/v1/bridge-domains", status: 404, msg: "list bridge domains: no VXLAN: not found"},
 		{name: "repeated query parameter", method: "GET", url: "/v1/counters?port=a&port=b", status: 400, msg: `"port" given 2 times`},
 		{name: "unknown path", method: "GET", url: "/v1/nope", status: 404, msg: "no such API endpoint: /v1/nope"},
 		{name: "unknown version", method: "GET", url: "/v2/status", status: 404, msg: "no such API endpoint"},
@@ -203,7 +226,7 @@ func TestServerAllowHeader(t *testing.T) {
 
 func TestServerEmptyListsAreArrays(t *testing.T) {
 	hc := rawClient(apitest.Serve(t, &apitest.Backend{}))
-	for _, path := range []string{"/v1/ports", "/v1/mac-table", "/v1/segments", "/v1/counters"} {
+	for _, path := range []string{"/v1/ports", "/v1/mac-table", "/v1/segments", "/v1/bridge-domains", "/v1/counters"} {
 		resp, err := hc.Get("http://agent" + path)
 		if err != nil {
 			t.Fatal(err)
@@ -213,6 +236,21 @@ func TestServerEmptyListsAreArrays(t *testing.T) {
 		if string(body) != "[]\n" {
 			t.Errorf("GET %s: body %q, want []", path, body)
 		}
+	}
+}
+
+func TestServerNoVTEPs(t *testing.T) {
+	// No VTEP configured: no local address, and the remote list is [],
+	// not null.
+	hc := rawClient(apitest.Serve(t, &apitest.Backend{}))
+	resp, err := hc.Get("http://agent/v1/vxlan/vteps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{"remote":[]}` + "\n"; string(body) != want {
+		t.Errorf("body %q, want %q", body, want)
 	}
 }
 

@@ -22,13 +22,24 @@ var (
 	}
 	testMACs = []api.MACEntry{
 		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", AgeSeconds: 1.9},
-		{Segment: "db", MAC: "52:54:00:00:00:ff", Port: "eth1", Remote: true, AgeSeconds: 120},
+		{Segment: "web", MAC: "52:54:00:00:00:ff", Port: "eth1", Remote: true, AgeSeconds: 120},
 		{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "tap-b"},
+		// Learned from a VXLAN frame: the port is the uplink it came in on.
+		{Segment: "db", MAC: "52:54:00:00:00:fe", Port: "eth1", Remote: true, VTEP: "198.51.100.2", AgeSeconds: 30.5},
 	}
 	testSegments = []api.Segment{
 		{Name: "web", Type: "vlan", VLAN: 100, Ports: []string{"Vethernet1"}},
 		{Name: "db", Type: "vxlan", VNI: 5001, Ports: []string{"Vethernet2", "Vethernet3"}},
 		{Name: "lab", Type: "local", Ports: []string{}},
+	}
+	testVTEPs = api.VTEPs{Local: "198.51.100.1", Port: 4789, Remote: []api.RemoteVTEP{
+		{Address: "198.51.100.10", BridgeDomains: []int{5002, 5001}, NextHop: "198.51.100.254", Interface: "po1", MACs: 0},
+		{Address: "203.0.113.7", BridgeDomains: []int{}}, // no route to it
+		{Address: "198.51.100.2", BridgeDomains: []int{5001}, NextHop: "198.51.100.2", Interface: "eth1", MACs: 1},
+	}}
+	testBridgeDomains = []api.BridgeDomain{
+		{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.10"}, Ports: []string{}},
+		{VNI: 5001, Segment: "db", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.10", "198.51.100.2"}, Ports: []string{"Vethernet2", "Vethernet3"}},
 	}
 	testCounters = []api.Counters{
 		{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500,
@@ -74,12 +85,34 @@ Port  Interface  Ifindex  Kind  MAC  Segment  Profile  State  Source
 ----  ---------  -------  ----  ---  -------  -------  -----  ------
 `},
 		{"mac-table", func(w io.Writer) error { return writeMACTable(w, testMACs) }, `
-Segment  MAC Address        Type    Age  Port
--------  -----------------  ------  ---  -----
-db       52:54:00:00:00:0b  local   0    tap-b
-db       52:54:00:00:00:ff  remote  120  eth1
-web      52:54:00:00:00:0a  local   1    tap-a
-Total MAC Addresses: 3
+Segment  MAC Address        Type    Age  Port   VTEP
+-------  -----------------  ------  ---  -----  ------------
+db       52:54:00:00:00:0b  local   0    tap-b  --
+db       52:54:00:00:00:fe  remote  30   eth1   198.51.100.2
+web      52:54:00:00:00:0a  local   1    tap-a  --
+web      52:54:00:00:00:ff  remote  120  eth1   --
+Total MAC Addresses: 4
+`},
+		{"vxlan vteps", func(w io.Writer) error { return writeVTEPs(w, testVTEPs) }, `
+Local VTEP: 198.51.100.1 UDP port 4789
+
+Remote VTEP    Bridge Domains  Next Hop        Interface  MACs
+-------------  --------------  --------------  ---------  ----
+198.51.100.2   5001            198.51.100.2    eth1       1
+198.51.100.10  5001,5002       198.51.100.254  po1        0
+203.0.113.7    --              --              --         0
+`},
+		{"no vteps", func(w io.Writer) error { return writeVTEPs(w, api.VTEPs{}) }, `
+Local VTEP: none configured
+
+Remote VTEP  Bridge Domains  Next Hop  Interface  MACs
+-----------  --------------  --------  ---------  ----
+`},
+		{"bridge-domains", func(w io.Writer) error { return writeBridgeDomains(w, testBridgeDomains) }, `
+VNI   Segment  Mode          MTU   VTEPs                       Ports
+----  -------  ------------  ----  --------------------------  ---------------------
+5001  db       unicast-only  1450  198.51.100.2,198.51.100.10  Vethernet2,Vethernet3
+5002  lab      unicast-only  1450  198.51.100.10               --
 `},
 		{"segments", func(w io.Writer) error { return writeSegments(w, testSegments) }, `
 Segment  Type   VLAN/VNI  Ports
@@ -143,6 +176,8 @@ func TestJSON(t *testing.T) {
 		{"ports", testPorts, &[]api.Port{}},
 		{"mac-table", testMACs, &[]api.MACEntry{}},
 		{"segments", testSegments, &[]api.Segment{}},
+		{"vxlan vteps", testVTEPs, &api.VTEPs{}},
+		{"bridge-domains", testBridgeDomains, &[]api.BridgeDomain{}},
 		{"counters", testCounters, &[]api.Counters{}},
 	}
 	for _, tt := range tests {
@@ -175,16 +210,24 @@ func TestJSON(t *testing.T) {
 
 func TestJSONFieldNames(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeJSON(&b, testMACs[1:2]); err != nil {
+	if err := writeJSON(&b, []api.MACEntry{testMACs[1], testMACs[3]}); err != nil {
 		t.Fatal(err)
 	}
 	want := `[
   {
-    "segment": "db",
+    "segment": "web",
     "mac": "52:54:00:00:00:ff",
     "port": "eth1",
     "remote": true,
     "ageSeconds": 120
+  },
+  {
+    "segment": "db",
+    "mac": "52:54:00:00:00:fe",
+    "port": "eth1",
+    "remote": true,
+    "vtep": "198.51.100.2",
+    "ageSeconds": 30.5
   }
 ]
 `

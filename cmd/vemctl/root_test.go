@@ -15,11 +15,13 @@ import (
 
 func testBackend() *apitest.Backend {
 	return &apitest.Backend{
-		StatusInfo:  testStatus,
-		PortList:    append([]api.Port(nil), testPorts...),
-		MACs:        testMACs,
-		SegmentList: testSegments,
-		CounterList: testCounters,
+		StatusInfo:       testStatus,
+		PortList:         append([]api.Port(nil), testPorts...),
+		MACs:             testMACs,
+		SegmentList:      testSegments,
+		VTEPInfo:         testVTEPs,
+		BridgeDomainList: testBridgeDomains,
+		CounterList:      testCounters,
 	}
 }
 
@@ -38,18 +40,32 @@ func vemctl(t *testing.T, socket string, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
-func TestShowPortsJSON(t *testing.T) {
+func TestShowJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		into any // a pointer to a zero value of want's type
+		want any
+	}{
+		{"ports", []string{"show", "ports"}, &[]api.Port{}, testPorts},
+		{"vxlan vteps", []string{"show", "vxlan", "vteps"}, &api.VTEPs{}, testVTEPs},
+		{"bridge-domains", []string{"show", "bridge-domains"}, &[]api.BridgeDomain{}, testBridgeDomains},
+	}
 	socket := apitest.Serve(t, testBackend())
-	code, out, errOut := vemctl(t, socket, "show", "ports", "-o", "json")
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	var got []api.Port
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
-		t.Fatalf("output is not JSON: %v\n%s", err, out)
-	}
-	if !reflect.DeepEqual(got, testPorts) {
-		t.Errorf("got %+v\nwant %+v", got, testPorts)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := vemctl(t, socket, append(tt.args, "-o", "json")...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			if err := json.Unmarshal([]byte(out), tt.into); err != nil {
+				t.Fatalf("output is not JSON: %v\n%s", err, out)
+			}
+			// The agent's order, not the table's sorted one.
+			if got := reflect.ValueOf(tt.into).Elem().Interface(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -63,8 +79,18 @@ func TestCommands(t *testing.T) {
 	}{
 		{"module", []string{"show", "module"}, []string{"hv1 default standalone po1 2024-05-01T10:00:00Z"}, nil},
 		{"ports", []string{"show", "ports"}, []string{"Vethernet2 tap-b 12 veth 52:54:00:00:00:0b db -- down attached"}, nil},
-		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a local 1 tap-a", "Total MAC Addresses: 3"}, nil},
-		{"mac-table of a segment", []string{"show", "mac-table", "--segment", "db"}, []string{"db 52:54:00:00:00:ff remote 120 eth1", "Total MAC Addresses: 2"}, []string{"web"}},
+		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a local 1 tap-a --", "Total MAC Addresses: 4"}, nil},
+		{"mac-table of a segment", []string{"show", "mac-table", "--segment", "db"}, []string{
+			"db 52:54:00:00:00:fe remote 30 eth1 198.51.100.2",
+			"db 52:54:00:00:00:0b local 0 tap-b --",
+			"Total MAC Addresses: 2",
+		}, []string{"web"}},
+		{"vxlan vteps", []string{"show", "vxlan", "vteps"}, []string{
+			"Local VTEP: 198.51.100.1 UDP port 4789",
+			"198.51.100.2 5001 198.51.100.2 eth1 1",
+			"203.0.113.7 -- -- -- 0",
+		}, nil},
+		{"bridge-domains", []string{"show", "bridge-domains"}, []string{"5001 db unicast-only 1450 198.51.100.2,198.51.100.10 Vethernet2,Vethernet3"}, nil},
 		{"segments", []string{"show", "segments"}, []string{"db vxlan 5001 Vethernet2,Vethernet3"}, nil},
 		{"counters", []string{"show", "counters"}, []string{
 			"Vethernet1 10 1000 5 500 3",
@@ -178,6 +204,10 @@ func TestErrors(t *testing.T) {
 			`vemctl show ports takes no arguments, got "all"`, true},
 		{"unknown show command", socket, []string{"show", "vteps"},
 			`unknown command "vteps" for "vemctl show"`, true},
+		{"unknown vxlan view", socket, []string{"show", "vxlan", "peers"},
+			`unknown command "peers" for "vemctl show vxlan"`, true},
+		{"argument to bridge-domains", socket, []string{"show", "bridge-domains", "5001"},
+			`vemctl show bridge-domains takes no arguments, got "5001"`, true},
 		{"unknown command", socket, []string{"sho", "ports"},
 			`unknown command "sho" for "vemctl"`, true},
 		{"unknown flag", socket, []string{"show", "ports", "--all"},

@@ -14,6 +14,8 @@ func newShowCmd(o *options) *cobra.Command {
 		newShowPortsCmd(o),
 		newShowMACTableCmd(o),
 		newShowSegmentsCmd(o),
+		newShowBridgeDomainsCmd(o),
+		newShowVXLANCmd(o),
 		newShowCountersCmd(o),
 	)
 	return cmd

@@ -33,20 +33,22 @@ func newShowMACTableCmd(o *options) *cobra.Command {
 }
 
 // writeMACTable prints the entries sorted by segment and MAC (the agent
-// lists them in hash-map order) and their count.
+// lists them in hash-map order) and their count. A remote MAC's port is
+// the uplink it came in on; behind a VXLAN tunnel its VTEP says which
+// host it is on.
 func writeMACTable(w io.Writer, es []api.MACEntry) error {
 	es = slices.Clone(es)
 	slices.SortFunc(es, func(a, b api.MACEntry) int {
 		return cmp.Or(cmp.Compare(a.Segment, b.Segment), cmp.Compare(a.MAC, b.MAC))
 	})
-	t := newTable("Segment", "MAC Address", "Type", "Age", "Port")
+	t := newTable("Segment", "MAC Address", "Type", "Age", "Port", "VTEP")
 	for _, e := range es {
 		typ := "local"
 		if e.Remote {
 			typ = "remote"
 		}
 		// Whole seconds, as NX-OS prints the age.
-		t.row(e.Segment, e.MAC, typ, strconv.FormatUint(uint64(max(e.AgeSeconds, 0)), 10), e.Port)
+		t.row(e.Segment, e.MAC, typ, strconv.FormatUint(uint64(max(e.AgeSeconds, 0)), 10), e.Port, e.VTEP)
 	}
 	if err := t.write(w); err != nil {
 		return err

@@ -27,6 +27,10 @@ type Backend struct {
 	// SegmentList is what Segments returns; MACTable and Attach check
 	// segment names against it.
 	SegmentList []api.Segment
+	// VTEPInfo is what VTEPs returns.
+	VTEPInfo api.VTEPs
+	// BridgeDomainList is what BridgeDomains returns.
+	BridgeDomainList []api.BridgeDomain
 	// CounterList holds the counters; Counters filters it by port.
 	CounterList []api.Counters
 	// Err, when set, fails every call with it.
@@ -80,6 +84,28 @@ func (b *Backend) Segments(context.Context) ([]api.Segment, error) {
 		return nil, b.Err
 	}
 	return slices.Clone(b.SegmentList), nil
+}
+
+// VTEPs returns a copy of VTEPInfo.
+func (b *Backend) VTEPs(context.Context) (api.VTEPs, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return api.VTEPs{}, b.Err
+	}
+	v := b.VTEPInfo
+	v.Remote = slices.Clone(v.Remote)
+	return v, nil
+}
+
+// BridgeDomains returns a copy of BridgeDomainList.
+func (b *Backend) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.BridgeDomainList), nil
 }
 
 // Counters returns the counters of port (matched against Counters.Port),
