@@ -1,0 +1,381 @@
+package lacp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// retryInterval paces reopening a member's socket and resubscribing to
+// link updates after a failure.
+const retryInterval = time.Second
+
+// RunnerOptions tune a Runner.
+type RunnerOptions struct {
+	// Logger receives the protocol events and I/O trouble; nil discards.
+	Logger *zap.Logger
+	// NetNS is the path of the network namespace the member interfaces
+	// are in (e.g. /run/netns/x); empty means the caller's.
+	NetNS string
+}
+
+// Runner runs an Aggregator on real interfaces: an AF_PACKET Conn per
+// member, carrier from netlink link updates, the system clock. The agent
+// starts one per LACP port-channel.
+type Runner struct {
+	agg     *Aggregator
+	log     *zap.Logger
+	nsPath  string
+	started atomic.Bool
+
+	// carrierMu serialises carrier updates so the Aggregator sees them in
+	// the order they were computed; it is taken before mu, and never by
+	// transmit, which the Aggregator may call inside SetCarrier.
+	carrierMu sync.Mutex
+	mu        sync.Mutex
+	ports     map[string]*runnerPort
+}
+
+type runnerPort struct {
+	conn    *Conn
+	linkUp  bool
+	carrier bool // as last told to the Aggregator
+}
+
+// NewRunner returns a Runner for cfg, whose Transmitter must be unset (the
+// Runner sends through its sockets) and whose Clock, if unset, is the
+// system clock. OnMembers and OnEvent are called as for an Aggregator; the
+// events are logged as well.
+func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
+	if cfg.Transmitter != nil {
+		return nil, fmt.Errorf("lacp: port-channel %q: a Runner transmits through its own sockets; leave Transmitter unset", cfg.Name)
+	}
+	r := &Runner{
+		log:    opts.Logger,
+		nsPath: opts.NetNS,
+		ports:  make(map[string]*runnerPort, len(cfg.Ports)),
+	}
+	if r.log == nil {
+		r.log = zap.NewNop()
+	}
+	r.log = r.log.With(zap.String("portChannel", cfg.Name))
+	for _, p := range cfg.Ports {
+		r.ports[p.Name] = &runnerPort{}
+	}
+	cfg.Transmitter = TransmitterFunc(r.transmit)
+	onEvent, onMembers := cfg.OnEvent, cfg.OnMembers
+	cfg.OnEvent = func(e Event) {
+		r.logEvent(e)
+		if onEvent != nil {
+			onEvent(e)
+		}
+	}
+	cfg.OnMembers = func(m []string) {
+		r.log.Info("LACP members changed", zap.Strings("members", m))
+		if onMembers != nil {
+			onMembers(m)
+		}
+	}
+	agg, err := NewAggregator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.agg = agg
+	return r, nil
+}
+
+// Aggregator returns the Aggregator the Runner drives.
+func (r *Runner) Aggregator() *Aggregator { return r.agg }
+
+// Status returns the Aggregator's status.
+func (r *Runner) Status() Status { return r.agg.Status() }
+
+// Run opens the members' sockets, follows their links and runs LACP until
+// ctx is done, then closes the sockets and the Aggregator and returns nil.
+// Members that are missing or fail are retried every second meanwhile.
+// It returns an error if it cannot start (a bad namespace, no netlink), or
+// if called more than once.
+func (r *Runner) Run(ctx context.Context) error {
+	if !r.started.CompareAndSwap(false, true) {
+		return errors.New("lacp: Runner.Run called twice")
+	}
+	defer r.agg.Close()
+	var ns *netns.NsHandle
+	if r.nsPath != "" {
+		h, err := netns.GetFromPath(r.nsPath)
+		if err != nil {
+			return fmt.Errorf("lacp: port-channel %q: open network namespace: %w", r.agg.Name(), err)
+		}
+		defer h.Close()
+		ns = &h
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	updates, stop, err := r.subscribe(ns)
+	if err != nil {
+		return fmt.Errorf("lacp: port-channel %q: %w", r.agg.Name(), err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r.watchLinks(ctx, ns, updates, stop)
+	}()
+	for name := range r.ports {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.servePort(ctx, ns, name)
+		}()
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// servePort keeps a socket open on a member and feeds what it receives to
+// the Aggregator.
+func (r *Runner) servePort(ctx context.Context, ns *netns.NsHandle, name string) {
+	var lastErr string
+	for ctx.Err() == nil {
+		var c *Conn
+		err := inNetNS(ns, func() (err error) {
+			c, err = Listen(name)
+			return err
+		})
+		if err != nil {
+			if err.Error() != lastErr {
+				r.log.Warn("cannot open LACP socket; retrying", zap.String("port", name), zap.Error(err))
+				lastErr = err.Error()
+			}
+			if !sleep(ctx, retryInterval) {
+				return
+			}
+			continue
+		}
+		lastErr = ""
+		r.setConn(name, c)
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		err = r.read(ctx, name, c)
+		stop()
+		r.setConn(name, nil)
+		c.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("LACP socket failed; reopening", zap.String("port", name), zap.Error(err))
+		if !sleep(ctx, retryInterval) {
+			return
+		}
+	}
+}
+
+func (r *Runner) read(ctx context.Context, name string, c *Conn) error {
+	buf := make([]byte, 2048)
+	for {
+		n, err := c.ReadFrame(buf)
+		if errors.Is(err, unix.ENETDOWN) {
+			// The interface went down; the socket resumes when it
+			// comes back up. The pause bounds the loop.
+			if !sleep(ctx, 10*time.Millisecond) {
+				return ctx.Err()
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_, payload, err := ParseFrame(buf[:n])
+		if err == nil {
+			err = r.agg.Receive(name, payload)
+		}
+		if err != nil {
+			r.log.Debug("dropped slow-protocol frame", zap.String("port", name), zap.Error(err))
+		}
+	}
+}
+
+func (r *Runner) transmit(port string, payload []byte) error {
+	r.mu.Lock()
+	c := r.ports[port].conn
+	r.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("lacp: port %s: no socket", port)
+	}
+	return c.Write(payload)
+}
+
+func (r *Runner) setConn(name string, c *Conn) {
+	r.carrierMu.Lock()
+	defer r.carrierMu.Unlock()
+	r.mu.Lock()
+	r.ports[name].conn = c
+	r.mu.Unlock()
+	r.updateCarrier(name)
+}
+
+// setLink records a link update; a deleted or re-created interface gets a
+// new socket, since the old one is bound to the old interface index.
+func (r *Runner) setLink(name string, up, deleted bool, ifindex int) {
+	r.carrierMu.Lock()
+	defer r.carrierMu.Unlock()
+	r.mu.Lock()
+	p := r.ports[name]
+	p.linkUp = up
+	if c := p.conn; c != nil && (deleted || c.Ifindex() != ifindex) {
+		c.Close() // servePort reopens
+	}
+	r.mu.Unlock()
+	r.updateCarrier(name)
+}
+
+// updateCarrier tells the Aggregator a member is up once its link is up and
+// its socket open, so that the first PDU is not lost. carrierMu is held.
+func (r *Runner) updateCarrier(name string) {
+	r.mu.Lock()
+	p := r.ports[name]
+	carrier := p.linkUp && p.conn != nil
+	changed := carrier != p.carrier
+	p.carrier = carrier
+	r.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err := r.agg.SetCarrier(name, carrier); err != nil && !errors.Is(err, ErrClosed) {
+		r.log.Error("set carrier", zap.String("port", name), zap.Error(err))
+	}
+}
+
+func (r *Runner) subscribe(ns *netns.NsHandle) (chan netlink.LinkUpdate, chan struct{}, error) {
+	updates := make(chan netlink.LinkUpdate, 64)
+	stop := make(chan struct{})
+	err := netlink.LinkSubscribeWithOptions(updates, stop, netlink.LinkSubscribeOptions{
+		Namespace:    ns,
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			r.log.Debug("link subscription", zap.Error(err))
+		},
+	})
+	if err != nil {
+		close(stop)
+		return nil, nil, fmt.Errorf("subscribe to link updates: %w", err)
+	}
+	return updates, stop, nil
+}
+
+// watchLinks follows the members' links, resubscribing if the subscription
+// ends early.
+func (r *Runner) watchLinks(ctx context.Context, ns *netns.NsHandle, updates chan netlink.LinkUpdate, stop chan struct{}) {
+	for {
+		r.consume(ctx, updates)
+		close(stop)
+		// Drain, so that the subscription's reader can exit.
+		for range updates {
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		r.log.Warn("link subscription ended; resubscribing")
+		for {
+			if !sleep(ctx, retryInterval) {
+				return
+			}
+			var err error
+			if updates, stop, err = r.subscribe(ns); err == nil {
+				break
+			}
+			r.log.Warn("link subscription failed", zap.Error(err))
+		}
+	}
+}
+
+func (r *Runner) consume(ctx context.Context, updates <-chan netlink.LinkUpdate) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case u, ok := <-updates:
+			if !ok {
+				return
+			}
+			attrs := u.Link.Attrs()
+			if _, member := r.ports[attrs.Name]; !member {
+				continue
+			}
+			deleted := u.Header.Type == unix.RTM_DELLINK
+			up := !deleted && attrs.Flags&net.FlagUp != 0 && attrs.RawFlags&unix.IFF_LOWER_UP != 0
+			r.setLink(attrs.Name, up, deleted, attrs.Index)
+		}
+	}
+}
+
+func (r *Runner) logEvent(e Event) {
+	fields := []zap.Field{zap.Stringer("event", e.Kind), zap.String("message", e.Message)}
+	if e.Port != "" {
+		fields = append(fields, zap.String("port", e.Port))
+	}
+	switch e.Kind {
+	case EventKeyMismatch, EventPartnerMismatch, EventPartnerTimeout, EventActorChurn,
+		EventPartnerChurn, EventAggregateDown, EventPartnerChanged:
+		r.log.Warn("LACP event", fields...)
+	default:
+		r.log.Info("LACP event", fields...)
+	}
+}
+
+// inNetNS runs fn on a thread in network namespace ns (nil: the caller's).
+// Sockets fn opens stay in that namespace.
+func inNetNS(ns *netns.NsHandle, fn func() error) error {
+	if ns == nil {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(*ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+		err = fn()
+		if rerr := netns.Set(orig); rerr != nil {
+			// Leave the thread locked: it ends with this goroutine
+			// instead of serving others in the wrong namespace.
+			errc <- errors.Join(err, fmt.Errorf("restore network namespace: %w", rerr))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// sleep waits for d, reporting false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
