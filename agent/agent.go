@@ -23,6 +23,10 @@ import (
 // DefaultStateDir holds per-instance state that must survive restarts.
 const DefaultStateDir = "/var/lib/vem"
 
+// neighbourRefresh is how often remote VTEPs' next hops are re-resolved:
+// well inside the kernel's neighbour reachable time.
+const neighbourRefresh = 5 * time.Second
+
 // Options configure an Agent.
 type Options struct {
 	// ConfigFile is the standalone configuration (YAML).
@@ -152,6 +156,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer poll.Stop()
 	ageing := time.NewTicker(gcInterval(time.Duration(a.cfg.MACAgeing)))
 	defer ageing.Stop()
+	neigh := time.NewTicker(neighbourRefresh)
+	defer neigh.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,6 +171,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case <-ageing.C:
 			a.ageMACs()
+		case <-neigh.C:
+			a.keepNeighboursWarm()
 		}
 	}
 }
@@ -271,26 +279,35 @@ func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
 	if err != nil {
 		return err
 	}
-	if err := a.dp.SetMACAgeing(time.Duration(cfg.MACAgeing)); err != nil {
-		return err
-	}
 	if err := a.rec.apply(p); err != nil {
 		return fmt.Errorf("apply to datapath: %w", err)
 	}
 	a.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
 	a.cfg, a.attached, a.plan = cfg, attached, p
 	a.lastReload = time.Now()
+	if p.settings.VTEP.IsValid() {
+		if err := enableForwarding(cfg.UplinkInterfaces()[0]); err != nil {
+			return err
+		}
+		warmNeighbours(p.remoteVTEPs(), a.log)
+	}
 	return nil
+}
+
+// keepNeighboursWarm refreshes the remote VTEPs' next hops, so they
+// neither age out nor miss a changed route.
+func (a *Agent) keepNeighboursWarm() {
+	a.mu.Lock()
+	vteps := a.plan.remoteVTEPs()
+	a.mu.Unlock()
+	if len(vteps) > 0 {
+		warmNeighbours(vteps, a.log)
+	}
 }
 
 // supported refuses what this datapath cannot carry yet, naming it.
 func supported(cfg *config.Config) error {
 	var errs []error
-	for _, s := range cfg.Segments {
-		if s.Type == config.SegmentVXLAN {
-			errs = append(errs, fmt.Errorf("segment %s: vxlan segments are not supported by this version of the datapath", s.Name))
-		}
-	}
 	for _, pc := range cfg.PortChannels {
 		if pc.Mode != config.ModeStatic {
 			errs = append(errs, fmt.Errorf("port-channel %s: mode %s is not supported by this version (only static)", pc.Name, pc.Mode))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"sort"
 	"time"
@@ -98,10 +99,14 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 		if name == "" {
 			name = fmt.Sprintf("segment %d", e.Segment)
 		}
-		out = append(out, api.MACEntry{
+		entry := api.MACEntry{
 			Segment: name, MAC: e.MAC.String(), Port: port, Remote: e.Remote,
 			AgeSeconds: max(age, 0).Seconds(),
-		})
+		}
+		if e.VTEP.IsValid() {
+			entry.VTEP = e.VTEP.String()
+		}
+		out = append(out, entry)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Segment != out[j].Segment {
@@ -218,4 +223,59 @@ func (a *Agent) Detach(_ context.Context, iface string) error {
 		return err
 	}
 	return nil
+}
+
+// VTEPs implements api.Backend.
+func (a *Agent) VTEPs(context.Context) (api.VTEPs, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := api.VTEPs{Remote: []api.RemoteVTEP{}}
+	if a.cfg.VTEP != nil {
+		out.Local, out.Port = a.cfg.VTEP.Address, int(a.cfg.VTEP.Port)
+	}
+	macs := map[netip.Addr]int{}
+	if entries, err := a.dp.MACs(); err == nil {
+		for _, e := range entries {
+			if e.VTEP.IsValid() {
+				macs[e.VTEP]++
+			}
+		}
+	}
+	for _, v := range a.plan.remoteVTEPs() {
+		r := api.RemoteVTEP{Address: v.String(), BridgeDomains: []int{}, MACs: macs[v]}
+		for _, s := range a.cfg.Segments {
+			if slices.Contains(s.VTEPs, v.String()) {
+				r.BridgeDomains = append(r.BridgeDomains, s.VNI)
+			}
+		}
+		if nh, err := resolveNextHop(v); err == nil {
+			r.NextHop, r.Interface = nh.Addr.String(), nh.Interface
+		}
+		out.Remote = append(out.Remote, r)
+	}
+	return out, nil
+}
+
+// BridgeDomains implements api.Backend.
+func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ids := segmentIDs(a.cfg)
+	out := []api.BridgeDomain{}
+	for _, s := range a.cfg.Segments {
+		if s.Type != config.SegmentVXLAN {
+			continue
+		}
+		bd := api.BridgeDomain{
+			VNI: s.VNI, Segment: s.Name, Mode: "unicast-only", MTU: s.MTU,
+			VTEPs: append([]string{}, s.VTEPs...), Ports: []string{},
+		}
+		for _, pi := range a.sortedPorts() {
+			if pi.Kind == bpf.PortVEth && pi.Entry.Segment == ids[s.Name] {
+				bd.Ports = append(bd.Ports, portName(pi))
+			}
+		}
+		out = append(out, bd)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 )
@@ -9,6 +10,9 @@ import (
 // Link is what the agent needs to know of a network interface.
 type Link struct {
 	Index int
+	MTU   int
+	// Addrs are the interface's IPv4 addresses (a VTEP's must be here).
+	Addrs []netip.Addr
 	// PeerInOtherNetns is true for a veth whose peer lives in another
 	// network namespace: the datapath can then deliver with
 	// bpf_redirect_peer.
@@ -30,10 +34,21 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 	if err != nil {
 		return Link{}, fmt.Errorf("interface %s: %w", name, err)
 	}
-	return Link{
+	link := Link{
 		Index:            l.Attrs().Index,
+		MTU:              l.Attrs().MTU,
 		PeerInOtherNetns: !n.noPeer && l.Type() == "veth" && l.Attrs().NetNsID >= 0,
-	}, nil
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return Link{}, fmt.Errorf("interface %s: addresses: %w", name, err)
+	}
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+			link.Addrs = append(link.Addrs, ip)
+		}
+	}
+	return link, nil
 }
 
 func exists(links Links) func(string) bool {

@@ -1,8 +1,12 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sort"
+	"time"
 
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
@@ -29,8 +33,14 @@ type plan struct {
 	segments map[uint32]bpf.Segment
 	segNames map[uint32]string
 	vlans    map[uint16]uint32
+	vnis     map[uint32]uint32
 	uplink   *bpf.Uplink
+	settings bpf.Settings
 }
+
+// vxlanOverhead is what VXLAN adds to an inner frame's L3 size: outer
+// IPv4, UDP and VXLAN headers and the inner Ethernet header.
+const vxlanOverhead = 50
 
 // buildPlan resolves cfg (with the ports attached at run time) against
 // the host's interfaces. Slots are allocated in sl; nothing is written.
@@ -40,6 +50,8 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		segments: map[uint32]bpf.Segment{},
 		segNames: map[uint32]string{},
 		vlans:    map[uint16]uint32{},
+		vnis:     map[uint32]uint32{},
+		settings: bpf.Settings{MACAgeing: time.Duration(cfg.MACAgeing)},
 	}
 	ids := segmentIDs(cfg)
 	for _, s := range cfg.Segments {
@@ -53,9 +65,15 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 			seg.Type = bpf.SegmentFlat
 			p.vlans[0] = id
 		case config.SegmentVXLAN:
-			// Encapsulation is not in this datapath yet; config
-			// validation in the agent refuses vxlan segments.
-			seg.Type = bpf.SegmentVXLAN
+			seg.Type, seg.MTU = bpf.SegmentVXLAN, uint16(s.MTU)
+			for _, v := range s.VTEPs {
+				a, err := netip.ParseAddr(v)
+				if err != nil {
+					return nil, fmt.Errorf("segment %s: vtep %q: %w", s.Name, v, err)
+				}
+				seg.VTEPs = append(seg.VTEPs, a)
+			}
+			p.vnis[uint32(s.VNI)] = id
 		default:
 			seg.Type = bpf.SegmentLocal
 		}
@@ -109,6 +127,9 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		p.segments[id] = seg
 	}
 
+	if err := p.planUnderlay(cfg, links); err != nil {
+		return nil, err
+	}
 	if members := cfg.UplinkInterfaces(); len(members) > 0 {
 		up := &bpf.Uplink{Hash: bpf.HashSrcDstMAC}
 		if pc, ok := cfg.PortChannel(cfg.Uplink); ok {
@@ -134,6 +155,45 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 	return p, nil
 }
 
+// planUnderlay sets up the local VTEP: its address must be on the uplink,
+// whose MTU must carry every vxlan segment's MTU plus the VXLAN overhead.
+func (p *plan) planUnderlay(cfg *config.Config, links Links) error {
+	if cfg.VTEP == nil {
+		return nil
+	}
+	addr, err := netip.ParseAddr(cfg.VTEP.Address)
+	if err != nil {
+		return fmt.Errorf("vtep address: %w", err)
+	}
+	members := cfg.UplinkInterfaces()
+	if len(members) == 0 {
+		return fmt.Errorf("vtep %s needs an uplink to reach the underlay", addr)
+	}
+	l, err := links.Lookup(members[0])
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(l.Addrs, addr) {
+		return fmt.Errorf("vtep address %s is not assigned to uplink %s (it has %v)", addr, members[0], l.Addrs)
+	}
+	var errs []error
+	for _, s := range cfg.Segments {
+		if s.Type == config.SegmentVXLAN && l.MTU < s.MTU+vxlanOverhead {
+			errs = append(errs, fmt.Errorf("segment %s: mtu %d plus %d bytes of VXLAN overhead needs an uplink MTU of at least %d, and %s has %d",
+				s.Name, s.MTU, vxlanOverhead, s.MTU+vxlanOverhead, members[0], l.MTU))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p.settings.VTEP = addr
+	p.settings.VTEPPort = cfg.VTEP.Port
+	p.settings.DontFragment = cfg.VTEP.DF
+	p.settings.AnySourceVTEP = cfg.VTEP.AcceptUnlistedVTEPs
+	p.settings.UnderlayIfindex = l.Index
+	return nil
+}
+
 func hashMode(s string) bpf.HashMode {
 	switch s {
 	case config.HashSrcDstIP:
@@ -142,4 +202,18 @@ func hashMode(s string) bpf.HashMode {
 		return bpf.HashSrcDstIPL4Port
 	}
 	return bpf.HashSrcDstMAC
+}
+
+// remoteVTEPs lists every remote VTEP of every bridge domain, once each.
+func (p *plan) remoteVTEPs() []netip.Addr {
+	var out []netip.Addr
+	for _, s := range p.segments {
+		for _, v := range s.VTEPs {
+			if !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out
 }

@@ -20,6 +20,10 @@ type datapath interface {
 	DeleteSegment(id uint32) error
 	VLANs() (map[uint16]uint32, error)
 	SetVLAN(vid uint16, segment uint32) error
+	VNIs() (map[uint32]uint32, error)
+	SetVNI(vni, segment uint32) error
+	DeleteVNI(vni uint32) error
+	SetSettings(bpf.Settings) error
 	Uplink() (bpf.Uplink, error)
 	SetUplink(bpf.Uplink) error
 	DeleteUplink() error
@@ -63,6 +67,11 @@ func (r *reconciler) apply(p *plan) error {
 	// MACs learned on a port that went down, or moved segment, are stale.
 	flush := map[int]bool{}
 
+	// Settings first: a segment's VXLAN frames need the local VTEP.
+	if err := r.dp.SetSettings(p.settings); err != nil {
+		return err
+	}
+
 	// Segments first: a port's entry must never name a missing segment.
 	for id, s := range p.segments {
 		if old, ok := segs[id]; !ok || !segmentEqual(old, s) {
@@ -96,6 +105,9 @@ func (r *reconciler) apply(p *plan) error {
 		}
 	}
 	if err := r.applyVLANs(p); err != nil {
+		return err
+	}
+	if err := r.applyVNIs(p); err != nil {
 		return err
 	}
 	if err := r.applyUplink(p); err != nil {
@@ -172,6 +184,28 @@ func (r *reconciler) applyVLANs(p *plan) error {
 	return nil
 }
 
+func (r *reconciler) applyVNIs(p *plan) error {
+	cur, err := r.dp.VNIs()
+	if err != nil {
+		return err
+	}
+	for vni, seg := range p.vnis {
+		if cur[vni] != seg {
+			if err := r.dp.SetVNI(vni, seg); err != nil {
+				return err
+			}
+		}
+	}
+	for vni := range cur {
+		if _, keep := p.vnis[vni]; !keep {
+			if err := r.dp.DeleteVNI(vni); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (r *reconciler) applyUplink(p *plan) error {
 	cur, err := r.dp.Uplink()
 	if err != nil {
@@ -196,5 +230,6 @@ func portEqual(a, b bpf.Port) bool {
 }
 
 func segmentEqual(a, b bpf.Segment) bool {
-	return a.ID == b.ID && a.Type == b.Type && a.VLAN == b.VLAN && a.VNI == b.VNI && slices.Equal(a.Ports, b.Ports)
+	return a.ID == b.ID && a.Type == b.Type && a.VLAN == b.VLAN && a.VNI == b.VNI && a.MTU == b.MTU &&
+		slices.Equal(a.Ports, b.Ports) && slices.Equal(a.VTEPs, b.VTEPs)
 }

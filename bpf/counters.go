@@ -23,11 +23,17 @@ const (
 	DropHairpin
 	DropNotCollecting
 	DropRedirect
+	DropVXLANFlags
+	DropUnknownVNI
+	DropUnknownVTEP
+	DropOversize
+	DropNoRoute
+	DropNoNeighbour
 	dropReasons
 )
 
 // MaxDropReasons is the size of the datapath's drop counter array.
-const MaxDropReasons = 16
+const MaxDropReasons = 24
 
 var dropNames = [...]string{
 	DropUnknownPort:    "unknown-port",
@@ -41,6 +47,12 @@ var dropNames = [...]string{
 	DropHairpin:        "hairpin",
 	DropNotCollecting:  "not-collecting",
 	DropRedirect:       "redirect-failed",
+	DropVXLANFlags:     "vxlan-bad-flags",
+	DropUnknownVNI:     "unknown-vni",
+	DropUnknownVTEP:    "unknown-vtep",
+	DropOversize:       "oversize",
+	DropNoRoute:        "no-route",
+	DropNoNeighbour:    "no-neighbour",
 }
 
 func (r DropReason) String() string {

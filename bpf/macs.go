@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -22,6 +23,8 @@ type MACEntry struct {
 	Ifindex int // the port it was last seen on
 	Slot    uint16
 	Remote  bool // learned on the uplink
+	// VTEP is the remote tunnel endpoint of a MAC learned over VXLAN.
+	VTEP netip.Addr
 	// Seen is when it was last seen, on the datapath's clock (Now).
 	Seen time.Duration
 }
@@ -32,15 +35,6 @@ func Now() time.Duration {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts)
 	return time.Duration(ts.Nano())
-}
-
-// SetMACAgeing sets how long an unseen MAC stays valid; 0 never ages.
-func (d *Datapath) SetMACAgeing(ageing time.Duration) error {
-	v := vemVemConfig{AgeingNs: uint64(ageing)}
-	if err := d.objs.VemSettings.Put(uint32(0), &v); err != nil {
-		return fmt.Errorf("write MAC ageing: %w", err)
-	}
-	return nil
 }
 
 // MACs reads the MAC table.
@@ -58,6 +52,7 @@ func (d *Datapath) MACs() ([]MACEntry, error) {
 			Ifindex: int(v.Ifindex),
 			Slot:    v.Slot,
 			Remote:  v.Flags&macFlagRemote != 0,
+			VTEP:    addrFrom(v.Vtep),
 			Seen:    time.Duration(v.SeenNs),
 		})
 	}

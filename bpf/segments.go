@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 )
@@ -21,6 +22,9 @@ const (
 // MaxFlood is how many local ports one segment can hold.
 const MaxFlood = 64
 
+// MaxVTEPs is how many remote VTEPs one bridge domain replicates to.
+const MaxVTEPs = 32
+
 // FloodPort is one local port a segment floods to.
 type FloodPort struct {
 	Ifindex int
@@ -29,11 +33,17 @@ type FloodPort struct {
 
 // Segment is one entry of the segment table.
 type Segment struct {
-	ID    uint32
-	Type  SegmentType
-	VLAN  uint16 // tag on the uplink, 0 for untagged
-	VNI   uint32
+	ID   uint32
+	Type SegmentType
+	VLAN uint16 // tag on the uplink, 0 for untagged
+	VNI  uint32
+	// MTU bounds a VXLAN segment's inner L3 packets; 0 leaves them
+	// unchecked.
+	MTU   uint16
 	Ports []FloodPort // local ports, admin-down ones excluded
+	// VTEPs are a VXLAN segment's remote tunnel endpoints: its floods are
+	// replicated to each (head-end replication).
+	VTEPs []netip.Addr
 }
 
 // SetSegment writes a segment and its flood list. The kernel swaps the
@@ -42,9 +52,21 @@ func (d *Datapath) SetSegment(s Segment) error {
 	if len(s.Ports) > MaxFlood {
 		return fmt.Errorf("segment %d: %d ports, at most %d", s.ID, len(s.Ports), MaxFlood)
 	}
-	v := vemVemSegment{Vlan: s.VLAN, Type: uint8(s.Type), Vni: s.VNI, Nports: uint32(len(s.Ports))}
+	if len(s.VTEPs) > MaxVTEPs {
+		return fmt.Errorf("segment %d: %d VTEPs, at most %d", s.ID, len(s.VTEPs), MaxVTEPs)
+	}
+	v := vemVemSegment{
+		Vlan: s.VLAN, Type: uint8(s.Type), Vni: s.VNI, Mtu: s.MTU,
+		Nports: uint32(len(s.Ports)), Nvteps: uint16(len(s.VTEPs)),
+	}
 	for i, p := range s.Ports {
 		v.Ports[i] = vemVemFloodPort{Ifindex: uint32(p.Ifindex), Slot: p.Slot}
+	}
+	for i, a := range s.VTEPs {
+		if !a.Is4() {
+			return fmt.Errorf("segment %d: VTEP %s is not IPv4", s.ID, a)
+		}
+		v.Vteps[i] = addrValue(a)
 	}
 	if err := d.objs.VemSegments.Put(s.ID, &v); err != nil {
 		return fmt.Errorf("write segment %d: %w", s.ID, err)
@@ -70,9 +92,12 @@ func (d *Datapath) Segments() ([]Segment, error) {
 	)
 	it := d.objs.VemSegments.Iterate()
 	for it.Next(&k, &v) {
-		s := Segment{ID: k, Type: SegmentType(v.Type), VLAN: v.Vlan, VNI: v.Vni}
+		s := Segment{ID: k, Type: SegmentType(v.Type), VLAN: v.Vlan, VNI: v.Vni, MTU: v.Mtu}
 		for i := uint32(0); i < v.Nports && i < MaxFlood; i++ {
 			s.Ports = append(s.Ports, FloodPort{Ifindex: int(v.Ports[i].Ifindex), Slot: v.Ports[i].Slot})
+		}
+		for i := uint16(0); i < v.Nvteps && i < MaxVTEPs; i++ {
+			s.VTEPs = append(s.VTEPs, addrFrom(v.Vteps[i]))
 		}
 		out = append(out, s)
 	}
@@ -105,6 +130,37 @@ func (d *Datapath) VLANs() (map[uint16]uint32, error) {
 		if seg != 0 {
 			out[uint16(vid)] = seg
 		}
+	}
+	return out, nil
+}
+
+// SetVNI maps a VXLAN network identifier to a segment.
+func (d *Datapath) SetVNI(vni, segment uint32) error {
+	if err := d.objs.VemVnis.Put(vni, segment); err != nil {
+		return fmt.Errorf("write VNI %d: %w", vni, err)
+	}
+	return nil
+}
+
+// DeleteVNI unmaps a VNI; its frames are then dropped as unknown-vni.
+func (d *Datapath) DeleteVNI(vni uint32) error {
+	err := d.objs.VemVnis.Delete(vni)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete VNI %d: %w", vni, err)
+	}
+	return nil
+}
+
+// VNIs returns the mapped VNIs and their segments.
+func (d *Datapath) VNIs() (map[uint32]uint32, error) {
+	var k, v uint32
+	out := map[uint32]uint32{}
+	it := d.objs.VemVnis.Iterate()
+	for it.Next(&k, &v) {
+		out[k] = v
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read VNI table: %w", err)
 	}
 	return out, nil
 }

@@ -14,8 +14,14 @@ import (
 )
 
 type vemVemConfig struct {
-	_        structs.HostLayout
-	AgeingNs uint64
+	_               structs.HostLayout
+	AgeingNs        uint64
+	VtepAddr        uint32
+	VtepPort        uint16
+	VtepFlags       uint8
+	Pad             uint8
+	UnderlayIfindex uint32
+	Pad2            uint32
 }
 
 type vemVemCounters struct {
@@ -24,7 +30,7 @@ type vemVemCounters struct {
 	RxBytes   uint64
 	TxPackets uint64
 	TxBytes   uint64
-	Drops     [16]uint64
+	Drops     [24]uint64
 }
 
 type vemVemFloodPort struct {
@@ -69,8 +75,10 @@ type vemVemSegment struct {
 	Pad    uint8
 	Vni    uint32
 	Nports uint32
-	Pad2   uint32
+	Mtu    uint16
+	Nvteps uint16
 	Ports  [64]vemVemFloodPort
+	Vteps  [32]uint32
 }
 
 type vemVemUplink struct {
@@ -92,6 +100,7 @@ const (
 	vemMapVemStats          = "vem_stats"
 	vemMapVemUplinks        = "vem_uplinks"
 	vemMapVemVlans          = "vem_vlans"
+	vemMapVemVnis           = "vem_vnis"
 	vemProgVemUplinkIngress = "vem_uplink_ingress"
 	vemProgVemVethIngress   = "vem_veth_ingress"
 )
@@ -153,6 +162,7 @@ type vemMapSpecs struct {
 	VemStats    *ebpf.MapSpec `ebpf:"vem_stats"`
 	VemUplinks  *ebpf.MapSpec `ebpf:"vem_uplinks"`
 	VemVlans    *ebpf.MapSpec `ebpf:"vem_vlans"`
+	VemVnis     *ebpf.MapSpec `ebpf:"vem_vnis"`
 }
 
 // vemVariableSpecs contains global variables before they are loaded into the kernel.
@@ -188,6 +198,7 @@ type vemMaps struct {
 	VemStats    *ebpf.Map `ebpf:"vem_stats"`
 	VemUplinks  *ebpf.Map `ebpf:"vem_uplinks"`
 	VemVlans    *ebpf.Map `ebpf:"vem_vlans"`
+	VemVnis     *ebpf.Map `ebpf:"vem_vnis"`
 }
 
 func (m *vemMaps) Close() error {
@@ -199,6 +210,7 @@ func (m *vemMaps) Close() error {
 		m.VemStats,
 		m.VemUplinks,
 		m.VemVlans,
+		m.VemVnis,
 	)
 }
 

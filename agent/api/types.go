@@ -41,6 +41,8 @@ type MACEntry struct {
 	MAC     string `json:"mac"`
 	Port    string `json:"port"` // interface the MAC was learned on
 	Remote  bool   `json:"remote"`
+	// VTEP is the remote tunnel endpoint a VXLAN MAC was learned behind.
+	VTEP string `json:"vtep,omitempty"`
 	// AgeSeconds is the time since the address was last seen.
 	AgeSeconds float64 `json:"ageSeconds"`
 }
@@ -52,6 +54,38 @@ type Segment struct {
 	VLAN  int      `json:"vlan,omitempty"`
 	VNI   int      `json:"vni,omitempty"`
 	Ports []string `json:"ports"`
+}
+
+// VTEPs is the local tunnel endpoint and the remote ones it sends to
+// (vemctl show vxlan vteps).
+type VTEPs struct {
+	Local  string       `json:"local,omitempty"` // address, "" when no VTEP is configured
+	Port   int          `json:"port,omitempty"`  // UDP destination port
+	Remote []RemoteVTEP `json:"remote"`
+}
+
+// RemoteVTEP is one remote tunnel endpoint.
+type RemoteVTEP struct {
+	Address string `json:"address"`
+	// BridgeDomains lists the VNIs whose floods replicate to it.
+	BridgeDomains []int `json:"bridgeDomains"`
+	// NextHop and Interface say how the underlay reaches it; empty when
+	// there is no route.
+	NextHop   string `json:"nextHop,omitempty"`
+	Interface string `json:"interface,omitempty"`
+	// MACs is how many MACs are learned behind it.
+	MACs int `json:"macs"`
+}
+
+// BridgeDomain is the flood domain of a VXLAN segment, named by its VNI
+// (vemctl show bridge-domains).
+type BridgeDomain struct {
+	VNI     int      `json:"vni"`
+	Segment string   `json:"segment"`
+	Mode    string   `json:"mode"` // "unicast-only": head-end replication
+	MTU     int      `json:"mtu"`
+	VTEPs   []string `json:"vteps"`
+	Ports   []string `json:"ports"`
 }
 
 // Counters are a port's packet and byte counters, summed over CPUs.
@@ -71,6 +105,10 @@ type Backend interface {
 	// MACTable lists learned MACs; segment "" means all segments.
 	MACTable(ctx context.Context, segment string) ([]MACEntry, error)
 	Segments(ctx context.Context) ([]Segment, error)
+	// VTEPs lists the local and remote VXLAN tunnel endpoints.
+	VTEPs(ctx context.Context) (VTEPs, error)
+	// BridgeDomains lists the VXLAN bridge domains.
+	BridgeDomains(ctx context.Context) ([]BridgeDomain, error)
 	// Counters for one port (by interface or Vethernet name), or all when port is "".
 	Counters(ctx context.Context, port string) ([]Counters, error)
 	// Attach adds a vEth port at run time (the libvirt hook's entry point).

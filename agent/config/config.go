@@ -76,6 +76,12 @@ type VTEP struct {
 	Address string `yaml:"address"`
 	// Port is the UDP destination port; default DefaultVXLANPort.
 	Port uint16 `yaml:"port"`
+	// DF sets Don't Fragment on the outer IPv4 header.
+	DF bool `yaml:"df"`
+	// AcceptUnlistedVTEPs accepts VXLAN from VTEPs that are not in the
+	// bridge domain's list. Off (strict) by default: such frames are
+	// dropped and counted as unknown-vtep.
+	AcceptUnlistedVTEPs bool `yaml:"acceptUnlistedVTEPs"`
 }
 
 // PortChannel bundles uplink members.
@@ -119,6 +125,10 @@ type Segment struct {
 	// VTEPs are the remote tunnel endpoints (IPv4) of a vxlan segment's
 	// bridge domain, the head-end replication list.
 	VTEPs []string `yaml:"vteps"`
+	// MTU is the largest L3 packet a vxlan segment carries, default
+	// DefaultSegmentMTU; the uplink's MTU must leave room for the VXLAN
+	// overhead on top of it.
+	MTU int `yaml:"mtu"`
 }
 
 // Profile is a port (policy) profile applied to vEth ports.

@@ -15,6 +15,11 @@ func (c *Config) ApplyDefaults() {
 	if c.MACAgeing == 0 {
 		c.MACAgeing = Duration(DefaultMACAgeing)
 	}
+	for i := range c.Segments {
+		if c.Segments[i].Type == SegmentVXLAN && c.Segments[i].MTU == 0 {
+			c.Segments[i].MTU = DefaultSegmentMTU
+		}
+	}
 	if c.VTEP != nil && c.VTEP.Port == 0 {
 		c.VTEP.Port = DefaultVXLANPort
 	}

@@ -30,7 +30,7 @@ func TestParseExample(t *testing.T) {
 		Segments: []config.Segment{
 			{Name: "web", Type: config.SegmentVLAN, VLAN: 100},
 			{Name: "mgmt", Type: config.SegmentFlat},
-			{Name: "db", Type: config.SegmentVXLAN, VNI: 5001, VTEPs: []string{"198.51.100.2", "198.51.100.3"}},
+			{Name: "db", Type: config.SegmentVXLAN, VNI: 5001, VTEPs: []string{"198.51.100.2", "198.51.100.3"}, MTU: config.DefaultSegmentMTU},
 		},
 		Profiles: []config.Profile{
 			{Name: "default", PortSecurity: true},
@@ -124,7 +124,7 @@ portchannels: []
 `
 	_, err := config.Parse([]byte(in))
 	want := []config.Problem{
-		{Line: 3, Field: "segments[0].vlna", Msg: "unknown field (want one of name, type, vlan, vni, vteps)"},
+		{Line: 3, Field: "segments[0].vlna", Msg: "unknown field (want one of name, type, vlan, vni, vteps, mtu)"},
 		{Line: 4, Field: "portchannels", Msg: "unknown field (want one of host, instance, socket, uplink, vtep, portChannels, segments, profiles, ports, macAgeing)"},
 	}
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {

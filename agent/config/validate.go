@@ -20,13 +20,19 @@ type ValidateOptions struct {
 
 // Limits enforced by Validate.
 const (
-	MinMACAgeing = 10 * time.Second      // shortest macAgeing
-	MaxMACAgeing = 1000000 * time.Second // longest macAgeing
-	MaxVLAN      = 4094                  // highest VLAN ID; 0 and 4095 are reserved
-	MaxVNI       = 1<<24 - 1             // highest VXLAN network identifier
-	MaxMembers   = 16                    // most members in a port-channel
-	MaxPriority  = 65535                 // highest member priority (16 bits in LACP)
+	MinMACAgeing  = 10 * time.Second      // shortest macAgeing
+	MaxMACAgeing  = 1000000 * time.Second // longest macAgeing
+	MaxVLAN       = 4094                  // highest VLAN ID; 0 and 4095 are reserved
+	MaxVNI        = 1<<24 - 1             // highest VXLAN network identifier
+	MaxMembers    = 16                    // most members in a port-channel
+	MaxPriority   = 65535                 // highest member priority (16 bits in LACP)
+	MinSegmentMTU = 576                   // smallest vxlan segment MTU
+	MaxSegmentMTU = 9000                  // largest vxlan segment MTU
+	MaxVTEPs      = 32                    // remote VTEPs per bridge domain
 )
+
+// DefaultSegmentMTU is a vxlan segment's MTU when the file sets none.
+const DefaultSegmentMTU = 1500
 
 const (
 	maxSocketPath = 107 // sun_path is 108 bytes with the terminating NUL
@@ -252,6 +258,15 @@ func (v *validator) segments() {
 		}
 		if s.Type != SegmentVXLAN && len(s.VTEPs) > 0 {
 			v.addf(p+".vteps", "only vxlan segments take vteps, not %s", s.Type)
+		}
+		if s.Type != SegmentVXLAN && s.MTU != 0 {
+			v.addf(p+".mtu", "only vxlan segments take an mtu, not %s", s.Type)
+		}
+		if s.Type == SegmentVXLAN && (s.MTU < MinSegmentMTU || s.MTU > MaxSegmentMTU) {
+			v.addf(p+".mtu", "%d is outside %d..%d", s.MTU, MinSegmentMTU, MaxSegmentMTU)
+		}
+		if s.Type == SegmentVXLAN && len(s.VTEPs) > MaxVTEPs {
+			v.addf(p+".vteps", "%d VTEPs, at most %d", len(s.VTEPs), MaxVTEPs)
 		}
 	}
 	if needsVTEP != "" && v.c.VTEP == nil {

@@ -307,3 +307,19 @@ func TestValidateInCode(t *testing.T) {
 		t.Errorf("Validate after fixing: %v", err)
 	}
 }
+
+func TestValidateVXLANSegmentMTU(t *testing.T) {
+	for _, tc := range []struct {
+		name, seg, want string
+	}{
+		{"too small", "{name: db, type: vxlan, vni: 5001, mtu: 100}", "segments[0].mtu: 100 is outside 576..9000"},
+		{"on a vlan segment", "{name: web, type: vlan, vlan: 100, mtu: 1500}", "segments[0].mtu: only vxlan segments take an mtu"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte("host: h\nuplink: eth1\nvtep: {address: 198.51.100.1}\nsegments:\n  - " + tc.seg + "\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

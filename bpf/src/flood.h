@@ -4,10 +4,13 @@
 #define VEM_FLOOD_H
 
 #include "uplink.h"
+#include "vxlan.h"
 
 /* vem_flood copies the frame to every local port of the segment except the
- * one it came in on and, for frames from a vEth, to the uplink. Each target
- * but the last gets a clone; the last takes the original. */
+ * one it came in on and, for frames from a vEth, to the uplink or every
+ * remote VTEP of the bridge domain. Each target but the last gets a clone;
+ * the last takes the original. Frames from the uplink are never sent back
+ * to it (split horizon). */
 static __always_inline int vem_flood(struct __sk_buff *skb, const struct vem_segment *seg,
 				     __u32 in_ifindex, int from_uplink, struct vem_counters *in)
 {
@@ -32,6 +35,11 @@ static __always_inline int vem_flood(struct __sk_buff *skb, const struct vem_seg
 		if (pending && bpf_clone_redirect(skb, pending, 0) == 0)
 			vem_count_tx(pending_slot, skb);
 		return vem_to_uplink(skb, seg, in);
+	}
+	if (!from_uplink && seg->type == VEM_SEG_VXLAN && seg->nvteps) {
+		if (pending && bpf_clone_redirect(skb, pending, 0) == 0)
+			vem_count_tx(pending_slot, skb);
+		return vem_vxlan_flood(skb, seg, in);
 	}
 	if (!pending)
 		return TC_ACT_SHOT; /* nobody else in the segment: not a drop reason */

@@ -10,24 +10,31 @@
  * traffic does not bounce the entry's cache line between CPUs. */
 #define VEM_LEARN_REFRESH_NS 1000000000ULL
 
-static __always_inline __u64 vem_ageing_ns(void)
+static __always_inline const struct vem_config *vem_config(void)
 {
 	__u32 zero = 0;
-	struct vem_config *cfg = bpf_map_lookup_elem(&vem_settings, &zero);
+
+	return bpf_map_lookup_elem(&vem_settings, &zero);
+}
+
+static __always_inline __u64 vem_ageing_ns(void)
+{
+	const struct vem_config *cfg = vem_config();
 
 	return cfg ? cfg->ageing_ns : 0;
 }
 
-/* vem_learn records that mac was seen on ifindex in segment. */
+/* vem_learn records that mac was seen on ifindex in segment, behind the
+ * remote VTEP vtep when it came in over VXLAN. */
 static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
-				      __u16 slot, __u8 flags, __u64 now)
+				      __u16 slot, __u8 flags, __be32 vtep, __u64 now)
 {
 	struct vem_mac_key key = { .segment = segment };
 	struct vem_mac_entry *e, fresh = {};
 
 	vem_mac_copy(key.mac, mac);
 	e = bpf_map_lookup_elem(&vem_macs, &key);
-	if (e && e->ifindex == ifindex && e->flags == flags) {
+	if (e && e->ifindex == ifindex && e->flags == flags && e->vtep == vtep) {
 		if (now - e->seen_ns > VEM_LEARN_REFRESH_NS)
 			e->seen_ns = now;
 		return;
@@ -36,6 +43,7 @@ static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifin
 	fresh.ifindex = ifindex;
 	fresh.slot = slot;
 	fresh.flags = flags;
+	fresh.vtep = vtep;
 	fresh.seen_ns = now;
 	bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_ANY);
 }

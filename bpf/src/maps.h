@@ -40,6 +40,14 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEM_MAX_SEGMENTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u32);              /* VNI */
+	__type(value, __u32);            /* segment ID */
+} vem_vnis SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);

@@ -11,6 +11,7 @@
 #define VEM_MAX_MEMBERS   16     /* port-channel members */
 #define VEM_MAC_ENTRIES   65536
 #define VEM_VLAN_IDS      4096   /* index 0 is the untagged (flat) segment */
+#define VEM_MAX_VTEPS     32     /* remote VTEPs of one bridge domain */
 
 /* Why a frame was dropped. The Go side names them; append only. */
 enum vem_drop {
@@ -25,7 +26,13 @@ enum vem_drop {
 	VEM_DROP_HAIRPIN,           /* destination is behind the ingress port */
 	VEM_DROP_NOT_COLLECTING,    /* uplink member not collecting */
 	VEM_DROP_REDIRECT,          /* redirect helper refused the target */
-	VEM_DROP_MAX = 16,
+	VEM_DROP_VXLAN_FLAGS,       /* VXLAN header without the I flag, or reserved bits set */
+	VEM_DROP_UNKNOWN_VNI,       /* VXLAN for a VNI no segment uses */
+	VEM_DROP_UNKNOWN_VTEP,      /* VXLAN from a VTEP not in the bridge domain's list */
+	VEM_DROP_OVERSIZE,          /* frame larger than the segment or underlay MTU allows */
+	VEM_DROP_NO_ROUTE,          /* no underlay route to the remote VTEP */
+	VEM_DROP_NO_NEIGH,          /* underlay next hop not resolved yet */
+	VEM_DROP_MAX = 24,
 };
 
 enum vem_port_kind {
@@ -71,8 +78,10 @@ struct vem_segment {
 	__u8 _pad;
 	__u32 vni;       /* VXLAN network identifier */
 	__u32 nports;    /* valid entries of ports[] */
-	__u32 _pad2;
+	__u16 mtu;       /* VXLAN: largest inner L3 packet; 0 = unchecked */
+	__u16 nvteps;    /* valid entries of vteps[] */
 	struct vem_flood_port ports[VEM_MAX_FLOOD];
+	__be32 vteps[VEM_MAX_VTEPS]; /* VXLAN: head-end replication list */
 };
 
 enum vem_hash_mode {
@@ -118,8 +127,19 @@ struct vem_counters {
 	__u64 drops[VEM_DROP_MAX];
 };
 
+enum vem_vtep_flags {
+	VEM_VTEP_F_DF = 1 << 0,         /* set DF on the outer IPv4 header */
+	VEM_VTEP_F_ANY_SOURCE = 1 << 1, /* accept VXLAN from VTEPs outside the list */
+};
+
 struct vem_config {
-	__u64 ageing_ns; /* 0: MACs never age */
+	__u64 ageing_ns;         /* 0: MACs never age */
+	__be32 vtep_addr;        /* local VTEP IPv4 address; 0: no VTEP */
+	__be16 vtep_port;        /* VXLAN UDP port */
+	__u8 vtep_flags;         /* enum vem_vtep_flags */
+	__u8 _pad;
+	__u32 underlay_ifindex;  /* route lookups for the underlay leave here */
+	__u32 _pad2;
 };
 
 #endif

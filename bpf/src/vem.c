@@ -16,16 +16,21 @@
 #include "learn.h"
 #include "uplink.h"
 #include "flood.h"
+#include "vxlan.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-/* vem_deliver sends a frame to the local port mac table entry e names. */
-static __always_inline int vem_deliver(struct __sk_buff *skb, const struct vem_mac_entry *e)
+/* vem_deliver sends a frame to the local port mac table entry e names.
+ * peer_ok is false when skb->protocol may not match the frame (after
+ * decapsulating a non-IP frame): only the veth transmit path, which sets
+ * it again, may carry such a frame. */
+static __always_inline int vem_deliver(struct __sk_buff *skb, const struct vem_mac_entry *e,
+				       int peer_ok)
 {
 	vem_count_tx(e->slot, skb);
 	/* A veth whose peer sits in the VM's netns takes the frame straight
 	 * into the peer's ingress: no second backlog queue, no reordering. */
-	if (e->flags & VEM_MAC_F_PEER)
+	if ((e->flags & VEM_MAC_F_PEER) && peer_ok)
 		return bpf_redirect_peer(e->ifindex, 0);
 	return bpf_redirect(e->ifindex, 0);
 }
@@ -67,18 +72,48 @@ int vem_veth_ingress(struct __sk_buff *skb)
 
 	now = bpf_ktime_get_coarse_ns();
 	vem_learn(port->segment, eth->h_source, ifindex, port->slot,
-		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, now);
+		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0, now);
 
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood(skb, seg, ifindex, 0, cnt);
 	dst = vem_lookup(port->segment, eth->h_dest, now);
 	if (!dst)
 		return vem_flood(skb, seg, ifindex, 0, cnt);
-	if (dst->flags & VEM_MAC_F_REMOTE)
+	if (dst->flags & VEM_MAC_F_REMOTE) {
+		if (seg->type == VEM_SEG_VXLAN)
+			return vem_vxlan_unicast(skb, seg, dst->vtep, cnt);
 		return vem_to_uplink(skb, seg, cnt);
+	}
 	if (dst->ifindex == ifindex)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
-	return vem_deliver(skb, dst);
+	return vem_deliver(skb, dst, 1);
+}
+
+/* vem_switch_decapsulated switches a frame that came out of a VXLAN
+ * tunnel into its segment: local ports only. */
+static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const struct vem_port *port,
+						   struct vem_counters *cnt, const struct vem_rx *rx)
+{
+	void *data_end = (void *)(long)skb->data_end;
+	void *data = (void *)(long)skb->data;
+	struct ethhdr *eth = data;
+	struct vem_mac_entry *dst;
+	__u64 now;
+
+	if ((void *)(eth + 1) > data_end)
+		return vem_drop(cnt, VEM_DROP_MALFORMED);
+	if (vem_is_multicast(eth->h_source))
+		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
+	now = bpf_ktime_get_coarse_ns();
+	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep, now);
+	if (vem_is_multicast(eth->h_dest))
+		return vem_flood(skb, rx->seg, skb->ifindex, 1, cnt);
+	dst = vem_lookup(rx->segment, eth->h_dest, now);
+	if (!dst)
+		return vem_flood(skb, rx->seg, skb->ifindex, 1, cnt);
+	if (dst->flags & VEM_MAC_F_REMOTE)
+		return vem_drop(cnt, VEM_DROP_HAIRPIN);
+	return vem_deliver(skb, dst, rx->peer_ok);
 }
 
 SEC("tc")
@@ -87,6 +122,7 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 	void *data = (void *)(long)skb->data;
 	__u32 ifindex = skb->ifindex, vid, *segid;
+	const struct vem_config *cfg;
 	const struct vem_segment *seg;
 	struct vem_mac_entry *dst;
 	struct vem_counters *cnt;
@@ -110,6 +146,19 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	if (!(port->flags & VEM_PORT_F_COLLECTING))
 		return vem_drop(cnt, VEM_DROP_NOT_COLLECTING);
 
+	cfg = vem_config();
+	if (cfg && cfg->vtep_addr && !skb->vlan_present && eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct vem_rx rx = {};
+		int rc = vem_vxlan_rx(skb, cfg, cnt, &rx);
+
+		if (rc == 0)
+			return vem_switch_decapsulated(skb, port, cnt, &rx);
+		if (rc != VEM_NOT_VXLAN)
+			return rc;
+	}
+	if (vem_to_host(skb, cfg, port))
+		return TC_ACT_OK;
+
 	vid = skb->vlan_present ? (skb->vlan_tci & 0x0fff) : 0;
 	segid = bpf_map_lookup_elem(&vem_vlans, &vid);
 	if (!segid || !*segid)
@@ -132,7 +181,7 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 
 	now = bpf_ktime_get_coarse_ns();
-	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, now);
+	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, now);
 
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood(skb, seg, ifindex, 1, cnt);
@@ -141,5 +190,5 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 		return vem_flood(skb, seg, ifindex, 1, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
-	return vem_deliver(skb, dst);
+	return vem_deliver(skb, dst, 1);
 }
