@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vem-switch/vem/agent/config"
+)
+
+func TestAttachedStoreRoundTrip(t *testing.T) {
+	tests := []struct {
+		name  string
+		ports []config.Port
+	}{
+		{"empty", []config.Port{}},
+		{"two ports", []config.Port{
+			{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "secure"},
+			{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "lab"}, // no profile
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The instance directory does not exist yet on a first attach.
+			s := attachedStore{path: filepath.Join(t.TempDir(), "default", "attached-ports.json")}
+			if err := s.save(tt.ports); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.ports) {
+				t.Errorf("load = %+v, want %+v", got, tt.ports)
+			}
+		})
+	}
+}
+
+func TestAttachedStoreReplace(t *testing.T) {
+	dir := t.TempDir()
+	s := attachedStore{path: filepath.Join(dir, "attached-ports.json")}
+	long := []config.Port{
+		{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "secure"},
+		{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "web", Profile: "secure"},
+		{Interface: "tap-c", MAC: "52:54:00:00:00:0c", Segment: "web", Profile: "secure"},
+	}
+	short := long[1:2]
+	for _, ports := range [][]config.Port{long, short} {
+		if err := s.save(ports); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A shorter list replaces a longer one whole: no tail of the old file.
+	got, err := s.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, short) {
+		t.Errorf("load = %+v, want %+v", got, short)
+	}
+	// Written through a temporary file that is renamed into place: none
+	// may be left behind.
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"attached-ports.json"}) {
+		t.Errorf("directory holds %v, want only attached-ports.json", names)
+	}
+}
+
+// TestAttachedStoreFailedSave: a save that cannot be renamed into place
+// (here the path is a directory) fails and leaves no temporary file.
+func TestAttachedStoreFailedSave(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "attached-ports.json")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := attachedStore{path: path}.save([]config.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}})
+	if err == nil {
+		t.Fatal("save onto a directory succeeded")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "attached-ports.json" {
+			t.Errorf("failed save left %s behind", e.Name())
+		}
+	}
+}
+
+func TestAttachedStoreLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		content *string // nil: no file
+		wantErr bool
+	}{
+		{"missing file", nil, false},
+		{"corrupt", ptr(`[{"interface": "tap-a", "mac": `), true},
+		{"wrong shape", ptr(`{"interface": "tap-a"}`), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "attached-ports.json")
+			if tt.content != nil {
+				if err := os.WriteFile(path, []byte(*tt.content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := attachedStore{path: path}.load()
+			switch {
+			case tt.wantErr && err == nil:
+				t.Fatalf("load = %+v, want an error", got)
+			case tt.wantErr && !strings.Contains(err.Error(), path):
+				// The operator must learn which file to fix or remove.
+				t.Errorf("error %q does not name %s", err, path)
+			case !tt.wantErr && (err != nil || len(got) != 0):
+				t.Errorf("load = %+v, %v; want no ports", got, err)
+			}
+		})
+	}
+}
+
+// TestAttachedStoreNoPath: without a state path nothing is kept and
+// nothing is written.
+func TestAttachedStoreNoPath(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var s attachedStore
+	if err := s.save([]config.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.load(); err != nil || len(got) != 0 {
+		t.Errorf("load = %+v, %v; want no ports", got, err)
+	}
+	if entries, _ := os.ReadDir("."); len(entries) != 0 {
+		t.Errorf("save with no path wrote %d files", len(entries))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

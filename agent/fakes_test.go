@@ -1,0 +1,307 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/bpf"
+)
+
+// errNoLink stands in for netlink's "Link not found".
+var errNoLink = errors.New("link not found")
+
+// fakeLinks resolves interface names from a table instead of netlink.
+type fakeLinks map[string]Link
+
+// Lookup wraps its error the way netlinkLinks does, so a missing
+// interface is named in the message.
+func (f fakeLinks) Lookup(name string) (Link, error) {
+	l, ok := f[name]
+	if !ok {
+		return Link{}, fmt.Errorf("interface %s: %w", name, errNoLink)
+	}
+	return l, nil
+}
+
+// fakeDatapath is an in-memory datapath. It keeps what the pinned maps
+// would hold, reads back what bpf.Datapath reads back (a port's MAC is
+// always six bytes, an empty flood list is nil, VLAN 0 mappings are
+// absent), and records every write call in order.
+type fakeDatapath struct {
+	ports    map[int]bpf.Port
+	segments map[uint32]bpf.Segment
+	vlans    map[uint16]uint32
+	vnis     map[uint32]uint32
+	uplink   *bpf.Uplink
+	settings *bpf.Settings
+	// settingsWrites counts SetSettings calls apart from writes: the
+	// global parameters are not a port's or segment's state.
+	settingsWrites int
+	links          map[int]bpf.PortKind // pinned tcx links
+	macs           []bpf.MACEntry
+	writes         []string
+}
+
+var _ datapath = (*fakeDatapath)(nil)
+
+func newFakeDatapath() *fakeDatapath {
+	return &fakeDatapath{
+		ports:    map[int]bpf.Port{},
+		segments: map[uint32]bpf.Segment{},
+		vlans:    map[uint16]uint32{},
+		vnis:     map[uint32]uint32{},
+		links:    map[int]bpf.PortKind{},
+	}
+}
+
+func (f *fakeDatapath) record(format string, args ...any) {
+	f.writes = append(f.writes, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeDatapath) Ports() ([]bpf.Port, error) {
+	out := make([]bpf.Port, 0, len(f.ports))
+	for _, p := range f.ports {
+		p.MAC = slices.Clone(p.MAC)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (f *fakeDatapath) SetPort(p bpf.Port) error {
+	f.record("SetPort %d", p.Ifindex)
+	if p.Slot == 0 || p.Slot >= bpf.MaxPorts {
+		return fmt.Errorf("port ifindex %d: slot %d out of range", p.Ifindex, p.Slot)
+	}
+	// The map value holds a fixed 6-byte MAC.
+	mac := make(net.HardwareAddr, 6)
+	copy(mac, p.MAC)
+	p.MAC = mac
+	f.ports[p.Ifindex] = p
+	return nil
+}
+
+func (f *fakeDatapath) DeletePort(ifindex int) error {
+	f.record("DeletePort %d", ifindex)
+	delete(f.ports, ifindex)
+	return nil
+}
+
+func (f *fakeDatapath) Segments() ([]bpf.Segment, error) {
+	out := make([]bpf.Segment, 0, len(f.segments))
+	for _, s := range f.segments {
+		s.Ports = slices.Clone(s.Ports)
+		s.VTEPs = slices.Clone(s.VTEPs)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func (f *fakeDatapath) SetSegment(s bpf.Segment) error {
+	f.record("SetSegment %d %v", s.ID, floodIfindexes(s))
+	if len(s.Ports) > bpf.MaxFlood {
+		return fmt.Errorf("segment %d: too many ports", s.ID)
+	}
+	s.Ports = slices.Clone(s.Ports)
+	if len(s.Ports) == 0 {
+		s.Ports = nil
+	}
+	s.VTEPs = slices.Clone(s.VTEPs)
+	if len(s.VTEPs) == 0 {
+		s.VTEPs = nil
+	}
+	f.segments[s.ID] = s
+	return nil
+}
+
+func (f *fakeDatapath) DeleteSegment(id uint32) error {
+	f.record("DeleteSegment %d", id)
+	delete(f.segments, id)
+	return nil
+}
+
+func (f *fakeDatapath) VLANs() (map[uint16]uint32, error) {
+	return maps.Clone(f.vlans), nil
+}
+
+func (f *fakeDatapath) SetVLAN(vid uint16, segment uint32) error {
+	f.record("SetVLAN %d %d", vid, segment)
+	if segment == 0 {
+		delete(f.vlans, vid)
+	} else {
+		f.vlans[vid] = segment
+	}
+	return nil
+}
+
+func (f *fakeDatapath) VNIs() (map[uint32]uint32, error) {
+	return maps.Clone(f.vnis), nil
+}
+
+func (f *fakeDatapath) SetVNI(vni, segment uint32) error {
+	f.record("SetVNI %d %d", vni, segment)
+	f.vnis[vni] = segment
+	return nil
+}
+
+func (f *fakeDatapath) DeleteVNI(vni uint32) error {
+	f.record("DeleteVNI %d", vni)
+	delete(f.vnis, vni)
+	return nil
+}
+
+func (f *fakeDatapath) SetSettings(s bpf.Settings) error {
+	f.settingsWrites++
+	f.settings = &s
+	return nil
+}
+
+func (f *fakeDatapath) Uplink() (bpf.Uplink, error) {
+	if f.uplink == nil {
+		return bpf.Uplink{}, nil
+	}
+	return bpf.Uplink{Hash: f.uplink.Hash, Members: slices.Clone(f.uplink.Members)}, nil
+}
+
+func (f *fakeDatapath) SetUplink(u bpf.Uplink) error {
+	f.record("SetUplink")
+	u.Members = slices.Clone(u.Members)
+	f.uplink = &u
+	return nil
+}
+
+func (f *fakeDatapath) DeleteUplink() error {
+	f.record("DeleteUplink")
+	f.uplink = nil
+	return nil
+}
+
+func (f *fakeDatapath) Attach(ifindex int, kind bpf.PortKind) error {
+	f.record("Attach %d %s", ifindex, kind)
+	f.links[ifindex] = kind
+	return nil
+}
+
+func (f *fakeDatapath) Detach(ifindex int) error {
+	f.record("Detach %d", ifindex)
+	delete(f.links, ifindex)
+	return nil
+}
+
+func (f *fakeDatapath) Attached() ([]int, error) {
+	out := make([]int, 0, len(f.links))
+	for i := range f.links {
+		out = append(out, i)
+	}
+	return out, nil
+}
+
+func (f *fakeDatapath) DeleteMACs(drop func(bpf.MACEntry) bool) (int, error) {
+	f.record("DeleteMACs")
+	n := len(f.macs)
+	f.macs = slices.DeleteFunc(f.macs, drop)
+	return n - len(f.macs), nil
+}
+
+func (f *fakeDatapath) ResetCounters(slot uint16) error {
+	f.record("ResetCounters %d", slot)
+	return nil
+}
+
+// learn adds a MAC entry as the datapath would on a frame from ifindex.
+func (f *fakeDatapath) learn(segment uint32, mac string, ifindex int) {
+	m, err := net.ParseMAC(mac)
+	if err != nil {
+		panic(err)
+	}
+	f.macs = append(f.macs, bpf.MACEntry{Segment: segment, MAC: m, Ifindex: ifindex})
+}
+
+// macIfindexes returns the ports MAC entries are held for, sorted.
+func (f *fakeDatapath) macIfindexes() []int {
+	var out []int
+	for _, e := range f.macs {
+		out = append(out, e.Ifindex)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func floodIfindexes(s bpf.Segment) []int {
+	out := make([]int, len(s.Ports))
+	for i, p := range s.Ports {
+		out[i] = p.Ifindex
+	}
+	return out
+}
+
+// testLinks is the host every test runs on: ifindexes deliberately out
+// of the order the configurations list the interfaces in.
+var testLinks = fakeLinks{
+	"eth1":  {Index: 2, MTU: 9000, Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}},
+	"eth2":  {Index: 3, MTU: 9000},
+	"eth3":  {Index: 4, MTU: 1500, Addrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}},
+	"tap-a": {Index: 12},
+	"tap-b": {Index: 11, PeerInOtherNetns: true},
+	"tap-c": {Index: 10},
+	"tap-d": {Index: 13},
+	"tap-e": {Index: 14},
+}
+
+// mustParse parses an operator's YAML.
+func mustParse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatalf("config.Parse: %v\n%s", err, yaml)
+	}
+	return cfg
+}
+
+// testAgent is the part of Agent that plans and reconciles, on fakes.
+type testAgent struct {
+	dp    *fakeDatapath
+	links fakeLinks
+	slots *slots
+	rec   *reconciler
+}
+
+func newTestAgent(dp *fakeDatapath) *testAgent {
+	a := &testAgent{dp: dp, links: testLinks, slots: newSlots()}
+	a.restart()
+	return a
+}
+
+// restart models a new agent process on the same pinned maps: fresh
+// slots adopted from the port table, nothing known to be linked.
+func (a *testAgent) restart() {
+	a.slots = newSlots()
+	for _, p := range a.dp.ports {
+		a.slots.adopt(p.Ifindex, p.Slot)
+	}
+	a.rec = &reconciler{dp: a.dp, log: zap.NewNop(), linked: map[int]bool{}}
+}
+
+// apply plans yaml and reconciles to it as Agent.commitLocked does, and
+// returns the plan. The write log is cleared first.
+func (a *testAgent) apply(t *testing.T, yaml string) *plan {
+	t.Helper()
+	cfg := mustParse(t, yaml)
+	p, err := buildPlan(cfg, nil, a.links, a.slots)
+	if err != nil {
+		t.Fatalf("buildPlan: %v", err)
+	}
+	a.dp.writes = nil
+	if err := a.rec.apply(p); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	a.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
+	return p
+}
