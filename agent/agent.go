@@ -355,4 +355,3 @@ func portName(pi portInfo) string {
 	}
 	return pi.Iface
 }
-

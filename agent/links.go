@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
@@ -11,6 +12,7 @@ import (
 type Link struct {
 	Index int
 	MTU   int
+	MAC   net.HardwareAddr
 	// Addrs are the interface's IPv4 addresses (a VTEP's must be here).
 	Addrs []netip.Addr
 	// PeerInOtherNetns is true for a veth whose peer lives in another
@@ -37,6 +39,7 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 	link := Link{
 		Index:            l.Attrs().Index,
 		MTU:              l.Attrs().MTU,
+		MAC:              l.Attrs().HardwareAddr,
 		PeerInOtherNetns: !n.noPeer && l.Type() == "veth" && l.Attrs().NetNsID >= 0,
 	}
 	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -146,7 +147,9 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 			}
 			p.ports[l.Index] = portInfo{
 				Iface: name, Kind: bpf.PortUplink, Source: sourceConfig,
-				Entry: bpf.Port{Ifindex: l.Index, Kind: bpf.PortUplink, Slot: slot, Collecting: true},
+				// The uplink's own MAC: frames to it belong to the host
+				// stack when the host holds the VTEP address.
+				Entry: bpf.Port{Ifindex: l.Index, Kind: bpf.PortUplink, Slot: slot, Collecting: true, MAC: macOf(l.MAC)},
 			}
 			up.Members = append(up.Members, bpf.Member{Ifindex: l.Index, Slot: slot})
 		}
@@ -215,5 +218,12 @@ func (p *plan) remoteVTEPs() []netip.Addr {
 		}
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
+	return out
+}
+
+// macOf returns mac as the datapath stores it: always six bytes.
+func macOf(mac net.HardwareAddr) net.HardwareAddr {
+	out := make(net.HardwareAddr, 6)
+	copy(out, mac)
 	return out
 }

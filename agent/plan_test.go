@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -56,8 +57,8 @@ func TestBuildPlan(t *testing.T) {
 			{"tap-c", sourceConfig, bpf.Port{Ifindex: 10, Kind: bpf.PortVEth, Segment: web, Slot: 3, Down: true}},
 			{"tap-d", sourceConfig, bpf.Port{Ifindex: 13, Kind: bpf.PortVEth, Segment: mgmt, Slot: 4}},
 			{"tap-e", sourceAttached, bpf.Port{Ifindex: 14, Kind: bpf.PortVEth, Segment: lab, Slot: 5}},
-			{"eth2", sourceConfig, bpf.Port{Ifindex: 3, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 1, Collecting: true}},
-			{"eth1", sourceConfig, bpf.Port{Ifindex: 2, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 2, Collecting: true}},
+			{"eth2", sourceConfig, bpf.Port{Ifindex: 3, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 1, Collecting: true, MAC: make(net.HardwareAddr, 6)}},
+			{"eth1", sourceConfig, bpf.Port{Ifindex: 2, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 2, Collecting: true, MAC: make(net.HardwareAddr, 6)}},
 		}
 		if len(p.ports) != len(tests) {
 			t.Errorf("plan has %d ports, want %d", len(p.ports), len(tests))

@@ -42,6 +42,9 @@ type reconciler struct {
 	// linked holds the ifindexes whose tcx link already runs this agent's
 	// programs; the others get the program swapped in on first sight.
 	linked map[int]bool
+	// settings were last written by this agent (the map cannot be read
+	// back into bpf.Settings); nil until the first write.
+	settings *bpf.Settings
 }
 
 // apply writes p. Additions and updates go first and removals last, so a
@@ -68,8 +71,12 @@ func (r *reconciler) apply(p *plan) error {
 	flush := map[int]bool{}
 
 	// Settings first: a segment's VXLAN frames need the local VTEP.
-	if err := r.dp.SetSettings(p.settings); err != nil {
-		return err
+	if r.settings == nil || *r.settings != p.settings {
+		if err := r.dp.SetSettings(p.settings); err != nil {
+			return err
+		}
+		s := p.settings
+		r.settings = &s
 	}
 
 	// Segments first: a port's entry must never name a missing segment.

@@ -27,20 +27,46 @@ type vm struct {
 	prof string
 }
 
-// hostFixture is one hypervisor: a host namespace running the agent, VMs
-// behind vEths, and an upstream switch namespace on the uplink.
-type hostFixture struct {
+// vemHost is one hypervisor namespace running vem-agent.
+type vemHost struct {
 	t        *testing.T
-	topo     *topo.Topology
-	host     *topo.NS
-	sw       *topo.NS // far end of the uplink: sw0
-	vms      map[string]*vm
-	cfgPath  string
+	ns       *topo.NS
 	instance string
 	stateDir string
 	socket   string
+	cfgPath  string
 	agent    *topo.Proc
-	extra    string // appended to the generated config (ports, options)
+}
+
+// newVemHost prepares ns to run an agent; its pins are removed when the
+// topology closes, whatever the test did (they outlive the agent by design).
+func newVemHost(t *testing.T, tp *topo.Topology, ns *topo.NS) *vemHost {
+	t.Helper()
+	h := &vemHost{
+		t: t, ns: ns,
+		instance: strings.ReplaceAll(ns.Name(), "-", "_"),
+		stateDir: t.TempDir(),
+	}
+	h.socket = filepath.Join(h.stateDir, "vem.sock")
+	h.cfgPath = filepath.Join(h.stateDir, "vem.yaml")
+	tp.Cleanup(func() {
+		out, err := exec.Command(agentBin, "--uninstall", "--instance", h.instance, "--state-dir", h.stateDir).CombinedOutput()
+		if err != nil {
+			t.Errorf("uninstall %s: %v: %s", h.instance, err, out)
+		}
+	})
+	return h
+}
+
+// hostFixture is one hypervisor with a VLAN uplink: a host namespace
+// running the agent, VMs behind vEths, and an upstream switch namespace.
+type hostFixture struct {
+	*vemHost
+	topo  *topo.Topology
+	host  *topo.NS
+	sw    *topo.NS // far end of the uplink: sw0
+	vms   map[string]*vm
+	extra string // appended to the generated config (ports, options)
 }
 
 // The standard host: web (VLAN 100) with vm1, vm2 and vm4 (vm4's profile
@@ -59,17 +85,12 @@ func newHost(t *testing.T) *hostFixture {
 	t.Helper()
 	topo.RequireRoot(t)
 	tp := topo.ForTest(t)
-	h := &hostFixture{
-		t: t, topo: tp, vms: map[string]*vm{},
-		instance: strings.ReplaceAll(tp.Prefix(), "-", "_"),
-		stateDir: t.TempDir(),
-	}
-	h.socket = filepath.Join(h.stateDir, "vem.sock")
-	h.cfgPath = filepath.Join(h.stateDir, "vem.yaml")
+	h := &hostFixture{topo: tp, vms: map[string]*vm{}}
 	var err error
 	if h.host, err = tp.NS("host"); err != nil {
 		t.Fatal(err)
 	}
+	h.vemHost = newVemHost(t, tp, h.host)
 	if h.sw, err = tp.NS("sw"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,13 +100,6 @@ func newHost(t *testing.T) *hostFixture {
 	for i, v := range standardVMs {
 		h.addVM(v.name, fmt.Sprintf("tap%d", i+1), fmt.Sprintf("52:54:00:00:00:%02x", i+1), v.ip, v.seg, v.prof)
 	}
-	// Pins outlive the agent by design: remove them whatever the test did.
-	tp.Cleanup(func() {
-		out, err := exec.Command(agentBin, "--uninstall", "--instance", h.instance, "--state-dir", h.stateDir).CombinedOutput()
-		if err != nil {
-			t.Errorf("uninstall %s: %v: %s", h.instance, err, out)
-		}
-	})
 	h.writeConfig()
 	h.startAgent()
 	return h
@@ -95,20 +109,27 @@ func newHost(t *testing.T) *hostFixture {
 // agent unless the config names it.
 func (h *hostFixture) addVM(name, tap, mac, ip, seg, prof string) *vm {
 	h.t.Helper()
-	ns, err := h.topo.NS(name)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	hw, _ := net.ParseMAC(mac)
-	if err := h.topo.Veth(h.host, tap, ns, "eth0", topo.MACs(nil, hw)); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := ns.AddAddr("eth0", ip+"/24"); err != nil {
-		h.t.Fatal(err)
-	}
-	v := &vm{ns: ns, tap: tap, mac: hw, ip: ip, seg: seg, prof: prof}
+	v := newVM(h.t, h.topo, h.host, name, tap, mac, ip)
+	v.seg, v.prof = seg, prof
 	h.vms[name] = v
 	return v
+}
+
+// newVM makes a VM namespace with eth0 (mac, ip/24) whose vEth tap is in host.
+func newVM(t *testing.T, tp *topo.Topology, host *topo.NS, name, tap, mac, ip string) *vm {
+	t.Helper()
+	ns, err := tp.NS(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw, _ := net.ParseMAC(mac)
+	if err := tp.Veth(host, tap, ns, "eth0", topo.MACs(nil, hw)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.AddAddr("eth0", ip+"/24"); err != nil {
+		t.Fatal(err)
+	}
+	return &vm{ns: ns, tap: tap, mac: hw, ip: ip}
 }
 
 func (h *hostFixture) config() string {
@@ -132,19 +153,21 @@ ports:
 	return b.String()
 }
 
-func (h *hostFixture) writeConfig() {
+func (h *hostFixture) writeConfig() { h.vemHost.writeConfig(h.config()) }
+
+func (h *vemHost) writeConfig(cfg string) {
 	h.t.Helper()
-	if err := os.WriteFile(h.cfgPath, []byte(h.config()), 0o644); err != nil {
+	if err := os.WriteFile(h.cfgPath, []byte(cfg), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
 }
 
 // startAgent runs vem-agent in the host's network namespace (only: its
 // pins must land in the real /sys/fs/bpf) and waits for its socket.
-func (h *hostFixture) startAgent(extraArgs ...string) {
+func (h *vemHost) startAgent(extraArgs ...string) {
 	h.t.Helper()
 	args := append([]string{agentBin, "--config", h.cfgPath, "--state-dir", h.stateDir}, extraArgs...)
-	p, err := h.host.StartNetOnly(args...)
+	p, err := h.ns.StartNetOnly(args...)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -171,7 +194,7 @@ func (h *hostFixture) startAgent(extraArgs ...string) {
 }
 
 // stopAgent stops the agent with SIGTERM and waits for it.
-func (h *hostFixture) stopAgent() {
+func (h *vemHost) stopAgent() {
 	h.t.Helper()
 	if err := h.agent.Stop(); err != nil {
 		h.t.Logf("agent stop: %v", err)
@@ -179,7 +202,7 @@ func (h *hostFixture) stopAgent() {
 }
 
 // vemctl runs the CLI against this host's agent and returns its stdout.
-func (h *hostFixture) vemctl(args ...string) (string, error) {
+func (h *vemHost) vemctl(args ...string) (string, error) {
 	cmd := exec.Command(vemctlBin, append([]string{"--socket", h.socket}, args...)...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -191,7 +214,7 @@ func (h *hostFixture) vemctl(args ...string) (string, error) {
 }
 
 // counters reads a port's counters through vemctl's JSON output.
-func (h *hostFixture) counters(port string) api.Counters {
+func (h *vemHost) counters(port string) api.Counters {
 	h.t.Helper()
 	out, err := h.vemctl("show", "counters", port, "-o", "json")
 	if err != nil {

@@ -36,7 +36,7 @@ func portState(t *testing.T, out, iface string) string {
 }
 
 // macTable reads the MAC table of a segment through vemctl.
-func macTable(t *testing.T, h *hostFixture, segment string) []api.MACEntry {
+func macTable(t *testing.T, h *vemHost, segment string) []api.MACEntry {
 	t.Helper()
 	out, err := h.vemctl("show", "mac-table", "--segment", segment, "-o", "json")
 	if err != nil {
@@ -50,7 +50,7 @@ func macTable(t *testing.T, h *hostFixture, segment string) []api.MACEntry {
 }
 
 // entryOn returns the port a MAC is learned on in segment, "" if unknown.
-func entryOn(t *testing.T, h *hostFixture, segment, mac string) string {
+func entryOn(t *testing.T, h *vemHost, segment, mac string) string {
 	t.Helper()
 	for _, e := range macTable(t, h, segment) {
 		if e.MAC == mac {

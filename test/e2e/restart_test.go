@@ -99,7 +99,7 @@ func TestBadConfigChangesNothing(t *testing.T) {
 	// A bad file at start-up: the agent refuses to start, naming the line,
 	// and the running datapath keeps forwarding.
 	h.stopAgent()
-	p, err := h.host.StartNetOnly(agentBin, "--config", h.cfgPath, "--state-dir", h.stateDir)
+	p, err := h.ns.StartNetOnly(agentBin, "--config", h.cfgPath, "--state-dir", h.stateDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestSpoofedSourceIsDroppedAndCounted(t *testing.T) {
 	// The spoofed MAC was not learned on vm1's port.
 	if out, err := h.vemctl("show", "mac-table", "--segment", "web"); err != nil {
 		t.Fatal(err)
-	} else if entryOn(t, h, "web", spoofed.String()) == vm1.tap {
+	} else if entryOn(t, h.vemHost, "web", spoofed.String()) == vm1.tap {
 		t.Fatalf("spoofed MAC learned on %s:\n%s", vm1.tap, out)
 	}
 }

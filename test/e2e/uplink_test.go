@@ -30,7 +30,7 @@ func TestUplinkTagsAndUntagsBySegment(t *testing.T) {
 	if n := len(s3.Collect(50*time.Millisecond, carries(mark))); n != 0 {
 		t.Fatalf("vm3 (VLAN 200) got a VLAN 100 frame")
 	}
-	if port := entryOn(t, h, "web", remote.String()); port != "uplink0" {
+	if port := entryOn(t, h.vemHost, "web", remote.String()); port != "uplink0" {
 		t.Fatalf("remote MAC learned on %q, want uplink0", port)
 	}
 
@@ -84,14 +84,14 @@ func TestMACMoveRelearns(t *testing.T) {
 	if err := sw.Send(frame.VLAN(broadcast, remote, 100, 0x88b5, marker("learn"))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "remote MAC on uplink0", func() bool { return entryOn(t, h, "web", remote.String()) == "uplink0" })
+	waitFor(t, 2*time.Second, "remote MAC on uplink0", func() bool { return entryOn(t, h.vemHost, "web", remote.String()) == "uplink0" })
 
 	// ...then moves to vm4 (a VM migrated here; vm4's port has no port
 	// security), which sends from it.
 	if err := s4.Send(frame.Ethernet(broadcast, remote, 0x88b5, marker("moved"))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "remote MAC moved to tap4", func() bool { return entryOn(t, h, "web", remote.String()) == vm4.tap })
+	waitFor(t, 2*time.Second, "remote MAC moved to tap4", func() bool { return entryOn(t, h.vemHost, "web", remote.String()) == vm4.tap })
 
 	// Unicast to it now goes to vm4 only, not to the uplink.
 	mark := marker("after-move")
