@@ -233,7 +233,7 @@ func (r *reconciler) applyUplink(p *plan) error {
 func portEqual(a, b bpf.Port) bool {
 	return a.Ifindex == b.Ifindex && a.Kind == b.Kind && a.Segment == b.Segment && a.Slot == b.Slot &&
 		bytes.Equal(a.MAC, b.MAC) && a.Down == b.Down && a.Secure == b.Secure && a.Peer == b.Peer &&
-		a.Collecting == b.Collecting
+		a.Collecting == b.Collecting && a.Pin == b.Pin
 }
 
 func segmentEqual(a, b bpf.Segment) bool {

@@ -54,10 +54,16 @@ type Port struct {
 	Peer bool
 	// Collecting lets an uplink member accept frames.
 	Collecting bool
+	// Pin is the uplink member a vEth's frames leave on (mac-pinning);
+	// the zero Member lets its flows hash over the distributing set.
+	Pin Member
 }
 
 func (p Port) value() vemVemPort {
-	v := vemVemPort{Segment: p.Segment, Slot: p.Slot, Kind: uint8(p.Kind)}
+	v := vemVemPort{
+		Segment: p.Segment, Slot: p.Slot, Kind: uint8(p.Kind),
+		PinIfindex: uint32(p.Pin.Ifindex), PinSlot: p.Pin.Slot,
+	}
 	copy(v.Mac[:], p.MAC)
 	for _, f := range []struct {
 		on  bool
@@ -81,6 +87,7 @@ func portFrom(ifindex uint32, v vemVemPort) Port {
 		Secure:     v.Flags&portFlagSecure != 0,
 		Peer:       v.Flags&portFlagPeer != 0,
 		Collecting: v.Flags&portFlagCollecting != 0,
+		Pin:        Member{Ifindex: int(v.PinIfindex), Slot: v.PinSlot},
 	}
 }
 

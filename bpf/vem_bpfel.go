@@ -59,13 +59,14 @@ type vemVemMacKey struct {
 }
 
 type vemVemPort struct {
-	_       structs.HostLayout
-	Segment uint32
-	Slot    uint16
-	Kind    uint8
-	Flags   uint8
-	Mac     [6]uint8
-	Pad     uint16
+	_          structs.HostLayout
+	Segment    uint32
+	Slot       uint16
+	Kind       uint8
+	Flags      uint8
+	Mac        [6]uint8
+	PinSlot    uint16
+	PinIfindex uint32
 }
 
 type vemVemSegment struct {

@@ -12,9 +12,9 @@
  * the last takes the original. Frames from the uplink are never sent back
  * to it (split horizon). */
 static __always_inline int vem_flood(struct __sk_buff *skb, const struct vem_segment *seg,
-				     __u32 in_ifindex, int from_uplink, struct vem_counters *in)
+				     const struct vem_port *port, int from_uplink, struct vem_counters *in)
 {
-	__u32 pending = 0, i, n = seg->nports;
+	__u32 pending = 0, i, n = seg->nports, in_ifindex = skb->ifindex;
 	__u16 pending_slot = 0;
 
 	for (i = 0; i < VEM_MAX_FLOOD; i++) {
@@ -34,7 +34,7 @@ static __always_inline int vem_flood(struct __sk_buff *skb, const struct vem_seg
 	if (!from_uplink && (seg->type == VEM_SEG_VLAN || seg->type == VEM_SEG_FLAT)) {
 		if (pending && bpf_clone_redirect(skb, pending, 0) == 0)
 			vem_count_tx(pending_slot, skb);
-		return vem_to_uplink(skb, seg, in);
+		return vem_to_uplink(skb, seg, port, in);
 	}
 	if (!from_uplink && seg->type == VEM_SEG_VXLAN && seg->nvteps) {
 		if (pending && bpf_clone_redirect(skb, pending, 0) == 0)

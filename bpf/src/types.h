@@ -53,8 +53,9 @@ struct vem_port {
 	__u16 slot;      /* counter slot */
 	__u8 kind;       /* enum vem_port_kind */
 	__u8 flags;      /* enum vem_port_flags */
-	__u8 mac[6];     /* vEth: the VM's MAC */
-	__u16 _pad;
+	__u8 mac[6];     /* vEth: the VM's MAC; uplink: the member's own */
+	__u16 pin_slot;  /* counter slot of pin_ifindex */
+	__u32 pin_ifindex; /* vEth on a mac-pinning uplink: its member; 0 = hash */
 };
 
 enum vem_segment_type {

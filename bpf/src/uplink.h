@@ -68,20 +68,16 @@ static __always_inline __u32 vem_flow_hash(struct __sk_buff *skb, __u32 mode)
 	return vem_mix(h);
 }
 
-/* vem_uplink_pick returns the member a flow goes out on, or 0 when no
- * member is distributing. */
-static __always_inline __u32 vem_uplink_pick(struct __sk_buff *skb, __u16 *slot)
+/* vem_uplink_member returns member (hash % n) of the distributing set, or
+ * 0 when no member is distributing. */
+static __always_inline __u32 vem_uplink_member(const struct vem_uplink *up, __u32 hash, __u16 *slot)
 {
-	__u32 zero = 0, n, i = 0;
-	struct vem_uplink *up = bpf_map_lookup_elem(&vem_uplinks, &zero);
+	__u32 n = up->nmembers, i = 0;
 
-	if (!up)
-		return 0;
-	n = up->nmembers;
 	if (n == 0 || n > VEM_MAX_MEMBERS)
 		return 0;
 	if (n > 1)
-		i = vem_flow_hash(skb, up->hash) % n;
+		i = hash % n;
 	/* i < n <= 16 already; the mask proves it to the verifier, which
 	 * loses the bound through the modulo (the barrier keeps clang from
 	 * dropping the mask it knows to be redundant). */
@@ -91,16 +87,37 @@ static __always_inline __u32 vem_uplink_pick(struct __sk_buff *skb, __u16 *slot)
 	return up->ifindex[i];
 }
 
-/* vem_to_uplink sends the frame out of the uplink with the segment's tag. */
+/* vem_uplink_pick returns the member a frame from port goes out on: its
+ * pinned member (mac-pinning) or the one its flow hashes to; 0 when no
+ * member is distributing. */
+static __always_inline __u32 vem_uplink_pick(struct __sk_buff *skb, const struct vem_port *port,
+					     __u16 *slot)
+{
+	__u32 zero = 0, n;
+	struct vem_uplink *up;
+
+	if (port && port->pin_ifindex) {
+		*slot = port->pin_slot;
+		return port->pin_ifindex;
+	}
+	up = bpf_map_lookup_elem(&vem_uplinks, &zero);
+	if (!up)
+		return 0;
+	n = up->nmembers;
+	return vem_uplink_member(up, n > 1 ? vem_flow_hash(skb, up->hash) : 0, slot);
+}
+
+/* vem_to_uplink sends a frame from port out of the uplink with the
+ * segment's tag. */
 static __always_inline int vem_to_uplink(struct __sk_buff *skb, const struct vem_segment *seg,
-					 struct vem_counters *in)
+					 const struct vem_port *port, struct vem_counters *in)
 {
 	__u16 slot = 0;
 	__u32 member;
 
 	if (seg->type != VEM_SEG_VLAN && seg->type != VEM_SEG_FLAT)
 		return vem_drop(in, VEM_DROP_NO_UPLINK);
-	member = vem_uplink_pick(skb, &slot);
+	member = vem_uplink_pick(skb, port, &slot);
 	if (!member)
 		return vem_drop(in, VEM_DROP_NO_UPLINK);
 	/* The tag goes into skb metadata (hardware-accelerated tag); the

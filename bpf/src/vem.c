@@ -75,14 +75,14 @@ int vem_veth_ingress(struct __sk_buff *skb)
 		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0, now);
 
 	if (vem_is_multicast(eth->h_dest))
-		return vem_flood(skb, seg, ifindex, 0, cnt);
+		return vem_flood(skb, seg, port, 0, cnt);
 	dst = vem_lookup(port->segment, eth->h_dest, now);
 	if (!dst)
-		return vem_flood(skb, seg, ifindex, 0, cnt);
+		return vem_flood(skb, seg, port, 0, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE) {
 		if (seg->type == VEM_SEG_VXLAN)
 			return vem_vxlan_unicast(skb, seg, dst->vtep, cnt);
-		return vem_to_uplink(skb, seg, cnt);
+		return vem_to_uplink(skb, seg, port, cnt);
 	}
 	if (dst->ifindex == ifindex)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
@@ -107,10 +107,10 @@ static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const 
 	now = bpf_ktime_get_coarse_ns();
 	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep, now);
 	if (vem_is_multicast(eth->h_dest))
-		return vem_flood(skb, rx->seg, skb->ifindex, 1, cnt);
+		return vem_flood(skb, rx->seg, port, 1, cnt);
 	dst = vem_lookup(rx->segment, eth->h_dest, now);
 	if (!dst)
-		return vem_flood(skb, rx->seg, skb->ifindex, 1, cnt);
+		return vem_flood(skb, rx->seg, port, 1, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
 	return vem_deliver(skb, dst, rx->peer_ok);
@@ -184,10 +184,10 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, now);
 
 	if (vem_is_multicast(eth->h_dest))
-		return vem_flood(skb, seg, ifindex, 1, cnt);
+		return vem_flood(skb, seg, port, 1, cnt);
 	dst = vem_lookup(*segid, eth->h_dest, now);
 	if (!dst)
-		return vem_flood(skb, seg, ifindex, 1, cnt);
+		return vem_flood(skb, seg, port, 1, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
 	return vem_deliver(skb, dst, 1);

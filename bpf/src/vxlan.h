@@ -80,6 +80,18 @@ static __always_inline int vem_vxlan_xmit(struct __sk_buff *skb, struct vem_oute
 	o->ip.check = 0;
 	o->ip.check = vem_outer_csum(o);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+		__u32 zero = 0;
+		struct vem_uplink *upl = bpf_map_lookup_elem(&vem_uplinks, &zero);
+
+		/* Over a port-channel, spread tunnels across the members by
+		 * the outer flow (the UDP source port carries the inner hash). */
+		if (upl && upl->nmembers > 1 && fib.ifindex == cfg->underlay_ifindex) {
+			__u16 slot;
+			__u32 m = vem_uplink_member(upl, bpf_ntohs(o->udp.source), &slot);
+
+			if (m)
+				fib.ifindex = m;
+		}
 		/* Byte copies: h_source is only 2-aligned in the packed struct. */
 		__builtin_memcpy(o->eth.h_source, fib.smac, ETH_ALEN);
 		__builtin_memcpy(o->eth.h_dest, fib.dmac, ETH_ALEN);
