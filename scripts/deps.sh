@@ -10,7 +10,7 @@ need() { # need COMMAND PACKAGE
 
 case "${1:-test}" in
 run) need ip iproute2; need nsenter util-linux; need ping iputils-ping ;;
-test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tcpdump tcpdump; need iperf3 iperf3
+test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tcpdump tcpdump; need iperf3 iperf3; need tshark tshark
 	# The tests rebuild the eBPF objects to prove the committed ones current.
 	need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev) ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;

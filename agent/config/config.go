@@ -102,6 +102,19 @@ type PortChannel struct {
 	Hash string `yaml:"hash"`
 	// Members are 1..16 physical interfaces.
 	Members []Member `yaml:"members"`
+	// MinLinks is how many members must be up for the port-channel to
+	// carry traffic (default 1).
+	MinLinks int `yaml:"minLinks"`
+	// AutoPriorityFailover (mac-pinning; default on) keeps vEths on the
+	// best-priority operational members: they fail back as soon as a
+	// better member recovers. Off, a vEth stays on its member until that
+	// member fails.
+	AutoPriorityFailover *bool `yaml:"autoPriorityFailover"`
+}
+
+// AutoFailback reports whether AutoPriorityFailover is on (the default).
+func (pc *PortChannel) AutoFailback() bool {
+	return pc.AutoPriorityFailover == nil || *pc.AutoPriorityFailover
 }
 
 // Member is one physical interface of a port-channel.

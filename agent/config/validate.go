@@ -175,6 +175,12 @@ func (v *validator) portChannels() {
 		case n > MaxMembers:
 			v.addf(p+".members", "%d members, at most %d", n, MaxMembers)
 		}
+		if pc.MinLinks < 0 || pc.MinLinks > max(len(pc.Members), 1) {
+			v.addf(p+".minLinks", "%d is outside 0..%d (the number of members)", pc.MinLinks, len(pc.Members))
+		}
+		if pc.AutoPriorityFailover != nil && pc.Mode != ModeMACPinning {
+			v.addf(p+".autoPriorityFailover", "only mac-pinning takes autoPriorityFailover, not %s", pc.Mode)
+		}
 		for j, m := range pc.Members {
 			mp := fmt.Sprintf("%s.members[%d]", p, j)
 			if v.iface(mp+".interface", m.Interface) {

@@ -323,3 +323,26 @@ func TestValidateVXLANSegmentMTU(t *testing.T) {
 		})
 	}
 }
+
+func TestValidatePortChannelOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name, pc, want string
+	}{
+		{"min-links above members", "{name: po1, mode: static, minLinks: 3, members: [{interface: eth1}, {interface: eth2}]}", "portChannels[0].minLinks: 3 is outside 0..2"},
+		{"auto failover outside mac-pinning", "{name: po1, mode: static, autoPriorityFailover: false, members: [{interface: eth1}]}", "portChannels[0].autoPriorityFailover: only mac-pinning"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - " + tc.pc + "\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+	cfg, err := config.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - {name: po1, mode: mac-pinning, members: [{interface: eth1}]}\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.PortChannels[0].AutoFailback() {
+		t.Fatal("autoPriorityFailover should default to on")
+	}
+}
