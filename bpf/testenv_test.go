@@ -1,0 +1,430 @@
+package bpf
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// This file sets up the datapath for BPF_PROG_TEST_RUN: a private network
+// namespace with real veths (the programs find their port by skb->ifindex,
+// and test_run only sets that from the context for a device in the
+// caller's namespace), a loaded and programmed datapath, and helpers to run
+// a program on a frame "received" on a port.
+//
+// What the kernel's test_run (net/bpf/test_run.c, 6.18) does with an skb,
+// which shapes the helpers below:
+//   - Of struct __sk_buff it accepts only mark, priority, ingress_ifindex,
+//     ifindex, cb, tstamp, wire_len, gso_*, hwtstamp; a non-zero
+//     vlan_present or vlan_tci fails with EINVAL (TestProgRunVLANContext).
+//   - It does not untag: a tag in the data stays in the data (the program
+//     sees vlan_present 0 and EtherType 0x8100). The stack, by contrast,
+//     moves the outer tag into skb metadata before tc ingress, so that is
+//     the path a tagged frame takes in production.
+//   - With Repeat > 1 it runs the program on the same skb again: whatever
+//     the program changed (a pushed or popped tag) is the next run's input.
+// A shim program built here (shim) fixes the last two: it clears the tag
+// metadata, optionally sets a tag there as the stack would, and tail-calls
+// the program under test, so every repetition sees the same input and the
+// real vlan push and pop paths are measured. Its own cost is measured
+// separately by pointing the same shim at the empty program.
+
+// Verdicts of tc programs (linux/pkt_cls.h).
+const (
+	tcActOK       = 0
+	tcActShot     = 2
+	tcActRedirect = 7
+)
+
+// shimFailed is what a shim returns when a helper or its tail call fails,
+// a value no tc program under test returns.
+const shimFailed = 100
+
+// Segments and ports of the test environment.
+const (
+	segLocal = 1   // local segment: flood and known-unicast paths
+	segVLAN  = 2   // VLAN segment, tag vidWeb on the uplink
+	vidWeb   = 100 // the VLAN segment's tag
+	vidNone  = 999 // a VLAN no segment uses
+
+	localPorts = 5  // ports in segLocal: one sender, four to flood to
+	slotUplink = 20 // counter slot of the uplink member
+)
+
+// remoteMAC is a MAC behind the uplink.
+var remoteMAC = net.HardwareAddr{0x52, 0x54, 0x00, 0xff, 0x00, 0x01}
+
+// testPort is the host end of a veth in the test namespace.
+type testPort struct {
+	name    string
+	ifindex int
+	slot    uint16
+	mac     net.HardwareAddr // the VM's MAC: source of frames from the port
+}
+
+// testEnv is a datapath programmed for veths in a private namespace:
+// local[0..4] in segLocal, vlan in segVLAN, down (admin down) in segLocal,
+// and uplink as the only member of the uplink.
+type testEnv struct {
+	dp     *Datapath
+	ns     netns.NsHandle
+	local  []testPort
+	vlan   testPort
+	down   testPort
+	uplink testPort
+
+	empty *ebpf.Program // the floor: returns TC_ACT_OK
+}
+
+// skbContext is the head of struct __sk_buff, up to ifindex: the fields
+// test_run reads for a tc program that this package needs. The kernel
+// takes a shorter context than the full struct and zero-fills the rest.
+type skbContext struct {
+	Len            uint32
+	PktType        uint32
+	Mark           uint32
+	QueueMapping   uint32
+	Protocol       uint32
+	VlanPresent    uint32
+	VlanTCI        uint32
+	VlanProto      uint32
+	Priority       uint32
+	IngressIfindex uint32
+	Ifindex        uint32
+}
+
+// newTestEnv builds the environment; everything is released by the
+// test's cleanup, the datapath's pins included, whatever fails.
+func newTestEnv(tb testing.TB) *testEnv {
+	tb.Helper()
+	dp := openTest(tb) // skips when not root; removes the pins at cleanup
+	ns, err := newNetns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The namespace has no name: closing the last handle destroys it and
+	// its veths, and a crashed test leaves nothing behind.
+	tb.Cleanup(func() { ns.Close() })
+
+	e := &testEnv{dp: dp, ns: ns}
+	mac := func(i int) net.HardwareAddr { return net.HardwareAddr{0x52, 0x54, 0x00, 0x00, 0x00, byte(i)} }
+	for i := range localPorts {
+		e.local = append(e.local, testPort{name: fmt.Sprintf("h%d", i), slot: uint16(i + 1), mac: mac(i + 1)})
+	}
+	e.vlan = testPort{name: "hv", slot: 10, mac: mac(0x10)}
+	e.down = testPort{name: "hd", slot: 11, mac: mac(0x11)}
+	e.uplink = testPort{name: "up0", slot: slotUplink}
+
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		tb.Fatalf("netlink handle in test netns: %v", err)
+	}
+	defer h.Close()
+	for _, p := range e.ports() {
+		if p.ifindex, err = addVeth(h, p.name, p.mac); err != nil {
+			tb.Fatal(err)
+		}
+	}
+
+	e.program(tb)
+
+	var objs emptyObjects
+	if err := loadEmptyObjects(&objs, nil); err != nil {
+		tb.Fatalf("load empty program: %v", err)
+	}
+	tb.Cleanup(func() { objs.Close() })
+	e.empty = objs.VemEmpty
+	return e
+}
+
+// ports returns pointers to every port of the environment.
+func (e *testEnv) ports() []*testPort {
+	out := []*testPort{&e.vlan, &e.down, &e.uplink}
+	for i := range e.local {
+		out = append(out, &e.local[i])
+	}
+	return out
+}
+
+// program writes the port, segment, VLAN and uplink tables as the agent
+// would for a secure profile on veths whose peers are in VM namespaces.
+func (e *testEnv) program(tb testing.TB) {
+	tb.Helper()
+	var flood []FloodPort
+	for _, p := range e.local {
+		flood = append(flood, FloodPort{Ifindex: p.ifindex, Slot: p.slot})
+	}
+	steps := []func() error{
+		func() error { return e.dp.SetSettings(Settings{MACAgeing: 300 * time.Second}) },
+		func() error { return e.dp.SetSegment(Segment{ID: segLocal, Type: SegmentLocal, Ports: flood}) },
+		func() error {
+			return e.dp.SetSegment(Segment{ID: segVLAN, Type: SegmentVLAN, VLAN: vidWeb,
+				Ports: []FloodPort{{Ifindex: e.vlan.ifindex, Slot: e.vlan.slot}}})
+		},
+		func() error { return e.dp.SetVLAN(vidWeb, segVLAN) },
+		func() error {
+			return e.dp.SetUplink(Uplink{Hash: HashSrcDstIPL4Port,
+				Members: []Member{{Ifindex: e.uplink.ifindex, Slot: e.uplink.slot}}})
+		},
+		func() error {
+			return e.dp.SetPort(Port{Ifindex: e.uplink.ifindex, Kind: PortUplink, Slot: e.uplink.slot, Collecting: true})
+		},
+		func() error { return e.setVEth(e.vlan, segVLAN, false) },
+		func() error { return e.setVEth(e.down, segLocal, true) },
+	}
+	for _, p := range e.local {
+		steps = append(steps, func() error { return e.setVEth(p, segLocal, false) })
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			tb.Fatalf("program datapath: %v", err)
+		}
+	}
+}
+
+func (e *testEnv) setVEth(p testPort, segment uint32, down bool) error {
+	return e.dp.SetPort(Port{Ifindex: p.ifindex, Kind: PortVEth, Segment: segment, Slot: p.slot,
+		MAC: p.mac, Secure: true, Peer: true, Down: down})
+}
+
+// run runs prog on frame as received on ifindex, repeat times (0 is once),
+// and returns the verdict of the last run.
+func (e *testEnv) run(prog *ebpf.Program, ifindex int, frame []byte, repeat int) (uint32, error) {
+	var ret uint32
+	err := withNetns(e.ns, func() error {
+		var err error
+		ret, err = runOn(prog, ifindex, frame, repeat)
+		return err
+	})
+	return ret, err
+}
+
+// runOn is run for a caller already in the test namespace.
+func runOn(prog *ebpf.Program, ifindex int, frame []byte, repeat int) (uint32, error) {
+	ctx := skbContext{IngressIfindex: uint32(ifindex), Ifindex: uint32(ifindex)}
+	ret, err := prog.Run(&ebpf.RunOptions{Data: frame, Context: ctx, Repeat: uint32(repeat)})
+	if err != nil {
+		return 0, fmt.Errorf("test run on ifindex %d: %w", ifindex, err)
+	}
+	return ret, nil
+}
+
+// mustRun is run that fails the test on an error or an unexpected verdict.
+func (e *testEnv) mustRun(tb testing.TB, prog *ebpf.Program, ifindex int, frame []byte, want uint32) {
+	tb.Helper()
+	ret, err := e.run(prog, ifindex, frame, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ret != want {
+		tb.Fatalf("verdict on ifindex %d = %d, want %d", ifindex, ret, want)
+	}
+}
+
+// learn teaches the datapath p's MAC with a broadcast from p, as the
+// VM's first ARP request would.
+func (e *testEnv) learn(tb testing.TB, p testPort) {
+	tb.Helper()
+	e.mustRun(tb, e.dp.objs.VemVethIngress, p.ifindex, udpFrame(broadcast, p.mac, 64), tcActRedirect)
+}
+
+// learnRemote teaches the datapath remoteMAC behind the uplink in
+// segVLAN with a tagged broadcast from the uplink.
+func (e *testEnv) learnRemote(tb testing.TB) {
+	tb.Helper()
+	shim := e.shim(tb, e.dp.objs.VemUplinkIngress, vidWeb)
+	e.mustRun(tb, shim, e.uplink.ifindex, udpFrame(broadcast, remoteMAC, 64), tcActRedirect)
+}
+
+// counters reads a slot's counters, failing the test on an error.
+func (e *testEnv) counters(tb testing.TB, slot uint16) Counters {
+	tb.Helper()
+	c, err := e.dp.Counters(slot)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// shim returns a program that makes every run of target see the same
+// tag metadata: it pops whatever tag a previous run left in the skb
+// metadata, pushes an 802.1Q tag with vid there unless vid is 0 (as the
+// stack does for a tagged frame before tc ingress), and tail-calls target.
+// test_run can do neither itself (see the top of this file).
+func (e *testEnv) shim(tb testing.TB, target *ebpf.Program, vid uint16) *ebpf.Program {
+	tb.Helper()
+	jump, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	if err != nil {
+		tb.Fatalf("create shim program array: %v", err)
+	}
+	tb.Cleanup(func() { jump.Close() })
+	if err := jump.Put(uint32(0), target); err != nil {
+		tb.Fatalf("put %v in shim program array: %v", target, err)
+	}
+
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1), // skb, kept across helper calls
+		asm.FnSkbVlanPop.Call(),
+		asm.JNE.Imm(asm.R0, 0, "fail"),
+	}
+	if vid != 0 {
+		var proto [2]byte // __be16 ETH_P_8021Q as the helper takes it
+		binary.BigEndian.PutUint16(proto[:], 0x8100)
+		insns = append(insns,
+			asm.Mov.Reg(asm.R1, asm.R6),
+			asm.Mov.Imm(asm.R2, int32(binary.NativeEndian.Uint16(proto[:]))),
+			asm.Mov.Imm(asm.R3, int32(vid)),
+			asm.FnSkbVlanPush.Call(),
+			asm.JNE.Imm(asm.R0, 0, "fail"),
+		)
+	}
+	insns = append(insns,
+		asm.Mov.Reg(asm.R1, asm.R6),
+		asm.LoadMapPtr(asm.R2, jump.FD()),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnTailCall.Call(),
+		asm.Mov.Imm(asm.R0, shimFailed).WithSymbol("fail"),
+		asm.Return(),
+	)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "vem_test_shim",
+		Type:         ebpf.SchedCLS,
+		Instructions: insns,
+		License:      "Dual BSD/GPL",
+	})
+	if err != nil {
+		tb.Fatalf("load shim: %v", err)
+	}
+	tb.Cleanup(func() { prog.Close() })
+	return prog
+}
+
+// newNetns creates an unnamed network namespace and returns a handle to
+// it; the calling thread's namespace is unchanged.
+func newNetns() (netns.NsHandle, error) {
+	var ns netns.NsHandle
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return ns, fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	ns, err = netns.New() // unshare: this thread is now in ns
+	if err != nil {
+		runtime.UnlockOSThread()
+		return ns, fmt.Errorf("create netns: %w", err)
+	}
+	if err := netns.Set(orig); err != nil {
+		// Stay locked: the runtime retires the thread with its goroutine
+		// rather than reuse it in the wrong namespace.
+		ns.Close()
+		return netns.None(), fmt.Errorf("return to original netns: %w", err)
+	}
+	runtime.UnlockOSThread()
+	return ns, nil
+}
+
+// withNetns runs fn on the calling goroutine with its thread in ns, and
+// switches back. BPF_PROG_TEST_RUN resolves the context's ifindex in the
+// calling thread's namespace.
+func withNetns(ns netns.NsHandle, fn func() error) error {
+	runtime.LockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("get current netns: %w", err)
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("enter test netns: %w", err)
+	}
+	ferr := fn()
+	if err := netns.Set(orig); err != nil {
+		// Stay locked, as in newNetns.
+		return errors.Join(ferr, fmt.Errorf("leave test netns: %w", err))
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+// addVeth creates the veth pair name (host end, returned ifindex) and
+// name+"p" (the VM end, with MAC vmMAC) and sets both up. Clones the
+// datapath floods out of the host end are delivered to the VM end and
+// dropped there by the stack.
+func addVeth(h *netlink.Handle, name string, vmMAC net.HardwareAddr) (int, error) {
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: name + "p", PeerHardwareAddr: vmMAC}
+	if err := h.LinkAdd(veth); err != nil {
+		return 0, fmt.Errorf("add veth %s: %w", name, err)
+	}
+	var ifindex int
+	for _, n := range []string{name, name + "p"} {
+		l, err := h.LinkByName(n)
+		if err != nil {
+			return 0, fmt.Errorf("find %s: %w", n, err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			return 0, fmt.Errorf("set %s up: %w", n, err)
+		}
+		if n == name {
+			ifindex = l.Attrs().Index
+		}
+	}
+	return ifindex, nil
+}
+
+var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+// udpFrame returns an Ethernet/IPv4/UDP frame of size bytes (at least 60)
+// from 192.0.2.1:5001 to 192.0.2.2:5201. Checksums are left zero: the
+// datapath does not read them and nothing delivers the frame to a socket.
+func udpFrame(dst, src net.HardwareAddr, size int) []byte {
+	size = max(size, 60)
+	b := make([]byte, size)
+	copy(b[0:6], dst)
+	copy(b[6:12], src)
+	binary.BigEndian.PutUint16(b[12:], 0x0800)
+	ip := b[14:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(size-14))
+	ip[8] = 64
+	ip[9] = 17 // UDP
+	copy(ip[12:16], net.IPv4(192, 0, 2, 1).To4())
+	copy(ip[16:20], net.IPv4(192, 0, 2, 2).To4())
+	udp := ip[20:]
+	binary.BigEndian.PutUint16(udp[0:], 5001)
+	binary.BigEndian.PutUint16(udp[2:], 5201)
+	binary.BigEndian.PutUint16(udp[4:], uint16(size-14-20))
+	return b
+}
+
+// taggedFrame returns udpFrame with an 802.1Q tag vid in the data.
+func taggedFrame(dst, src net.HardwareAddr, vid uint16, size int) []byte {
+	f := udpFrame(dst, src, size-4)
+	out := make([]byte, 0, len(f)+4)
+	out = append(out, f[:12]...)
+	out = binary.BigEndian.AppendUint16(out, 0x8100)
+	out = binary.BigEndian.AppendUint16(out, vid&0x0fff)
+	return append(out, f[12:]...)
+}
+
+// lacpFrame returns a slow-protocols frame (EtherType 0x8809, subtype
+// LACP) to the slow-protocols multicast address, as a partner sends it.
+func lacpFrame(src net.HardwareAddr) []byte {
+	b := make([]byte, 124)
+	copy(b[0:6], net.HardwareAddr{0x01, 0x80, 0xc2, 0x00, 0x00, 0x02})
+	copy(b[6:12], src)
+	binary.BigEndian.PutUint16(b[12:], 0x8809)
+	b[14], b[15] = 1, 1 // subtype LACP, version 1
+	return b
+}
