@@ -103,7 +103,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.dp = dp
-	a.rec = &reconciler{dp: dp, log: a.log, linked: map[int]bool{}}
+	a.rec = &reconciler{dp: dp, log: a.log, linked: map[int]bool{}, steer: steerVEth}
 	existing, err := dp.Ports()
 	if err != nil {
 		dp.Close()

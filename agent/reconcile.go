@@ -42,6 +42,8 @@ type reconciler struct {
 	// linked holds the ifindexes whose tcx link already runs this agent's
 	// programs; the others get the program swapped in on first sight.
 	linked map[int]bool
+	// steer, when set, steers a veth vEth's receive queues (RPS).
+	steer func(iface string) error
 	// settings were last written by this agent (the map cannot be read
 	// back into bpf.Settings); nil until the first write.
 	settings *bpf.Settings
@@ -107,6 +109,11 @@ func (r *reconciler) apply(p *plan) error {
 				return fmt.Errorf("port %s: %w", pi.Iface, err)
 			}
 			r.linked[ifindex] = true
+			if pi.Kind == bpf.PortVEth && pi.Entry.Peer && r.steer != nil {
+				if err := r.steer(pi.Iface); err != nil {
+					r.log.Warn("flow steering not set; TCP through this vEth may see reordering", zap.Error(err))
+				}
+			}
 			r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
 				zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
 		}

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +62,16 @@ func TestPingAndUDPWithinSegment(t *testing.T) {
 	c := h.counters(vm1.tap)
 	if c.RxPackets < datagrams || len(c.Drops) != 0 {
 		t.Fatalf("vm1's counters: %+v, want at least %d received and no drops", c, datagrams)
+	}
+
+	// veth vEths get their receive queues steered by flow (RPS), which
+	// keeps a TCP flow in one backlog queue: no reordering.
+	out, err := h.host.Run(context.Background(), "cat", "/sys/class/net/"+vm1.tap+"/queues/rx-0/rps_cpus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mask := strings.Trim(strings.TrimSpace(out), "0,"); mask == "" {
+		t.Fatalf("rps_cpus of %s is %q, want the agent to have set it", vm1.tap, out)
 	}
 }
 
