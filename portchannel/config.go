@@ -1,0 +1,193 @@
+package portchannel
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/lacp"
+)
+
+// Member is a physical interface of a port-channel.
+type Member struct {
+	// Name is the interface name.
+	Name string
+	// Priority is the failover priority (mac-pinning) or the LACP port
+	// priority (LACP modes), 0..65535; lower is better. Static mode
+	// ignores it.
+	Priority int
+}
+
+// Config describes one port-channel.
+type Config struct {
+	// Name names the port-channel in events and status.
+	Name string
+	// Mode is config.ModeLACPActive, config.ModeLACPPassive,
+	// config.ModeStatic or config.ModeMACPinning.
+	Mode string
+	// Rate is "fast" (the default) or "slow" in LACP modes; other modes
+	// ignore it.
+	Rate string
+	// Members are the 1..16 member interfaces, in configuration order,
+	// which is the order of State.Distributing and State.Collecting.
+	Members []Member
+	// MinLinks is the fewest qualifying members for the channel to be up;
+	// below it State is empty. 0 means 1. At most the number of members,
+	// and in LACP modes at most lacp.MaxActiveLinks, since no more can
+	// ever be bundled.
+	MinLinks int
+	// AutoPriorityFailover (mac-pinning) keeps the vEths on the
+	// best-priority operational members at all times: they fail back as
+	// soon as a better member recovers, is added or gets a better
+	// priority, and are kept balanced over the members sharing the best
+	// priority. Off, a vEth stays on its member until that member fails
+	// (or leaves the configuration); new and displaced vEths still go to
+	// the least loaded best-priority operational member. Other modes
+	// ignore it.
+	AutoPriorityFailover bool
+
+	// System, Key and PortNumbers are the LACP actor identity (LACP modes
+	// only). The caller persists them so that they survive agent
+	// restarts, upgrades and failovers; a change makes the partner see a
+	// new system and the bundle collapses. PortNumbers needs a non-zero,
+	// unique number for every member.
+	System      lacp.SystemID
+	Key         uint16
+	PortNumbers map[string]uint16
+
+	// NetNS is the path of the network namespace the members are in (e.g.
+	// /run/netns/x); empty means the agent's own. (Static and mac-pinning
+	// modes then watch the namespace of the thread that calls Run, which
+	// is the same unless the caller moved its thread.)
+	NetNS string
+	// Logger receives socket and netlink trouble and, in LACP modes, the
+	// protocol events; nil discards.
+	Logger *zap.Logger
+	// Clock is the time source; nil means lacp.SystemClock().
+	Clock lacp.Clock
+	// OnChange, if set, is called with the new State whenever it changes.
+	OnChange func(State)
+	// OnEvent, if set, is called with member, pinning, channel and LACP
+	// events, for logging.
+	OnEvent func(Event)
+}
+
+// isLACP reports whether mode runs the protocol.
+func isLACP(mode string) bool {
+	return mode == config.ModeLACPActive || mode == config.ModeLACPPassive
+}
+
+// validate reports every problem of c, wrapped with the port-channel name.
+func (c *Config) validate() error {
+	var errs []error
+	if c.Name == "" {
+		errs = append(errs, errors.New("name: required"))
+	}
+	switch c.Mode {
+	case config.ModeLACPActive, config.ModeLACPPassive, config.ModeStatic, config.ModeMACPinning:
+	default:
+		errs = append(errs, fmt.Errorf("mode %q: want one of %s, %s, %s, %s", c.Mode,
+			config.ModeLACPActive, config.ModeLACPPassive, config.ModeStatic, config.ModeMACPinning))
+	}
+	if n := len(c.Members); n < 1 || n > config.MaxMembers {
+		errs = append(errs, fmt.Errorf("members: %d, want 1..%d", n, config.MaxMembers))
+	}
+	seen := make(map[string]bool, len(c.Members))
+	for i, m := range c.Members {
+		switch {
+		case m.Name == "":
+			errs = append(errs, fmt.Errorf("member %d: name required", i))
+		case seen[m.Name]:
+			errs = append(errs, fmt.Errorf("member %s: duplicate name", m.Name))
+		}
+		seen[m.Name] = true
+		if m.Priority < 0 || m.Priority > config.MaxPriority {
+			errs = append(errs, fmt.Errorf("member %s: priority %d, want 0..%d", m.Name, m.Priority, config.MaxPriority))
+		}
+	}
+	maxMin := len(c.Members)
+	if isLACP(c.Mode) {
+		maxMin = min(maxMin, lacp.MaxActiveLinks)
+	}
+	if c.MinLinks < 0 || c.MinLinks > maxMin {
+		errs = append(errs, fmt.Errorf("min links %d: want 0..%d", c.MinLinks, maxMin))
+	}
+	if isLACP(c.Mode) {
+		if _, err := lacpRate(c.Rate); err != nil {
+			errs = append(errs, err)
+		}
+		for _, m := range c.Members {
+			if m.Name != "" && c.PortNumbers[m.Name] == 0 {
+				errs = append(errs, fmt.Errorf("member %s: LACP port number required", m.Name))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("portchannel %q: %w", c.Name, err)
+	}
+	return nil
+}
+
+// minLinks returns MinLinks with its default applied.
+func (c *Config) minLinks() int { return max(c.MinLinks, 1) }
+
+// lacpRate maps the configuration's rate to the protocol's.
+func lacpRate(rate string) (lacp.Rate, error) {
+	switch rate {
+	case "", config.RateFast:
+		return lacp.RateFast, nil
+	case config.RateSlow:
+		return lacp.RateSlow, nil
+	}
+	return 0, fmt.Errorf("rate %q: want %s or %s", rate, config.RateFast, config.RateSlow)
+}
+
+// lacpConfig returns the Aggregator configuration of an LACP-mode c, which
+// validate has accepted. Transmitter and callbacks are left to the caller.
+func (c *Config) lacpConfig() lacp.Config {
+	mode := lacp.ModeActive
+	if c.Mode == config.ModeLACPPassive {
+		mode = lacp.ModePassive
+	}
+	rate, _ := lacpRate(c.Rate)
+	lc := lacp.Config{
+		Name:     c.Name,
+		System:   c.System,
+		Key:      c.Key,
+		Mode:     mode,
+		Rate:     rate,
+		MinLinks: c.minLinks(),
+		Clock:    c.Clock,
+	}
+	for _, m := range c.Members {
+		lc.Ports = append(lc.Ports, lacp.PortConfig{
+			Name:     m.Name,
+			Number:   c.PortNumbers[m.Name],
+			Priority: uint16(m.Priority),
+		})
+	}
+	return lc
+}
+
+// sameLACP reports whether c and o give the LACP machinery the same
+// configuration, so that it can keep running.
+func (c *Config) sameLACP(o *Config) bool {
+	if c.Rate != o.Rate && !(isFast(c.Rate) && isFast(o.Rate)) {
+		return false
+	}
+	if c.System != o.System || c.Key != o.Key || c.minLinks() != o.minLinks() ||
+		!slices.Equal(c.Members, o.Members) {
+		return false
+	}
+	for _, m := range c.Members {
+		if c.PortNumbers[m.Name] != o.PortNumbers[m.Name] {
+			return false
+		}
+	}
+	return true
+}
+
+func isFast(rate string) bool { return rate == "" || rate == config.RateFast }
