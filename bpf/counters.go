@@ -29,6 +29,7 @@ const (
 	DropOversize
 	DropNoRoute
 	DropNoNeighbour
+	DropNotDesignated
 	dropReasons
 )
 
@@ -53,6 +54,7 @@ var dropNames = [...]string{
 	DropOversize:       "oversize",
 	DropNoRoute:        "no-route",
 	DropNoNeighbour:    "no-neighbour",
+	DropNotDesignated:  "not-designated",
 }
 
 func (r DropReason) String() string {

@@ -36,6 +36,7 @@ const (
 	portFlagSecure     = 1 << 1
 	portFlagPeer       = 1 << 2
 	portFlagCollecting = 1 << 3
+	portFlagNoFloodRx  = 1 << 4
 )
 
 // Port is one entry of the port table.
@@ -54,6 +55,10 @@ type Port struct {
 	Peer bool
 	// Collecting lets an uplink member accept frames.
 	Collecting bool
+	// NoFloodRx makes an uplink member drop the broadcast, multicast and
+	// unknown unicast it receives: with mac-pinning the upstream floods to
+	// every member and only one (the designated member) may deliver.
+	NoFloodRx bool
 	// Pin is the uplink member a vEth's frames leave on (mac-pinning);
 	// the zero Member lets its flows hash over the distributing set.
 	Pin Member
@@ -68,7 +73,7 @@ func (p Port) value() vemVemPort {
 	for _, f := range []struct {
 		on  bool
 		bit uint8
-	}{{p.Down, portFlagDown}, {p.Secure, portFlagSecure}, {p.Peer, portFlagPeer}, {p.Collecting, portFlagCollecting}} {
+	}{{p.Down, portFlagDown}, {p.Secure, portFlagSecure}, {p.Peer, portFlagPeer}, {p.Collecting, portFlagCollecting}, {p.NoFloodRx, portFlagNoFloodRx}} {
 		if f.on {
 			v.Flags |= f.bit
 		}
@@ -87,6 +92,7 @@ func portFrom(ifindex uint32, v vemVemPort) Port {
 		Secure:     v.Flags&portFlagSecure != 0,
 		Peer:       v.Flags&portFlagPeer != 0,
 		Collecting: v.Flags&portFlagCollecting != 0,
+		NoFloodRx:  v.Flags&portFlagNoFloodRx != 0,
 		Pin:        Member{Ifindex: int(v.PinIfindex), Slot: v.PinSlot},
 	}
 }

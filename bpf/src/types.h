@@ -32,6 +32,7 @@ enum vem_drop {
 	VEM_DROP_OVERSIZE,          /* frame larger than the segment or underlay MTU allows */
 	VEM_DROP_NO_ROUTE,          /* no underlay route to the remote VTEP */
 	VEM_DROP_NO_NEIGH,          /* underlay next hop not resolved yet */
+	VEM_DROP_NOT_DESIGNATED,    /* flood received on a mac-pinning member that is not the designated one */
 	VEM_DROP_MAX = 24,
 };
 
@@ -45,6 +46,8 @@ enum vem_port_flags {
 	VEM_PORT_F_SECURE = 1 << 1,     /* port security: source MAC must be the port's */
 	VEM_PORT_F_PEER = 1 << 2,       /* veth with its peer in another netns: bpf_redirect_peer */
 	VEM_PORT_F_COLLECTING = 1 << 3, /* uplink member accepts frames */
+	VEM_PORT_F_NO_FLOOD_RX = 1 << 4, /* uplink member drops received floods (mac-pinning:
+					  * the upstream floods to every member, one delivers) */
 };
 
 /* Port table value, keyed by ifindex. */

@@ -89,6 +89,16 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	return vem_deliver(skb, dst, 1);
 }
 
+/* vem_flood_in floods a frame from the uplink to the segment's local
+ * ports, unless this member is not the one that delivers floods. */
+static __always_inline int vem_flood_in(struct __sk_buff *skb, const struct vem_segment *seg,
+					const struct vem_port *port, struct vem_counters *cnt)
+{
+	if (port->flags & VEM_PORT_F_NO_FLOOD_RX)
+		return vem_drop(cnt, VEM_DROP_NOT_DESIGNATED);
+	return vem_flood(skb, seg, port, 1, cnt);
+}
+
 /* vem_switch_decapsulated switches a frame that came out of a VXLAN
  * tunnel into its segment: local ports only. */
 static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const struct vem_port *port,
@@ -184,10 +194,10 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, now);
 
 	if (vem_is_multicast(eth->h_dest))
-		return vem_flood(skb, seg, port, 1, cnt);
+		return vem_flood_in(skb, seg, port, cnt);
 	dst = vem_lookup(*segid, eth->h_dest, now);
 	if (!dst)
-		return vem_flood(skb, seg, port, 1, cnt);
+		return vem_flood_in(skb, seg, port, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)
 		return vem_drop(cnt, VEM_DROP_HAIRPIN);
 	return vem_deliver(skb, dst, 1);
