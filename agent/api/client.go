@@ -87,6 +87,27 @@ func (c *Client) BridgeDomains(ctx context.Context) ([]BridgeDomain, error) {
 	return bds, err
 }
 
+// PortChannels lists the agent's port-channels and their members.
+func (c *Client) PortChannels(ctx context.Context) ([]PortChannel, error) {
+	var pcs []PortChannel
+	err := c.do(ctx, http.MethodGet, "/v1/port-channels", nil, nil, &pcs)
+	return pcs, err
+}
+
+// LACPNeighbors lists the LACP partner seen on every port-channel member.
+func (c *Client) LACPNeighbors(ctx context.Context) ([]LACPNeighbor, error) {
+	var ns []LACPNeighbor
+	err := c.do(ctx, http.MethodGet, "/v1/lacp/neighbors", nil, nil, &ns)
+	return ns, err
+}
+
+// LACPCounters lists every port-channel member's LACP packet counters.
+func (c *Client) LACPCounters(ctx context.Context) ([]LACPCounters, error) {
+	var cs []LACPCounters
+	err := c.do(ctx, http.MethodGet, "/v1/lacp/counters", nil, nil, &cs)
+	return cs, err
+}
+
 // Counters returns the counters of port, or of every port when it is "".
 func (c *Client) Counters(ctx context.Context, port string) ([]Counters, error) {
 	var cs []Counters

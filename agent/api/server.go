@@ -85,6 +85,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/segments", s.handle(methods{http.MethodGet: s.segments}))
 	s.mux.Handle("/v1/vxlan/vteps", s.handle(methods{http.MethodGet: s.vteps}))
 	s.mux.Handle("/v1/bridge-domains", s.handle(methods{http.MethodGet: s.bridgeDomains}))
+	s.mux.Handle("/v1/port-channels", s.handle(methods{http.MethodGet: s.portChannels}))
+	s.mux.Handle("/v1/lacp/neighbors", s.handle(methods{http.MethodGet: s.lacpNeighbors}))
+	s.mux.Handle("/v1/lacp/counters", s.handle(methods{http.MethodGet: s.lacpCounters}))
 	s.mux.Handle("/v1/counters", s.handle(methods{http.MethodGet: s.counters}))
 	s.mux.Handle("/", s.handle(nil))
 }

@@ -41,6 +41,22 @@ func fixture() *apitest.Backend {
 			{VNI: 5001, Segment: "db", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.2", "203.0.113.9"}, Ports: []string{"Vethernet2"}},
 			{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450},
 		},
+		PortChannelList: []api.PortChannel{
+			{Name: "po1", Mode: "lacp-active", Up: true, MinLinks: 1, System: "32768,52:54:00:aa:00:01", Key: 1,
+				PartnerSystem: "32768,00:1b:21:00:00:01", PartnerKey: 13, Members: []api.PortChannelMember{
+					{Interface: "eth1", Priority: 32768, Status: "bundled", Active: true},
+					{Interface: "eth2", Priority: 32768, Status: "individual", Reason: "no LACPDU from the partner"},
+				}},
+			{Name: "po2", Mode: "mac-pinning", MinLinks: 1, AutoPriorityFailover: true}, // no members yet
+		},
+		LACPNeighborList: []api.LACPNeighbor{
+			{PortChannel: "po1", Interface: "eth1", State: "bundled", PartnerSystem: "32768,00:1b:21:00:00:01", PartnerKey: 13,
+				PartnerPort: 7, PartnerPortPriority: 32768, PartnerState: "AGSCD", ActorState: "AGSCD", LastPDU: "2024-05-01T10:00:00Z"},
+			{PortChannel: "po1", Interface: "eth2", State: "individual", PartnerState: "F", ActorState: "AG"},
+		},
+		LACPCounterList: []api.LACPCounters{
+			{PortChannel: "po1", Interface: "eth1", PDUsRx: 40, PDUsTx: 41, MalformedRx: 1, MarkersRx: 2, MarkersTx: 3},
+		},
 		CounterList: []api.Counters{
 			{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500, Drops: map[string]uint64{"port-security": 2}},
 			{Port: "eth1", RxPackets: 1, RxBytes: 64},
@@ -75,6 +91,12 @@ func TestClientRoutes(t *testing.T) {
 			want.BridgeDomainList[0],
 			{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450, VTEPs: []string{}, Ports: []string{}},
 		}},
+		{"port-channels", func() (any, error) { return c.PortChannels(ctx) }, []api.PortChannel{
+			want.PortChannelList[0],
+			{Name: "po2", Mode: "mac-pinning", MinLinks: 1, AutoPriorityFailover: true, Members: []api.PortChannelMember{}},
+		}},
+		{"lacp neighbors", func() (any, error) { return c.LACPNeighbors(ctx) }, want.LACPNeighborList},
+		{"lacp counters", func() (any, error) { return c.LACPCounters(ctx) }, want.LACPCounterList},
 		{"counters all", func() (any, error) { return c.Counters(ctx, "") }, []api.Counters{
 			want.CounterList[0],
 			{Port: "eth1", RxPackets: 1, RxBytes: 64, Drops: map[string]uint64{}},
@@ -161,6 +183,14 @@ func TestServerErrors(t *testing.T) {
 		{name: "vxlan without a view", method: "GET", url: "/v1/vxlan", status: 404, msg: "no such API endpoint: /v1/vxlan"},
 		{name: "vteps backend failure", backendErr: errors.New("map lookup: bad fd"), method: "GET", url: "/v1/vxlan/vteps", status: 500, msg: "list VTEPs: map lookup: bad fd"},
 		{name: "bridge-domains not available", backendErr: fmt.Errorf("no VXLAN: %w", api.ErrNotFound), method: "GET", url: "/v1/bridge-domains", status: 404, msg: "list bridge domains: no VXLAN: not found"},
+		{name: "unknown query parameter on port-channels", method: "GET", url: "/v1/port-channels?name=po1", status: 400, msg: `unknown query parameter "name"`},
+		{name: "unknown query parameter on lacp neighbors", method: "GET", url: "/v1/lacp/neighbors?interface=eth1", status: 400, msg: `unknown query parameter "interface"`},
+		{name: "wrong method on lacp counters", method: "DELETE", url: "/v1/lacp/counters", status: 405, msg: "method DELETE not allowed"},
+		{name: "wrong method on port-channels", method: "POST", url: "/v1/port-channels", status: 405, msg: "method POST not allowed"},
+		{name: "lacp without a view", method: "GET", url: "/v1/lacp", status: 404, msg: "no such API endpoint: /v1/lacp"},
+		{name: "port-channels backend failure", backendErr: errors.New("netlink: bad fd"), method: "GET", url: "/v1/port-channels", status: 500, msg: "list port-channels: netlink: bad fd"},
+		{name: "lacp neighbors not available", backendErr: fmt.Errorf("no LACP port-channel: %w", api.ErrNotFound), method: "GET", url: "/v1/lacp/neighbors", status: 404, msg: "list LACP neighbors: no LACP port-channel: not found"},
+		{name: "lacp counters backend failure", backendErr: errors.New("runner stopped"), method: "GET", url: "/v1/lacp/counters", status: 500, msg: "LACP counters: runner stopped"},
 		{name: "repeated query parameter", method: "GET", url: "/v1/counters?port=a&port=b", status: 400, msg: `"port" given 2 times`},
 		{name: "unknown path", method: "GET", url: "/v1/nope", status: 404, msg: "no such API endpoint: /v1/nope"},
 		{name: "unknown version", method: "GET", url: "/v2/status", status: 404, msg: "no such API endpoint"},
@@ -226,7 +256,7 @@ func TestServerAllowHeader(t *testing.T) {
 
 func TestServerEmptyListsAreArrays(t *testing.T) {
 	hc := rawClient(apitest.Serve(t, &apitest.Backend{}))
-	for _, path := range []string{"/v1/ports", "/v1/mac-table", "/v1/segments", "/v1/bridge-domains", "/v1/counters"} {
+	for _, path := range []string{"/v1/ports", "/v1/mac-table", "/v1/segments", "/v1/bridge-domains", "/v1/port-channels", "/v1/lacp/neighbors", "/v1/lacp/counters", "/v1/counters"} {
 		resp, err := hc.Get("http://agent" + path)
 		if err != nil {
 			t.Fatal(err)

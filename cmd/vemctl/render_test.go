@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/vem-switch/vem/agent/api"
 )
@@ -41,6 +42,34 @@ var (
 		{VNI: 5002, Segment: "lab", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.10"}, Ports: []string{}},
 		{VNI: 5001, Segment: "db", Mode: "unicast-only", MTU: 1450, VTEPs: []string{"198.51.100.10", "198.51.100.2"}, Ports: []string{"Vethernet2", "Vethernet3"}},
 	}
+	testPortChannels = []api.PortChannel{
+		{Name: "po10", Mode: "mac-pinning", Up: true, MinLinks: 1, AutoPriorityFailover: true, Members: []api.PortChannelMember{
+			{Interface: "eth3", Priority: 1, Status: "Operational", Active: true, VEths: []string{"Vethernet1", "Vethernet2"}},
+			{Interface: "eth4", Priority: 2, Status: "Link Down"},
+		}},
+		{Name: "po1", Mode: "lacp-active", Up: true, MinLinks: 2, System: "32768,52:54:00:aa:00:01", Key: 1,
+			PartnerSystem: "32768,00:1b:21:00:00:01", PartnerKey: 13, Members: []api.PortChannelMember{
+				{Interface: "eth1", Priority: 32768, Status: "bundled", Active: true},
+				{Interface: "eth2", Priority: 32768, Status: "standby", Reason: "beyond max-bundle 1"},
+				{Interface: "eth5", Priority: 100, Status: "individual", Reason: "partner key 14, not 13"},
+				{Interface: "eth6", Priority: 32768, Status: "waiting", Reason: "wait-while timer"},
+			}},
+		{Name: "po2", Mode: "static", MinLinks: 1, Members: []api.PortChannelMember{}},
+	}
+	testLACPNeighbors = []api.LACPNeighbor{
+		{PortChannel: "po3", Interface: "eth7", State: "down", PartnerState: "F", ActorState: "AG"},
+		{PortChannel: "po1", Interface: "eth1", State: "bundled", PartnerSystem: "32768,00:1b:21:00:00:01", PartnerKey: 13,
+			PartnerPort: 7, PartnerPortPriority: 32768, PartnerState: "AGSCD", ActorState: "AGSCD", LastPDU: "2024-05-01T09:59:59.2Z"},
+		{PortChannel: "po1", Interface: "eth2", State: "standby", PartnerSystem: "32768,00:1b:21:00:00:01", PartnerKey: 13,
+			PartnerPort: 8, PartnerPortPriority: 32768, PartnerState: "ATGS", ActorState: "AGS", LastPDU: "2024-05-01T09:57:55Z"},
+	}
+	testLACPCounters = []api.LACPCounters{
+		{PortChannel: "po10", Interface: "eth9", PDUsRx: 1},
+		{PortChannel: "po1", Interface: "eth2", PDUsRx: 40, PDUsTx: 41},
+		{PortChannel: "po1", Interface: "eth1", PDUsRx: 1234567, PDUsTx: 1234570, MalformedRx: 3, MarkersRx: 2, MarkersTx: 1},
+	}
+	// testNow is the time the LACP neighbors' PDU ages are taken at.
+	testNow      = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 	testCounters = []api.Counters{
 		{Port: "Vethernet1", RxPackets: 10, RxBytes: 1000, TxPackets: 5, TxBytes: 500,
 			Drops: map[string]uint64{"port-security": 2, "tagged-on-access": 1, "no-route": 0}},
@@ -114,6 +143,82 @@ VNI   Segment  Mode          MTU   VTEPs                       Ports
 5001  db       unicast-only  1450  198.51.100.2,198.51.100.10  Vethernet2,Vethernet3
 5002  lab      unicast-only  1450  198.51.100.10               --
 `},
+		{"port-channel summary", func(w io.Writer) error { return writePortChannelSummary(w, testPortChannels) }, `
+Flags: D - Down          P - Up in port-channel (bundled)
+       I - Individual    H - Hot-standby (LACP only)
+       s - Suspended     U - Up (port-channel)
+
+Group  Port-Channel  Type  Protocol  Member Ports
+-----  ------------  ----  --------  -------------------------------
+1      po1(U)        Eth   LACP      eth1(P) eth2(H) eth5(I) eth6(s)
+2      po2(D)        Eth   NONE      --
+3      po10(U)       Eth   NONE      eth3(P) eth4(D)
+`},
+		{"no port-channel summary", func(w io.Writer) error { return writePortChannelSummary(w, nil) }, `
+Flags: D - Down          P - Up in port-channel (bundled)
+       I - Individual    H - Hot-standby (LACP only)
+       s - Suspended     U - Up (port-channel)
+
+Group  Port-Channel  Type  Protocol  Member Ports
+-----  ------------  ----  --------  ------------
+`},
+		{"port-channel", func(w io.Writer) error { return writePortChannels(w, testPortChannels) }, `
+po1: mode lacp-active, up, min-links 2, LACP system 32768,52:54:00:aa:00:01 key 1, partner system 32768,00:1b:21:00:00:01 key 13
+
+Interface  LACP Priority  Active  Status      VEths  Reason
+---------  -------------  ------  ----------  -----  ----------------------
+eth1       32768          1       bundled     --     --
+eth2       32768          0       standby     --     beyond max-bundle 1
+eth5       100            0       individual  --     partner key 14, not 13
+eth6       32768          0       waiting     --     wait-while timer
+
+po2: mode static, down, min-links 1
+
+Interface  Priority  Active  Status  VEths  Reason
+---------  --------  ------  ------  -----  ------
+
+po10: mode mac-pinning, up, min-links 1, auto-priority-failover on
+
+Interface  Failover Priority  Active  Status       VEths                  Reason
+---------  -----------------  ------  -----------  ---------------------  ------
+eth3       1                  1       Operational  Vethernet1,Vethernet2  --
+eth4       2                  0       Link Down    --                     --
+`},
+		{"no port-channels", func(w io.Writer) error { return writePortChannels(w, nil) }, `
+No port-channels.
+`},
+		{"lacp neighbor", func(w io.Writer) error { return writeLACPNeighbors(w, testLACPNeighbors, testNow) }, `
+State: A - Active, T - Short timeout, G - Aggregatable, S - Synchronized,
+       C - Collecting, D - Distributing, F - Defaulted, E - Expired
+
+po1 neighbors:
+Interface  State    Partner System           Partner Key  Partner Port  Port Priority  Partner State  Actor State  Last PDU
+---------  -------  -----------------------  -----------  ------------  -------------  -------------  -----------  --------
+eth1       bundled  32768,00:1b:21:00:00:01  13           7             32768          AGSCD          AGSCD        0.8s ago
+eth2       standby  32768,00:1b:21:00:00:01  13           8             32768          ATGS           AGS          2m5s ago
+
+po3 neighbors:
+Interface  State  Partner System  Partner Key  Partner Port  Port Priority  Partner State  Actor State  Last PDU
+---------  -----  --------------  -----------  ------------  -------------  -------------  -----------  --------
+eth7       down   --              --           --            --             F              AG           --
+`},
+		{"no lacp neighbors", func(w io.Writer) error { return writeLACPNeighbors(w, nil, testNow) }, `
+State: A - Active, T - Short timeout, G - Aggregatable, S - Synchronized,
+       C - Collecting, D - Distributing, F - Defaulted, E - Expired
+
+No LACP neighbors.
+`},
+		{"lacp counters", func(w io.Writer) error { return writeLACPCounters(w, testLACPCounters) }, `
+Port-Channel  Interface  PDUs Rx  PDUs Tx  Malformed Rx  Markers Rx  Markers Tx
+------------  ---------  -------  -------  ------------  ----------  ----------
+po1           eth2       40       41       0             0           0
+po1           eth1       1234567  1234570  3             2           1
+po10          eth9       1        0        0             0           0
+`},
+		{"no lacp counters", func(w io.Writer) error { return writeLACPCounters(w, nil) }, `
+Port-Channel  Interface  PDUs Rx  PDUs Tx  Malformed Rx  Markers Rx  Markers Tx
+------------  ---------  -------  -------  ------------  ----------  ----------
+`},
 		{"segments", func(w io.Writer) error { return writeSegments(w, testSegments) }, `
 Segment  Type   VLAN/VNI  Ports
 -------  -----  --------  ---------------------
@@ -179,6 +284,11 @@ func TestJSON(t *testing.T) {
 		{"vxlan vteps", testVTEPs, &api.VTEPs{}},
 		{"bridge-domains", testBridgeDomains, &[]api.BridgeDomain{}},
 		{"counters", testCounters, &[]api.Counters{}},
+		{"port-channel", testPortChannels, &[]api.PortChannel{}},
+		{"no port-channels", []api.PortChannel{}, &[]api.PortChannel{}},
+		{"lacp neighbor", testLACPNeighbors, &[]api.LACPNeighbor{}},
+		{"no lacp neighbors", []api.LACPNeighbor{}, &[]api.LACPNeighbor{}},
+		{"lacp counters", testLACPCounters, &[]api.LACPCounters{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,9 @@ func testBackend() *apitest.Backend {
 		SegmentList:      testSegments,
 		VTEPInfo:         testVTEPs,
 		BridgeDomainList: testBridgeDomains,
+		PortChannelList:  testPortChannels,
+		LACPNeighborList: testLACPNeighbors,
+		LACPCounterList:  testLACPCounters,
 		CounterList:      testCounters,
 	}
 }
@@ -50,6 +53,10 @@ func TestShowJSON(t *testing.T) {
 		{"ports", []string{"show", "ports"}, &[]api.Port{}, testPorts},
 		{"vxlan vteps", []string{"show", "vxlan", "vteps"}, &api.VTEPs{}, testVTEPs},
 		{"bridge-domains", []string{"show", "bridge-domains"}, &[]api.BridgeDomain{}, testBridgeDomains},
+		{"port-channel", []string{"show", "port-channel"}, &[]api.PortChannel{}, testPortChannels},
+		{"port-channel summary", []string{"show", "port-channel", "summary"}, &[]api.PortChannel{}, testPortChannels},
+		{"lacp neighbor", []string{"show", "lacp", "neighbor"}, &[]api.LACPNeighbor{}, testLACPNeighbors},
+		{"lacp counters", []string{"show", "lacp", "counters"}, &[]api.LACPCounters{}, testLACPCounters},
 	}
 	socket := apitest.Serve(t, testBackend())
 	for _, tt := range tests {
@@ -92,6 +99,20 @@ func TestCommands(t *testing.T) {
 		}, nil},
 		{"bridge-domains", []string{"show", "bridge-domains"}, []string{"5001 db unicast-only 1450 198.51.100.2,198.51.100.10 Vethernet2,Vethernet3"}, nil},
 		{"segments", []string{"show", "segments"}, []string{"db vxlan 5001 Vethernet2,Vethernet3"}, nil},
+		{"port-channel summary", []string{"show", "port-channel", "summary"}, []string{
+			"1 po1(U) Eth LACP eth1(P) eth2(H) eth5(I) eth6(s)",
+			"3 po10(U) Eth NONE eth3(P) eth4(D)",
+		}, []string{"min-links"}},
+		{"port-channel", []string{"show", "port-channel"}, []string{
+			"po10: mode mac-pinning, up, min-links 1, auto-priority-failover on",
+			"eth3 1 1 Operational Vethernet1,Vethernet2 --",
+			"eth5 100 0 individual -- partner key 14, not 13",
+		}, []string{"Group"}},
+		{"lacp neighbor", []string{"show", "lacp", "neighbor"}, []string{
+			"po1 neighbors:",
+			"eth7 down -- -- -- -- F AG --",
+		}, nil},
+		{"lacp counters", []string{"show", "lacp", "counters"}, []string{"po1 eth1 1234567 1234570 3 2 1"}, nil},
 		{"counters", []string{"show", "counters"}, []string{
 			"Vethernet1 10 1000 5 500 3",
 			"Vethernet1 port-security 2",
@@ -206,6 +227,12 @@ func TestErrors(t *testing.T) {
 			`unknown command "vteps" for "vemctl show"`, true},
 		{"unknown vxlan view", socket, []string{"show", "vxlan", "peers"},
 			`unknown command "peers" for "vemctl show vxlan"`, true},
+		{"unknown port-channel view", socket, []string{"show", "port-channel", "brief"},
+			`unknown command "brief" for "vemctl show port-channel"`, true},
+		{"unknown lacp view", socket, []string{"show", "lacp", "neighbors"},
+			`unknown command "neighbors" for "vemctl show lacp"`, true},
+		{"argument to lacp counters", socket, []string{"show", "lacp", "counters", "eth1"},
+			`vemctl show lacp counters takes no arguments, got "eth1"`, true},
 		{"argument to bridge-domains", socket, []string{"show", "bridge-domains", "5001"},
 			`vemctl show bridge-domains takes no arguments, got "5001"`, true},
 		{"unknown command", socket, []string{"sho", "ports"},
@@ -243,7 +270,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestHelpSucceeds(t *testing.T) {
-	for _, args := range [][]string{nil, {"show"}, {"port", "attach", "--help"}} {
+	for _, args := range [][]string{nil, {"show"}, {"show", "lacp"}, {"port", "attach", "--help"}} {
 		code, out, errOut := vemctl(t, "/nonexistent.sock", args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || errOut != "" {
 			t.Errorf("vemctl %v: exit %d, stderr %q, stdout:\n%s", args, code, errOut, out)

@@ -16,6 +16,8 @@ func newShowCmd(o *options) *cobra.Command {
 		newShowSegmentsCmd(o),
 		newShowBridgeDomainsCmd(o),
 		newShowVXLANCmd(o),
+		newShowPortChannelCmd(o),
+		newShowLACPCmd(o),
 		newShowCountersCmd(o),
 	)
 	return cmd

@@ -31,6 +31,12 @@ type Backend struct {
 	VTEPInfo api.VTEPs
 	// BridgeDomainList is what BridgeDomains returns.
 	BridgeDomainList []api.BridgeDomain
+	// PortChannelList is what PortChannels returns.
+	PortChannelList []api.PortChannel
+	// LACPNeighborList is what LACPNeighbors returns.
+	LACPNeighborList []api.LACPNeighbor
+	// LACPCounterList is what LACPCounters returns.
+	LACPCounterList []api.LACPCounters
 	// CounterList holds the counters; Counters filters it by port.
 	CounterList []api.Counters
 	// Err, when set, fails every call with it.
@@ -106,6 +112,36 @@ func (b *Backend) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
 		return nil, b.Err
 	}
 	return slices.Clone(b.BridgeDomainList), nil
+}
+
+// PortChannels returns a copy of PortChannelList.
+func (b *Backend) PortChannels(context.Context) ([]api.PortChannel, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.PortChannelList), nil
+}
+
+// LACPNeighbors returns a copy of LACPNeighborList.
+func (b *Backend) LACPNeighbors(context.Context) ([]api.LACPNeighbor, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.LACPNeighborList), nil
+}
+
+// LACPCounters returns a copy of LACPCounterList.
+func (b *Backend) LACPCounters(context.Context) ([]api.LACPCounters, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	return slices.Clone(b.LACPCounterList), nil
 }
 
 // Counters returns the counters of port (matched against Counters.Port),
