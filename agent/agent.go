@@ -6,10 +6,10 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +18,7 @@ import (
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/portchannel"
 )
 
 // DefaultStateDir holds per-instance state that must survive restarts.
@@ -55,8 +56,14 @@ type Agent struct {
 	rec   *reconciler
 	store attachedStore
 
+	// chUpdates carries port-channel states to Run's loop (latest wins).
+	chUpdates chan portchannel.State
+
 	mu         sync.Mutex // guards everything below and all datapath writes
 	slots      *slots
+	identity   *identity
+	uplink     *uplinkChannel  // nil unless the uplink is a port-channel
+	runCtx     context.Context // Run's context, once running
 	cfg        *config.Config
 	attached   []config.Port
 	plan       *plan
@@ -80,13 +87,16 @@ func New(opts Options) (*Agent, error) {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = time.Second
 	}
-	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, slots: newSlots()}
+	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, slots: newSlots(), chUpdates: make(chan portchannel.State, 1)}
 
 	cfg, sum, err := a.loadFile()
 	if err != nil {
 		return nil, err
 	}
 	a.store = attachedStore{path: filepath.Join(opts.StateDir, cfg.Instance, "attached-ports.json")}
+	if a.identity, err = loadIdentity(filepath.Join(opts.StateDir, cfg.Instance, "lacp-identity.json")); err != nil {
+		return nil, err
+	}
 	attached, err := a.store.load()
 	if err != nil {
 		return nil, err
@@ -141,6 +151,12 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	srv := api.NewServer(a, a.log)
+	a.mu.Lock()
+	a.runCtx = ctx
+	if a.uplink != nil {
+		a.startChannel()
+	}
+	a.mu.Unlock()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer func() {
@@ -173,6 +189,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.ageMACs()
 		case <-neigh.C:
 			a.keepNeighboursWarm()
+		case st := <-a.chUpdates:
+			a.applyChannel(st)
 		}
 	}
 }
@@ -214,9 +232,6 @@ func (a *Agent) loadFile() (*config.Config, [sha256.Size]byte, error) {
 	sum := sha256.Sum256(data)
 	cfg, err := config.ParseWith(data, config.ValidateOptions{InterfaceExists: exists(a.links)})
 	if err != nil {
-		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
-	}
-	if err := supported(cfg); err != nil {
 		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
 	}
 	return cfg, sum, nil
@@ -275,7 +290,18 @@ func (a *Agent) commit(cfg *config.Config, attached []config.Port) error {
 
 // commitLocked plans and applies a validated desired state.
 func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
-	p, err := buildPlan(cfg, attached, a.links, a.slots)
+	vEths := make([]string, 0, len(cfg.Ports)+len(attached))
+	for _, port := range append(slices.Clone(cfg.Ports), attached...) {
+		vEths = append(vEths, port.Interface)
+	}
+	if err := a.syncChannel(cfg, vEths); err != nil {
+		return err
+	}
+	var ch *uplinkState
+	if a.uplink != nil {
+		ch = &a.uplink.view
+	}
+	p, err := buildPlan(cfg, attached, a.links, a.slots, ch)
 	if err != nil {
 		return err
 	}
@@ -303,17 +329,6 @@ func (a *Agent) keepNeighboursWarm() {
 	if len(vteps) > 0 {
 		warmNeighbours(vteps, a.log)
 	}
-}
-
-// supported refuses what this datapath cannot carry yet, naming it.
-func supported(cfg *config.Config) error {
-	var errs []error
-	for _, pc := range cfg.PortChannels {
-		if pc.Mode != config.ModeStatic {
-			errs = append(errs, fmt.Errorf("port-channel %s: mode %s is not supported by this version (only static)", pc.Name, pc.Mode))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // gcInterval is how often aged MACs are deleted from the table.

@@ -12,6 +12,7 @@ import (
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/lacp"
 )
 
 // The Agent is the local API's backend.
@@ -276,6 +277,88 @@ func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
 			}
 		}
 		out = append(out, bd)
+	}
+	return out, nil
+}
+
+// PortChannels implements api.Backend.
+func (a *Agent) PortChannels(context.Context) ([]api.PortChannel, error) {
+	a.mu.Lock()
+	u := a.uplink
+	a.mu.Unlock()
+	out := []api.PortChannel{}
+	if u == nil {
+		return out, nil
+	}
+	st := u.ch.Status()
+	pc := api.PortChannel{
+		Name: st.Name, Mode: st.Mode, Up: st.Up, MinLinks: st.MinLinks,
+		AutoPriorityFailover: st.AutoPriorityFailover, Members: []api.PortChannelMember{},
+	}
+	reasons := map[string]string{}
+	if st.LACP != nil {
+		pc.System, pc.Key = st.LACP.System.String(), int(st.LACP.Key)
+		if !st.LACP.Partner.MAC.IsZero() {
+			pc.PartnerSystem, pc.PartnerKey = st.LACP.Partner.String(), int(st.LACP.PartnerKey)
+		}
+		for _, p := range st.LACP.Ports {
+			reasons[p.Name] = p.Reason
+		}
+	}
+	for _, m := range st.Members {
+		pc.Members = append(pc.Members, api.PortChannelMember{
+			Interface: m.Name, Priority: m.Priority, Status: m.Status,
+			Reason: reasons[m.Name], Active: m.Active, VEths: m.VEths,
+		})
+	}
+	return append(out, pc), nil
+}
+
+// lacpPorts returns the uplink port-channel's LACP view, nil when it runs
+// no LACP.
+func (a *Agent) lacpPorts() (string, []lacp.PortStatus) {
+	a.mu.Lock()
+	u := a.uplink
+	a.mu.Unlock()
+	if u == nil {
+		return "", nil
+	}
+	st := u.ch.Status()
+	if st.LACP == nil {
+		return st.Name, nil
+	}
+	return st.Name, st.LACP.Ports
+}
+
+// LACPNeighbors implements api.Backend.
+func (a *Agent) LACPNeighbors(context.Context) ([]api.LACPNeighbor, error) {
+	name, ports := a.lacpPorts()
+	out := []api.LACPNeighbor{}
+	for _, p := range ports {
+		n := api.LACPNeighbor{
+			PortChannel: name, Interface: p.Name, State: string(p.State),
+			PartnerSystem: p.Partner.System.String(), PartnerKey: int(p.Partner.Key),
+			PartnerPort: int(p.Partner.Port.Number), PartnerPortPriority: int(p.Partner.Port.Priority),
+			PartnerState: p.Partner.State.String(), ActorState: p.Actor.State.String(),
+		}
+		if !p.LastPDU.IsZero() {
+			n.LastPDU = p.LastPDU.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// LACPCounters implements api.Backend.
+func (a *Agent) LACPCounters(context.Context) ([]api.LACPCounters, error) {
+	name, ports := a.lacpPorts()
+	out := []api.LACPCounters{}
+	for _, p := range ports {
+		out = append(out, api.LACPCounters{
+			PortChannel: name, Interface: p.Name,
+			PDUsRx: p.Counters.PDUsRx, PDUsTx: p.Counters.PDUsTx, MalformedRx: p.Counters.MalformedRx,
+			MarkersRx: p.Counters.MarkerRx, MarkersTx: p.Counters.MarkerTx,
+		})
 	}
 	return out, nil
 }

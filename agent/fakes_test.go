@@ -294,7 +294,7 @@ func (a *testAgent) restart() {
 func (a *testAgent) apply(t *testing.T, yaml string) *plan {
 	t.Helper()
 	cfg := mustParse(t, yaml)
-	p, err := buildPlan(cfg, nil, a.links, a.slots)
+	p, err := buildPlan(cfg, nil, a.links, a.slots, nil)
 	if err != nil {
 		t.Fatalf("buildPlan: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/portchannel"
 )
 
 // Port sources.
@@ -36,16 +37,31 @@ type plan struct {
 	vlans    map[uint16]uint32
 	vnis     map[uint32]uint32
 	uplink   *bpf.Uplink
-	settings bpf.Settings
+	// uplinkKeep leaves the datapath's member set and the members'
+	// collecting flags as they are (the port-channel has not reported).
+	uplinkKeep bool
+	settings   bpf.Settings
 }
 
 // vxlanOverhead is what VXLAN adds to an inner frame's L3 size: outer
 // IPv4, UDP and VXLAN headers and the inner Ethernet header.
 const vxlanOverhead = 50
 
+// uplinkState is what a port-channel uplink reported last: which members
+// distribute and collect, and where mac-pinning pins each vEth.
+type uplinkState struct {
+	State portchannel.State
+	// Known is false until the port-channel has reported: the datapath
+	// then keeps the member set it has (a restarted agent must not stop
+	// the uplink while its port-channel starts).
+	Known bool
+}
+
 // buildPlan resolves cfg (with the ports attached at run time) against
-// the host's interfaces. Slots are allocated in sl; nothing is written.
-func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slots) (*plan, error) {
+// the host's interfaces. ch is the state of the port-channel the uplink
+// names, nil when it names an interface. Slots are allocated in sl;
+// nothing is written.
+func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slots, ch *uplinkState) (*plan, error) {
 	p := &plan{
 		ports:    map[int]portInfo{},
 		segments: map[uint32]bpf.Segment{},
@@ -82,6 +98,11 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		p.segNames[id] = s.Name
 	}
 
+	members, err := p.planUplink(cfg, links, sl, ch)
+	if err != nil {
+		return nil, err
+	}
+
 	vEths := make([]portInfo, 0, len(cfg.Ports)+len(attached))
 	for _, cp := range cfg.Ports {
 		vEths = append(vEths, portInfo{Iface: cp.Interface, Kind: bpf.PortVEth, Source: sourceConfig, Config: cp})
@@ -108,6 +129,9 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 			Ifindex: l.Index, Kind: bpf.PortVEth, Segment: segID, Slot: slot, MAC: mac,
 			Down: pol.AdminDown, Secure: pol.PortSecurity, Peer: l.PeerInOtherNetns,
 		}
+		if ch != nil && ch.Known {
+			pi.Entry.Pin = members[ch.State.Pins[pi.Iface]] // zero unless pinned
+		}
 		if _, dup := p.ports[l.Index]; dup {
 			return nil, fmt.Errorf("interface %s is configured twice", pi.Iface)
 		}
@@ -130,30 +154,6 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 
 	if err := p.planUnderlay(cfg, links); err != nil {
 		return nil, err
-	}
-	if members := cfg.UplinkInterfaces(); len(members) > 0 {
-		up := &bpf.Uplink{Hash: bpf.HashSrcDstMAC}
-		if pc, ok := cfg.PortChannel(cfg.Uplink); ok {
-			up.Hash = hashMode(pc.Hash)
-		}
-		for _, name := range members {
-			l, err := links.Lookup(name)
-			if err != nil {
-				return nil, err
-			}
-			slot, _, err := sl.get(l.Index, bpf.PortUplink)
-			if err != nil {
-				return nil, err
-			}
-			p.ports[l.Index] = portInfo{
-				Iface: name, Kind: bpf.PortUplink, Source: sourceConfig,
-				// The uplink's own MAC: frames to it belong to the host
-				// stack when the host holds the VTEP address.
-				Entry: bpf.Port{Ifindex: l.Index, Kind: bpf.PortUplink, Slot: slot, Collecting: true, MAC: macOf(l.MAC)},
-			}
-			up.Members = append(up.Members, bpf.Member{Ifindex: l.Index, Slot: slot})
-		}
-		p.uplink = up
 	}
 	return p, nil
 }
@@ -195,6 +195,68 @@ func (p *plan) planUnderlay(cfg *config.Config, links Links) error {
 	p.settings.AnySourceVTEP = cfg.VTEP.AcceptUnlistedVTEPs
 	p.settings.UnderlayIfindex = l.Index
 	return nil
+}
+
+// planUplink plans the uplink members' port entries and the distributing
+// set, and returns the members by interface name.
+func (p *plan) planUplink(cfg *config.Config, links Links, sl *slots, ch *uplinkState) (map[string]bpf.Member, error) {
+	names := cfg.UplinkInterfaces()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	up := &bpf.Uplink{Hash: bpf.HashSrcDstMAC}
+	if pc, ok := cfg.PortChannel(cfg.Uplink); ok {
+		up.Hash = hashMode(pc.Hash)
+	}
+	var collecting []string
+	if ch != nil {
+		collecting = ch.State.Collecting
+	}
+	// With mac-pinning the upstream sees separate links and floods to
+	// each: only the first collecting member (the designated one)
+	// delivers floods, so VMs get one copy.
+	designated := ""
+	if pc, ok := cfg.PortChannel(cfg.Uplink); ok && pc.Mode == config.ModeMACPinning && len(collecting) > 0 {
+		designated = collecting[0]
+	}
+	members := make(map[string]bpf.Member, len(names))
+	for _, name := range names {
+		l, err := links.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		slot, _, err := sl.get(l.Index, bpf.PortUplink)
+		if err != nil {
+			return nil, err
+		}
+		p.ports[l.Index] = portInfo{
+			Iface: name, Kind: bpf.PortUplink, Source: sourceConfig,
+			// The uplink's own MAC: frames to it belong to the host
+			// stack when the host holds the VTEP address.
+			Entry: bpf.Port{
+				Ifindex: l.Index, Kind: bpf.PortUplink, Slot: slot, MAC: macOf(l.MAC),
+				Collecting: ch == nil || slices.Contains(collecting, name),
+				NoFloodRx:  designated != "" && name != designated,
+			},
+		}
+		members[name] = bpf.Member{Ifindex: l.Index, Slot: slot}
+	}
+	switch {
+	case ch == nil: // a plain interface: always in use
+		for _, name := range names {
+			up.Members = append(up.Members, members[name])
+		}
+	case ch.Known:
+		for _, name := range ch.State.Distributing {
+			if m, ok := members[name]; ok {
+				up.Members = append(up.Members, m)
+			}
+		}
+	default:
+		p.uplinkKeep = true
+	}
+	p.uplink = up
+	return members, nil
 }
 
 func hashMode(s string) bpf.HashMode {

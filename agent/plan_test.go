@@ -38,7 +38,7 @@ ports:
 func TestBuildPlan(t *testing.T) {
 	cfg := mustParse(t, planYAML)
 	attached := []config.Port{{Interface: "tap-e", MAC: "52:54:00:00:00:0e", Segment: "lab"}}
-	p, err := buildPlan(cfg, attached, testLinks, newSlots())
+	p, err := buildPlan(cfg, attached, testLinks, newSlots(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestBuildPlanUplink(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := mustParse(t, "host: hv1\n"+tt.uplink+"\nsegments: [{name: web, type: vlan, vlan: 100}]\n")
-			p, err := buildPlan(cfg, nil, testLinks, newSlots())
+			p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +153,7 @@ func TestBuildPlanUplink(t *testing.T) {
 
 	t.Run("none", func(t *testing.T) {
 		cfg := mustParse(t, "host: hv1\nsegments: [{name: lab, type: local}]\n")
-		p, err := buildPlan(cfg, nil, testLinks, newSlots())
+		p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +190,7 @@ func TestBuildPlanErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := buildPlan(mustParse(t, tt.yaml), tt.attached, testLinks, newSlots())
+			_, err := buildPlan(mustParse(t, tt.yaml), tt.attached, testLinks, newSlots(), nil)
 			if err == nil {
 				t.Fatal("buildPlan succeeded, want an error")
 			}
@@ -214,7 +214,7 @@ segments:
 ports:
   - {interface: tap-a, mac: "52:54:00:00:00:0a", segment: db}
 `)
-	p, err := buildPlan(cfg, nil, testLinks, newSlots())
+	p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestBuildPlanFloodLimit(t *testing.T) {
 		links[name] = Link{Index: 100 + i}
 		fmt.Fprintf(&b, "  - {interface: %s, mac: \"52:54:00:00:%02x:%02x\", segment: lab}\n", name, i/256, i%256)
 	}
-	_, err := buildPlan(mustParse(t, b.String()), nil, links, newSlots())
+	_, err := buildPlan(mustParse(t, b.String()), nil, links, newSlots(), nil)
 	if err == nil || !strings.Contains(err.Error(), "lab") {
 		t.Errorf("%d ports on one segment: err = %v, want an error naming segment lab", bpf.MaxFlood+1, err)
 	}

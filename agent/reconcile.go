@@ -91,6 +91,10 @@ func (r *reconciler) apply(p *plan) error {
 	}
 	for ifindex, pi := range p.ports {
 		old, had := cur[ifindex]
+		if p.uplinkKeep && pi.Kind == bpf.PortUplink && had {
+			pi.Entry.Collecting = old.Collecting
+			p.ports[ifindex] = pi
+		}
 		if !had || old.Slot != pi.Entry.Slot {
 			if err := r.dp.ResetCounters(pi.Entry.Slot); err != nil {
 				return err
@@ -124,8 +128,10 @@ func (r *reconciler) apply(p *plan) error {
 	if err := r.applyVNIs(p); err != nil {
 		return err
 	}
-	if err := r.applyUplink(p); err != nil {
-		return err
+	if !p.uplinkKeep {
+		if err := r.applyUplink(p); err != nil {
+			return err
+		}
 	}
 
 	// Removals.
@@ -240,7 +246,7 @@ func (r *reconciler) applyUplink(p *plan) error {
 func portEqual(a, b bpf.Port) bool {
 	return a.Ifindex == b.Ifindex && a.Kind == b.Kind && a.Segment == b.Segment && a.Slot == b.Slot &&
 		bytes.Equal(a.MAC, b.MAC) && a.Down == b.Down && a.Secure == b.Secure && a.Peer == b.Peer &&
-		a.Collecting == b.Collecting && a.Pin == b.Pin
+		a.Collecting == b.Collecting && a.NoFloodRx == b.NoFloodRx && a.Pin == b.Pin
 }
 
 func segmentEqual(a, b bpf.Segment) bool {

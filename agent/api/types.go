@@ -88,6 +88,70 @@ type BridgeDomain struct {
 	Ports   []string `json:"ports"`
 }
 
+// PortChannel is the uplink port-channel and its members
+// (vemctl show port-channel summary / show port-channel).
+type PortChannel struct {
+	Name     string `json:"name"`
+	Mode     string `json:"mode"`
+	Up       bool   `json:"up"`
+	MinLinks int    `json:"minLinks"`
+	// AutoPriorityFailover is the mac-pinning failback setting.
+	AutoPriorityFailover bool `json:"autoPriorityFailover"`
+	// System and Key are this host's LACP actor identity (LACP modes).
+	System string `json:"system,omitempty"`
+	Key    int    `json:"key,omitempty"`
+	// PartnerSystem and PartnerKey identify the switch bundled with.
+	PartnerSystem string              `json:"partnerSystem,omitempty"`
+	PartnerKey    int                 `json:"partnerKey,omitempty"`
+	Members       []PortChannelMember `json:"members"`
+}
+
+// PortChannelMember is one member of a port-channel.
+type PortChannelMember struct {
+	Interface string `json:"interface"`
+	// Priority is the failover priority (mac-pinning) or LACP port priority.
+	Priority int `json:"priority"`
+	// Status is bundled, standby, individual, down or waiting (LACP), or
+	// Operational / Link Down (static, mac-pinning).
+	Status string `json:"status"`
+	// Reason says why an LACP member is not bundled.
+	Reason string `json:"reason,omitempty"`
+	// Active: frames leave on it (mac-pinning: vEths are pinned to it).
+	Active bool `json:"active"`
+	// VEths pinned to it (mac-pinning).
+	VEths []string `json:"veths,omitempty"`
+}
+
+// LACPNeighbor is the partner seen on one member (vemctl show lacp neighbor).
+type LACPNeighbor struct {
+	PortChannel string `json:"portChannel"`
+	Interface   string `json:"interface"`
+	State       string `json:"state"` // bundled, standby, ...
+	// Partner identity as its last LACPDU gave it.
+	PartnerSystem       string `json:"partnerSystem"`
+	PartnerKey          int    `json:"partnerKey"`
+	PartnerPort         int    `json:"partnerPort"`
+	PartnerPortPriority int    `json:"partnerPortPriority"`
+	// PartnerState and ActorState are the state bits as letters
+	// (A activity, T short timeout, G aggregation, S sync, C collecting,
+	// D distributing, F defaulted, E expired).
+	PartnerState string `json:"partnerState"`
+	ActorState   string `json:"actorState"`
+	// LastPDU is the RFC 3339 time of the last LACPDU; empty if none came.
+	LastPDU string `json:"lastPdu,omitempty"`
+}
+
+// LACPCounters are one member's LACP packet counters.
+type LACPCounters struct {
+	PortChannel string `json:"portChannel"`
+	Interface   string `json:"interface"`
+	PDUsRx      uint64 `json:"pdusRx"`
+	PDUsTx      uint64 `json:"pdusTx"`
+	MalformedRx uint64 `json:"malformedRx"`
+	MarkersRx   uint64 `json:"markersRx"`
+	MarkersTx   uint64 `json:"markersTx"`
+}
+
 // Counters are a port's packet and byte counters, summed over CPUs.
 type Counters struct {
 	Port      string            `json:"port"`
@@ -109,6 +173,12 @@ type Backend interface {
 	VTEPs(ctx context.Context) (VTEPs, error)
 	// BridgeDomains lists the VXLAN bridge domains.
 	BridgeDomains(ctx context.Context) ([]BridgeDomain, error)
+	// PortChannels lists the port-channels in use.
+	PortChannels(ctx context.Context) ([]PortChannel, error)
+	// LACPNeighbors lists the LACP partners of every member.
+	LACPNeighbors(ctx context.Context) ([]LACPNeighbor, error)
+	// LACPCounters lists every member's LACP counters.
+	LACPCounters(ctx context.Context) ([]LACPCounters, error)
 	// Counters for one port (by interface or Vethernet name), or all when port is "".
 	Counters(ctx context.Context, port string) ([]Counters, error)
 	// Attach adds a vEth port at run time (the libvirt hook's entry point).

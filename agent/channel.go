@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"reflect"
+
+	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/portchannel"
+)
+
+// uplinkChannel is the running port-channel the uplink names.
+type uplinkChannel struct {
+	ch     *portchannel.Channel
+	cfg    portchannel.Config // as last applied, callbacks aside
+	cancel context.CancelFunc // stops Run; nil until started
+	view   uplinkState
+}
+
+// syncChannel makes the uplink's port-channel match cfg: created,
+// reconfigured in place, recreated, or stopped. Called with a.mu held.
+func (a *Agent) syncChannel(cfg *config.Config, vEths []string) error {
+	pc, ok := cfg.PortChannel(cfg.Uplink)
+	if !ok {
+		a.stopChannel()
+		return nil
+	}
+	want, err := a.channelConfig(pc)
+	if err != nil {
+		return err
+	}
+	if u := a.uplink; u != nil && sameChannel(u.cfg, want) {
+		u.ch.SetVEths(vEths)
+		return nil
+	}
+	if u := a.uplink; u != nil && u.cfg.Name == want.Name {
+		err := u.ch.Reconfigure(want)
+		if err == nil {
+			u.cfg = want
+			u.ch.SetVEths(vEths)
+			return nil
+		}
+		if !errors.Is(err, portchannel.ErrRecreate) {
+			return err
+		}
+	}
+	ch, err := portchannel.New(want)
+	if err != nil {
+		return err
+	}
+	a.stopChannel()
+	// Until the new channel reports, the datapath keeps the members it
+	// has: a restarted agent does not stop the uplink while LACP starts.
+	a.uplink = &uplinkChannel{ch: ch, cfg: want}
+	ch.SetVEths(vEths)
+	a.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", want.Mode))
+	if a.runCtx != nil {
+		a.startChannel()
+	}
+	return nil
+}
+
+// startChannel runs the uplink's port-channel until the agent stops.
+func (a *Agent) startChannel() {
+	u := a.uplink
+	ctx, cancel := context.WithCancel(a.runCtx)
+	u.cancel = cancel
+	go func() {
+		if err := u.ch.Run(ctx); err != nil {
+			a.log.Error("port-channel stopped", zap.String("name", u.cfg.Name), zap.Error(err))
+		}
+	}()
+}
+
+func (a *Agent) stopChannel() {
+	if a.uplink != nil && a.uplink.cancel != nil {
+		a.uplink.cancel()
+	}
+	a.uplink = nil
+}
+
+// channelConfig is the portchannel configuration of pc, with this host's
+// persisted LACP identity.
+func (a *Agent) channelConfig(pc *config.PortChannel) (portchannel.Config, error) {
+	names := make([]string, len(pc.Members))
+	for i, m := range pc.Members {
+		names[i] = m.Interface
+	}
+	if err := a.identity.ensure(pc.Name, names); err != nil {
+		return portchannel.Config{}, err
+	}
+	lacpMode := pc.Mode == config.ModeLACPActive || pc.Mode == config.ModeLACPPassive
+	c := portchannel.Config{
+		Name: pc.Name, Mode: pc.Mode, Rate: pc.Rate, MinLinks: pc.MinLinks,
+		AutoPriorityFailover: pc.AutoFailback(),
+		OnChange:             a.channelChanged,
+		OnEvent:              a.channelEvent,
+		Logger:               a.log,
+	}
+	for _, m := range pc.Members {
+		prio := m.Priority
+		if lacpMode && prio == 0 {
+			prio = lacp.DefaultPortPriority // unset: 802.1AX's default
+		}
+		c.Members = append(c.Members, portchannel.Member{Name: m.Interface, Priority: prio})
+	}
+	if lacpMode {
+		c.System = lacp.SystemID{Priority: lacp.DefaultSystemPriority, MAC: a.identity.SystemMAC}
+		c.Key = a.identity.Keys[pc.Name]
+		c.PortNumbers = map[string]uint16{}
+		for _, n := range names {
+			c.PortNumbers[n] = a.identity.Ports[n]
+		}
+	}
+	return c, nil
+}
+
+// sameChannel compares configurations, callbacks aside.
+func sameChannel(a, b portchannel.Config) bool {
+	a.OnChange, b.OnChange, a.OnEvent, b.OnEvent, a.Logger, b.Logger = nil, nil, nil, nil, nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
+// channelChanged receives the port-channel's new state. It may be called
+// from inside the channel's methods, so it only hands the state to the
+// agent's loop; a newer state replaces one not yet applied.
+func (a *Agent) channelChanged(st portchannel.State) {
+	for {
+		select {
+		case a.chUpdates <- st:
+			return
+		default:
+		}
+		select {
+		case <-a.chUpdates:
+		default:
+		}
+	}
+}
+
+func (a *Agent) channelEvent(e portchannel.Event) {
+	a.log.Info("port-channel event", zap.Any("event", e))
+}
+
+// applyChannel reconciles the datapath to a port-channel state.
+func (a *Agent) applyChannel(st portchannel.State) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.uplink == nil {
+		return
+	}
+	a.uplink.view = uplinkState{State: st, Known: true}
+	if err := a.commitLocked(a.cfg, a.attached); err != nil {
+		a.log.Error("apply port-channel state", zap.Error(err))
+		return
+	}
+	a.log.Info("port-channel members", zap.Strings("distributing", st.Distributing), zap.Strings("collecting", st.Collecting))
+}
