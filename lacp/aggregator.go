@@ -41,6 +41,7 @@ type Aggregator struct {
 	lag     lagID // partner of the aggregate; zero when none
 	members []string
 	up      bool
+	saved   Checkpoint // as last reported to OnCheckpoint
 
 	timer    Timer
 	timerAt  time.Time
@@ -58,6 +59,7 @@ type output struct {
 	marker  bool // payload is a Marker Response, not a LACPDU
 	members []string
 	event   Event
+	cp      Checkpoint
 }
 
 type outputKind uint8
@@ -66,10 +68,14 @@ const (
 	outTransmit outputKind = iota
 	outMembers
 	outEvent
+	outCheckpoint
 )
 
 // NewAggregator returns the Aggregator of cfg with every port's carrier
-// down; call SetCarrier as links come up.
+// down; call SetCarrier as links come up. With cfg.Resume, the ports it
+// resumes count as up instead, and NewAggregator reports them through
+// OnMembers (and its events through OnEvent) before it returns; see
+// Checkpoint.
 func NewAggregator(cfg Config) (*Aggregator, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -84,6 +90,14 @@ func NewAggregator(cfg Config) (*Aggregator, error) {
 		p := newPort(pc, a)
 		a.ports = append(a.ports, p)
 		a.byName[pc.Name] = p
+	}
+	now := a.clock.Now()
+	a.saved = a.checkpoint(now)
+	if cfg.Resume != nil {
+		a.mu.Lock()
+		a.resume(cfg.Resume, now)
+		a.settle(now)
+		a.unlockAndDeliver()
 	}
 	return a, nil
 }
@@ -156,14 +170,20 @@ func (a *Aggregator) handlePDU(p *port, pdu PDU, now time.Time) {
 
 // SetCarrier reports a member's link state. Losing carrier takes the port out
 // of the aggregate at once, without waiting for the partner to time out.
+// For a port resumed from a checkpoint, which starts up, the first
+// SetCarrier(port, true) confirms the carrier and sends its first LACPDU.
 func (a *Aggregator) SetCarrier(port string, up bool) error {
 	a.mu.Lock()
 	p, err := a.lookup(port)
-	if err == nil && p.enabled != up {
+	if err == nil && (p.enabled != up || (up && p.awaitCarrier)) {
 		now := a.clock.Now()
-		if up {
+		switch {
+		case up && p.enabled:
+			p.awaitCarrier = false
+			p.ntt = true
+		case up:
 			a.enable(p, now)
-		} else {
+		default:
 			a.disable(p)
 		}
 		a.settle(now)
@@ -300,6 +320,12 @@ func (a *Aggregator) report(now time.Time) {
 		a.members = members
 		a.outbox = append(a.outbox, output{kind: outMembers, members: slices.Clone(members)})
 	}
+	if cp := a.checkpoint(now); !cp.sameState(a.saved) {
+		a.saved = cp
+		out := cp
+		out.Ports = slices.Clone(cp.Ports) // the callee's to keep
+		a.outbox = append(a.outbox, output{kind: outCheckpoint, cp: out})
+	}
 }
 
 func (a *Aggregator) event(now time.Time, kind EventKind, port, format string, args ...any) {
@@ -359,6 +385,10 @@ func (a *Aggregator) deliver(batch []output) []error {
 		case outEvent:
 			if a.cfg.OnEvent != nil {
 				a.cfg.OnEvent(o.event)
+			}
+		case outCheckpoint:
+			if a.cfg.OnCheckpoint != nil {
+				a.cfg.OnCheckpoint(o.cp)
 			}
 		}
 	}

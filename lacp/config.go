@@ -148,6 +148,20 @@ type Config struct {
 	OnMembers func(members []string)
 	// OnEvent, if set, is called with notable protocol events, for logging.
 	OnEvent func(Event)
+	// OnCheckpoint, if set, is called with the port-channel's Checkpoint
+	// whenever the state it records changes (a partner, a port's
+	// selection, attachment or collecting/distributing), so that the
+	// caller can persist it for Resume. The arrival of PDUs alone does
+	// not call it: take Checkpoint again on a clean shutdown for the
+	// freshest PDU times.
+	OnCheckpoint func(Checkpoint)
+	// Resume, if set, is the Checkpoint of the previous instance of this
+	// port-channel (the agent before a restart or upgrade). If its actor
+	// identity matches System, Key and the ports' numbers, the ports it
+	// records as collecting and distributing start so, without waiting
+	// for the partner: see Checkpoint. A checkpoint that does not match
+	// is ignored, with an EventCheckpointIgnored saying why.
+	Resume *Checkpoint
 }
 
 // withDefaults validates c and returns a copy with zero values replaced by

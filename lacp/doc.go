@@ -31,11 +31,22 @@
 // the mutex held, in order, one at a time, and may call back into it; see
 // Aggregator.
 //
-// # Persistence
+// # Persistence and hitless restart
 //
 // The package stores nothing. The actor system ID (priority and MAC), the
 // key and the port numbers identify the actor to its partner and must be the
 // same after an agent restart, an upgrade or a failover, or the partner sees
 // a new system and the bundle collapses: the caller persists them and passes
 // them in Config every time.
+//
+// The same identity alone is not enough for an in-service restart: a fresh
+// Aggregator starts out of sync and waits the wait-while time, and a
+// partner that hears a member go out of sync stops using it. So the caller
+// also persists the Checkpoint (Config.OnCheckpoint reports every change;
+// Aggregator.Checkpoint or Runner.Checkpoint gives it on shutdown) and
+// passes it to the successor in Config.Resume: the members it records
+// start collecting and distributing, are reported at once, and the first
+// LACPDU claims them in sync, so the partner sees nothing happen. Closing an
+// Aggregator or stopping a Runner leaves the members as they were, for the
+// checkpoint and for the datapath.
 package lacp

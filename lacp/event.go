@@ -45,6 +45,20 @@ const (
 	EventAggregateUp
 	// EventAggregateDown: fewer than MinLinks members are.
 	EventAggregateDown
+	// EventCheckpointIgnored: Config.Resume, or one port of it, was not
+	// used; the message says why. Port is empty when the whole checkpoint
+	// was ignored.
+	EventCheckpointIgnored
+	// EventResumed: the port started collecting and distributing from
+	// the checkpoint, without renegotiating.
+	EventResumed
+	// EventResumeConfirmed: the first LACPDU of a resumed port's partner
+	// agreed with the checkpoint.
+	EventResumeConfirmed
+	// EventResumeContradicted: the first LACPDU of a resumed port's
+	// partner disagreed with the checkpoint (another partner, or out of
+	// sync); the port left the aggregate to negotiate afresh.
+	EventResumeContradicted
 )
 
 var eventNames = [...]string{
@@ -62,6 +76,11 @@ var eventNames = [...]string{
 	EventStandby:          "standby",
 	EventAggregateUp:      "aggregate-up",
 	EventAggregateDown:    "aggregate-down",
+
+	EventCheckpointIgnored:  "checkpoint-ignored",
+	EventResumed:            "resumed",
+	EventResumeConfirmed:    "resume-confirmed",
+	EventResumeContradicted: "resume-contradicted",
 }
 
 func (k EventKind) String() string {

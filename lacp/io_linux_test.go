@@ -229,3 +229,68 @@ func TestRunner(t *testing.T) {
 		t.Error("second Run succeeded")
 	}
 }
+
+// TestRunnerResume starts a Runner from a checkpoint with one member's link
+// down: it reports both members at once, drops the down one as soon as it
+// sees the link, and sends its first PDU on the other, claiming the bundle,
+// as soon as the socket is open.
+func TestRunnerResume(t *testing.T) {
+	nsA, nsB := newNetNS(t, "sa"), newNetNS(t, "sb")
+	vethPair(t, nsA, "a1", nsB, "b1")
+	vethPair(t, nsA, "a2", nsB, "b2")
+	ip(t, "-n", nsA, "link", "set", "a2", "down")
+	b1 := listenIn(t, nsB, "b1")
+
+	cfg := testConfig('a', 0)
+	partner := testConfig('b', 0).System
+	cp := Checkpoint{Version: CheckpointVersion, System: cfg.System, Key: cfg.Key, Partner: partner, PartnerKey: 1}
+	for i, name := range []string{"a1", "a2"} {
+		id := PortID{DefaultPortPriority, uint16(i + 1)}
+		cfg.Ports = append(cfg.Ports, PortConfig{Name: name, Number: id.Number, Priority: id.Priority})
+		cp.Ports = append(cp.Ports, PortCheckpoint{
+			Name: name, Port: id, Key: cfg.Key, Receive: "CURRENT", Selected: true, Attached: true, CollectingDistributing: true,
+			Partner: Info{System: partner, Key: 1, Port: id, State: StateActivity | StateTimeout | StateAggregation | StateSynchronization | StateCollecting | StateDistributing},
+		})
+	}
+	cfg.Resume = &cp
+	var log memberLog
+	cfg.OnMembers = log.set
+	r, err := NewRunner(cfg, RunnerOptions{NetNS: "/run/netns/" + nsA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := log.get(); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Fatalf("members after NewRunner %v, want both from the checkpoint", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	if err := b1.SetReadDeadline(time.Now().Add(500 * time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	n, err := b1.ReadFrame(buf)
+	if err != nil {
+		t.Fatalf("no PDU on a1 within 500 ms of the start: %v", err)
+	}
+	pdu, err := UnmarshalFrame(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pdu.Actor.State.String() != "ATGSCD.." || pdu.Partner != cp.Ports[0].Partner {
+		t.Errorf("first PDU actor %s partner %+v; want ATGSCD.. and the checkpoint's partner", pdu.Actor.State, pdu.Partner)
+	}
+	t.Logf("first PDU on a1 %v after Run", time.Since(start).Round(time.Millisecond))
+	waitFor(t, time.Second, "a2, found down, to leave", func() bool { return slices.Equal(log.get(), []string{"a1"}) })
+	if d := time.Since(start); d >= ShortTimeoutTime {
+		t.Errorf("a2 left after %v: the timeout did it, not the link state", d)
+	}
+}

@@ -2,12 +2,13 @@ package lacp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,18 +107,51 @@ type runner struct {
 	*lacp.Runner
 	cancel context.CancelFunc
 	done   chan error
+
+	mu sync.Mutex
+	// reports are the Runner's OnMembers calls, in order.
+	reports []membersReport
+	events  []lacp.Event
+}
+
+// membersReport is one OnMembers call.
+type membersReport struct {
+	at      time.Time
+	members []string
+}
+
+func (m membersReport) String() string {
+	return fmt.Sprintf("%s %v", m.at.Format("15:04:05.000"), m.members)
 }
 
 // startRunner starts a Runner with interopConfig on the vem namespace's a1
 // and a2; it is stopped at the end of the test if not before.
 func (e *interopEnv) startRunner(t *testing.T) *runner {
 	t.Helper()
-	r, err := lacp.NewRunner(interopConfig(), lacp.RunnerOptions{Logger: zaptest.NewLogger(t), NetNS: e.vem.Path()})
+	return e.startRunnerWith(t, interopConfig())
+}
+
+// startRunnerWith starts a Runner with cfg, recording its OnMembers calls
+// and events (including those made while it is created).
+func (e *interopEnv) startRunnerWith(t *testing.T, cfg lacp.Config) *runner {
+	t.Helper()
+	rr := &runner{done: make(chan error, 1)}
+	cfg.OnMembers = func(m []string) {
+		rr.mu.Lock()
+		defer rr.mu.Unlock()
+		rr.reports = append(rr.reports, membersReport{at: time.Now(), members: slices.Clone(m)})
+	}
+	cfg.OnEvent = func(ev lacp.Event) {
+		rr.mu.Lock()
+		defer rr.mu.Unlock()
+		rr.events = append(rr.events, ev)
+	}
+	r, err := lacp.NewRunner(cfg, lacp.RunnerOptions{Logger: zaptest.NewLogger(t), NetNS: e.vem.Path()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rr := &runner{Runner: r, cancel: cancel, done: make(chan error, 1)}
+	rr.Runner, rr.cancel = r, cancel
 	go func() { rr.done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		if err := rr.stop(); err != nil {
@@ -125,6 +159,26 @@ func (e *interopEnv) startRunner(t *testing.T) *runner {
 		}
 	})
 	return rr
+}
+
+// membersReports returns the OnMembers calls so far.
+func (r *runner) membersReports() []membersReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.reports)
+}
+
+// eventsOf returns the events of kind so far.
+func (r *runner) eventsOf(kind lacp.EventKind) []lacp.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []lacp.Event
+	for _, ev := range r.events {
+		if ev.Kind == kind {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 // stop cancels the Runner and waits for Run to return. It may be called
@@ -149,7 +203,6 @@ func (r *runner) stop() error {
 // every member in names: current, attached, enabled, and the partner is
 // the Runner's system, key and port. It describes what is missing otherwise.
 func (e *interopEnv) ovsBundled(names ...string) error {
-	cfg := interopConfig()
 	st, err := e.ovs.LACPShow("bond0")
 	if err != nil {
 		return err
@@ -158,6 +211,12 @@ func (e *interopEnv) ovsBundled(names ...string) error {
 	if err != nil {
 		return err
 	}
+	return bundledIn(st, bond, names...)
+}
+
+// bundledIn is ovsBundled on a given lacp/show and bond/show.
+func bundledIn(st ovs.LACPStatus, bond ovs.BondStatus, names ...string) error {
+	cfg := interopConfig()
 	if !st.Negotiated {
 		return fmt.Errorf("OVS: bond0 not negotiated")
 	}
@@ -296,134 +355,240 @@ func (e *interopEnv) ovsDropped(gone, kept string) error {
 	return e.ovsBundled(kept)
 }
 
+// capturedPDU is a LACPDU from vem as it arrived at one of OVS's ports.
+type capturedPDU struct {
+	at   time.Time
+	port string
+	pdu  lacp.PDU
+}
+
+// pduCapture records the LACPDUs arriving at ports of the switch
+// namespace, beside OVS (an AF_PACKET socket gets its own copy).
+type pduCapture struct {
+	mu   sync.Mutex
+	pdus []capturedPDU
+}
+
+// capture starts recording the LACPDUs that arrive at ports (in the switch
+// namespace) until the end of the test.
+func (e *interopEnv) capture(t *testing.T, ports ...string) *pduCapture {
+	t.Helper()
+	c := &pduCapture{}
+	for _, name := range ports {
+		var conn *lacp.Conn
+		if err := e.sw.Do(func() (err error) {
+			conn, err = lacp.Listen(name)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			buf := make([]byte, 2048)
+			for {
+				n, err := conn.ReadFrame(buf)
+				if err != nil {
+					return // closed at the end of the test
+				}
+				if pdu, err := lacp.UnmarshalFrame(buf[:n]); err == nil {
+					c.mu.Lock()
+					c.pdus = append(c.pdus, capturedPDU{at: time.Now(), port: name, pdu: pdu})
+					c.mu.Unlock()
+				}
+			}
+		}()
+		t.Cleanup(func() {
+			conn.Close()
+			<-done
+		})
+	}
+	return c
+}
+
+// from returns the PDUs of system sys that arrived at port from time on.
+func (c *pduCapture) from(sys lacp.SystemID, port string, since time.Time) []capturedPDU {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []capturedPDU
+	for _, p := range c.pdus {
+		if p.port == port && p.pdu.Actor.System == sys && !p.at.Before(since) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // sample is OVS's view of bond0 at one instant of the restart test.
 type sample struct {
-	at  time.Duration
-	st  ovs.LACPStatus
-	err error
-	// enabled are the members bond/show reports enabled.
-	enabled []string
-	// vemMembers are the members the running Runner reports, -1 while
-	// there is none.
-	vemMembers int
+	at   time.Duration
+	st   ovs.LACPStatus
+	bond ovs.BondStatus
+	err  error
 }
 
 // String summarises the sample for the log, e.g.
-// "1.2s: p1 current may_enable=false, p2 ...; OVS enabled [p2]; vem members 0".
+// "1.2s: p1 current may_enable=true partner ATGSCD.., ...; enabled [p1 p2]".
 func (s sample) String() string {
 	if s.err != nil {
 		return fmt.Sprintf("%v: %v", s.at.Round(time.Millisecond), s.err)
 	}
 	var ms []string
 	for _, m := range s.st.Members {
-		ms = append(ms, fmt.Sprintf("%s %s may_enable=%v", m.Name, m.Status, m.MayEnable))
+		ms = append(ms, fmt.Sprintf("%s %s may_enable=%v partner %s", m.Name, m.Status, m.MayEnable, m.Partner.State))
 	}
-	return fmt.Sprintf("%v: %s; OVS enabled %v; vem members %d", s.at.Round(time.Millisecond), strings.Join(ms, ", "), s.enabled, s.vemMembers)
+	return fmt.Sprintf("%v: %s; enabled %v", s.at.Round(time.Millisecond), strings.Join(ms, ", "), s.bond.Enabled())
 }
 
-// TestOVSInteropRestartKeepsBundle restarts the Runner with the same
-// identity and checks that OVS keeps the partner throughout: every member
-// stays "current" (never expired or defaulted, which with the fast rate
-// would follow 3 s of silence) with the same partner system, key and port,
-// and the bundle is whole again at the end. It logs, without asserting,
-// when OVS and the Runner had fewer members enabled meanwhile.
+// sampleOVS reads lacp/show and bond/show every interval until stop is
+// closed, then sends what it read.
+func (e *interopEnv) sampleOVS(begin time.Time, every time.Duration, stop <-chan struct{}, out chan<- []sample) {
+	var got []sample
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		s := sample{at: time.Since(begin)}
+		if s.st, s.err = e.ovs.LACPShow("bond0"); s.err == nil {
+			s.bond, s.err = e.ovs.BondShow("bond0")
+		}
+		got = append(got, s)
+		select {
+		case <-stop:
+			out <- got
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestOVSInteropRestartKeepsBundle restarts the Runner the way the agent
+// does: the old one stops, the new one resumes from its checkpoint (through
+// JSON, as persisted). Open vSwitch must not notice: in every sample, from
+// before the restart to 5 s after it, both members stay current, attached,
+// enabled and in sync with the same partner; every PDU vem sends claims
+// sync, collecting and distributing; the gap in PDUs stays well inside the
+// 3 s fast timeout. The new Runner reports both members from its start and
+// never changes them; the old one kept them to the end.
 func TestOVSInteropRestartKeepsBundle(t *testing.T) {
 	e := newInteropEnv(t)
+	pdus := e.capture(t, "p1", "p2")
 	old := e.negotiate(t)
+	cfg := interopConfig()
+	both, peers := []string{"a1", "a2"}, []string{"p1", "p2"}
 
-	// Poll OVS every 200 ms from just before the restart to 5 s after it.
 	const (
-		every = 200 * time.Millisecond
+		every = 100 * time.Millisecond
 		after = 5 * time.Second
 	)
-	var current atomic.Pointer[runner]
-	current.Store(old)
+	begin := time.Now()
 	samples := make(chan []sample, 1)
 	stopSampling := make(chan struct{})
-	begin := time.Now()
-	go func() {
-		var out []sample
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			s := sample{at: time.Since(begin), vemMembers: -1}
-			if r := current.Load(); r != nil {
-				s.vemMembers = len(r.Status().Members)
-			}
-			s.st, s.err = e.ovs.LACPShow("bond0")
-			if s.err == nil {
-				var b ovs.BondStatus
-				if b, s.err = e.ovs.BondShow("bond0"); s.err == nil {
-					s.enabled = b.Enabled()
-				}
-			}
-			out = append(out, s)
-			select {
-			case <-stopSampling:
-				samples <- out
-				return
-			case <-tick.C:
-			}
-		}
-	}()
+	go e.sampleOVS(begin, every, stopSampling, samples)
+	// Longer than a periodic time, so that the old Runner's last PDUs
+	// are among those checked.
+	time.Sleep(lacp.FastPeriodicTime + 500*time.Millisecond)
 
-	time.Sleep(every)
-	restartAt := time.Since(begin)
-	current.Store(nil)
+	stopAt := time.Now()
 	if err := old.stop(); err != nil {
 		t.Fatal(err)
 	}
-	r := e.startRunner(t)
-	current.Store(r)
-	restart := time.Since(begin) - restartAt
-	if restart > time.Second {
-		t.Errorf("restart took %v, want under 1s", restart)
+	saved := old.Checkpoint()
+	b, err := json.Marshal(saved)
+	if err != nil {
+		t.Fatal(err)
 	}
+	var cp lacp.Checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Resume = &cp
+	newAt := time.Now()
+	r := e.startRunnerWith(t, cfg)
+	started := time.Now()
 	time.Sleep(after)
 	close(stopSampling)
 	got := <-samples
 
-	cfg := interopConfig()
-	var downFrom, downTo time.Duration = -1, -1
-	for _, s := range got {
-		t.Log(s)
-		if s.err != nil {
-			t.Errorf("at %v: %v", s.at, s.err)
-			continue
-		}
-		for _, pc := range cfg.Ports {
-			peer := interopPeers[pc.Name]
-			m, ok := s.st.Member(peer)
-			switch {
-			case !ok:
-				t.Errorf("at %v: no member %s", s.at, peer)
-			case m.Status != ovs.MemberCurrent:
-				t.Errorf("at %v: OVS member %s is %s, want %s throughout the restart", s.at, peer, m.Status, ovs.MemberCurrent)
-			case m.Partner.System.String() != cfg.System.String() || m.Partner.Key != cfg.Key || m.Partner.Port != pc.Number:
-				t.Errorf("at %v: OVS member %s partner %s key %d port %d, want the same identity %s key %d port %d",
-					s.at, peer, m.Partner.System, m.Partner.Key, m.Partner.Port, cfg.System, cfg.Key, pc.Number)
-			}
-		}
-		if len(s.enabled) < len(cfg.Ports) {
-			if downFrom < 0 {
-				downFrom = s.at
-			}
-			downTo = s.at
-		}
+	// Stopping is not a carrier loss: the old Runner kept its members to
+	// the end, and its checkpoint has both ports distributing.
+	if reps := old.membersReports(); len(reps) == 0 || !slices.Equal(reps[len(reps)-1].members, both) {
+		t.Errorf("old Runner's last members %v, want %v kept through its shutdown", reps, both)
 	}
-	t.Logf("restart (stop to new Runner running) took %v; %d samples of OVS over %v", restart.Round(time.Millisecond), len(got), got[len(got)-1].at.Round(time.Millisecond))
-	if downFrom >= 0 {
-		t.Logf("OVS had fewer than %d members enabled between %v and %v after the start of sampling (restart at %v)",
-			len(cfg.Ports), downFrom.Round(time.Millisecond), downTo.Round(time.Millisecond), restartAt.Round(time.Millisecond))
-	} else {
-		t.Logf("OVS kept both members enabled in every sample")
+	for _, p := range saved.Ports {
+		if !p.CollectingDistributing || p.Receive != "CURRENT" {
+			t.Errorf("checkpoint at shutdown: %s receive %s collecting/distributing %v, want CURRENT and true", p.Name, p.Receive, p.CollectingDistributing)
+		}
 	}
 
-	// The new Runner has the bundle back on both ends.
-	if err := e.ovsBundled("p1", "p2"); err != nil {
+	// The new Runner: both members from its start, once, never changed.
+	reps := r.membersReports()
+	if len(reps) != 1 || !slices.Equal(reps[0].members, both) || reps[0].at.After(started) {
+		t.Errorf("new Runner's OnMembers calls %v, want one with %v from NewRunner (done %v after the stop)", reps, both, started.Sub(stopAt))
+	}
+	for _, k := range []lacp.EventKind{lacp.EventCheckpointIgnored, lacp.EventResumeContradicted} {
+		if evs := r.eventsOf(k); len(evs) != 0 {
+			t.Errorf("new Runner: %v", evs)
+		}
+	}
+	confirmed := r.eventsOf(lacp.EventResumeConfirmed)
+	if len(confirmed) != 2 {
+		t.Errorf("resume-confirmed events %v, want one per port", confirmed)
+	}
+
+	// OVS never noticed.
+	for _, s := range got {
+		t.Log(s)
+		err := s.err
+		if err == nil {
+			err = bundledIn(s.st, s.bond, peers...)
+		}
+		if err != nil {
+			t.Errorf("at %v (restart at %v): %v", s.at.Round(time.Millisecond), stopAt.Sub(begin).Round(time.Millisecond), err)
+		}
+	}
+	if last := got[len(got)-1].at; last < newAt.Sub(begin)+after-time.Second {
+		t.Errorf("samples end at %v, want them to cover 5 s after the restart", last)
+	}
+
+	// Every PDU claimed the bundle, and none came late.
+	const claim = lacp.StateSynchronization | lacp.StateCollecting | lacp.StateDistributing
+	for _, peer := range peers {
+		seen := pdus.from(cfg.System, peer, begin)
+		var gap time.Duration
+		var before, first time.Time
+		for i, p := range seen {
+			if !p.pdu.Actor.State.Has(claim) {
+				t.Errorf("PDU to %s at %v claims %s, want sync, collecting and distributing", peer, p.at.Sub(begin).Round(time.Millisecond), p.pdu.Actor.State)
+			}
+			if i > 0 {
+				gap = max(gap, p.at.Sub(seen[i-1].at))
+			}
+			if p.at.Before(stopAt) {
+				before = p.at
+			} else if first.IsZero() && !p.at.Before(newAt) {
+				first = p.at
+			}
+		}
+		if before.IsZero() || first.IsZero() {
+			t.Errorf("%s: no PDU from vem before the restart (%v) or after it (%v)", peer, before, first)
+			continue
+		}
+		if gap > 2*time.Second {
+			t.Errorf("%s: %v between two PDUs from vem, want well inside the 3 s fast timeout", peer, gap.Round(time.Millisecond))
+		}
+		t.Logf("%s: %d PDUs from vem; last of the old Runner %v before the stop, first of the new one %v after its start; widest gap %v",
+			peer, len(seen), stopAt.Sub(before).Round(time.Millisecond), first.Sub(newAt).Round(time.Millisecond), gap.Round(time.Millisecond))
+	}
+	for _, ev := range confirmed {
+		t.Logf("%s: partner confirmed the checkpoint %v after the new Runner's start", ev.Port, ev.Time.Sub(newAt).Round(time.Millisecond))
+	}
+	t.Logf("restart: stop to new Runner created %v; %d samples of OVS over %v, all bundled",
+		started.Sub(stopAt).Round(time.Millisecond), len(got), got[len(got)-1].at.Round(time.Millisecond))
+
+	if err := e.ovsBundled(peers...); err != nil {
 		t.Error(err)
 	}
-	if err := e.vemBundled(r, "a1", "a2"); err != nil {
+	if err := e.vemBundled(r, both...); err != nil {
 		t.Error(err)
 	}
 }

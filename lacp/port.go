@@ -62,6 +62,12 @@ type port struct {
 	periodic periodicState
 	ntt      bool
 	readyN   bool // wait_while expired while waiting
+	// resumed: started from a checkpoint, the partner's first LACPDU
+	// still to be judged (checkResume).
+	resumed bool
+	// awaitCarrier: started up from a checkpoint, transmission held
+	// until SetCarrier confirms the carrier (the socket may not be open).
+	awaitCarrier bool
 
 	actorState State
 	partner    Info // Partner_Oper_*
@@ -129,6 +135,7 @@ func (a *Aggregator) enable(p *port, now time.Time) {
 
 func (a *Aggregator) disable(p *port) {
 	p.enabled = false
+	p.resumed, p.awaitCarrier = false, false
 	p.rx = rxPortDisabled
 	p.partner.State &^= StateSynchronization
 	p.currentWhile = time.Time{}
@@ -179,11 +186,19 @@ func (a *Aggregator) rxPDU(p *port, pdu PDU, now time.Time) {
 	p.actorState &^= StateDefaulted | StateExpired
 
 	p.rx = rxCurrent
-	timeout := LongTimeoutTime
-	if p.actorState.Has(StateTimeout) {
-		timeout = ShortTimeoutTime
+	p.currentWhile = now.Add(a.currentWhileTime(p))
+	if p.resumed {
+		a.checkResume(p, old, now)
 	}
-	p.currentWhile = now.Add(timeout)
+}
+
+// currentWhileTime is how long p waits for its partner's next LACPDU: the
+// timeout p asks of its partner.
+func (a *Aggregator) currentWhileTime(p *port) time.Duration {
+	if p.actorState.Has(StateTimeout) {
+		return ShortTimeoutTime
+	}
+	return LongTimeoutTime
 }
 
 // expire runs the timers of p that are due at now.
@@ -198,6 +213,7 @@ func (a *Aggregator) expire(p *port, now time.Time) {
 	if due(&p.currentWhile) {
 		switch p.rx {
 		case rxCurrent:
+			p.resumed = false
 			a.event(now, EventPartnerTimeout, p.cfg.Name, "no LACPDU from %s for %v", p.partner.System, now.Sub(p.lastPDU).Round(time.Millisecond))
 			a.enterExpired(p, now)
 		case rxExpired:
@@ -290,7 +306,7 @@ func (a *Aggregator) churnStep(p *port, now time.Time) {
 // transmitStep is the transmit machine: a LACPDU when NTT is set, at most
 // txLimit per FastPeriodicTime.
 func (a *Aggregator) transmitStep(p *port, now time.Time) {
-	if !p.ntt || p.periodic == noPeriodic {
+	if !p.ntt || p.periodic == noPeriodic || p.awaitCarrier {
 		return
 	}
 	if oldest := p.txTimes[p.txNext]; !oldest.IsZero() && now.Sub(oldest) < FastPeriodicTime {

@@ -47,15 +47,18 @@ type Runner struct {
 }
 
 type runnerPort struct {
-	conn    *Conn
-	linkUp  bool
-	carrier bool // as last told to the Aggregator
+	conn     *Conn
+	linkUp   bool
+	linkSeen bool // a link update has arrived
+	carrier  bool // as last told to the Aggregator
+	told     bool // the Aggregator has been told the carrier once
 }
 
 // NewRunner returns a Runner for cfg, whose Transmitter must be unset (the
 // Runner sends through its sockets) and whose Clock, if unset, is the
-// system clock. OnMembers and OnEvent are called as for an Aggregator; the
-// events are logged as well.
+// system clock. OnMembers, OnEvent and OnCheckpoint are called as for an
+// Aggregator (with Resume, already inside NewRunner); the events are logged
+// as well.
 func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
 	if cfg.Transmitter != nil {
 		return nil, fmt.Errorf("lacp: port-channel %q: a Runner transmits through its own sockets; leave Transmitter unset", cfg.Name)
@@ -100,8 +103,14 @@ func (r *Runner) Aggregator() *Aggregator { return r.agg }
 // Status returns the Aggregator's status.
 func (r *Runner) Status() Status { return r.agg.Status() }
 
+// Checkpoint returns the Aggregator's checkpoint. After Run has returned it
+// is the state at shutdown, which a successor passes in Config.Resume.
+func (r *Runner) Checkpoint() Checkpoint { return r.agg.Checkpoint() }
+
 // Run opens the members' sockets, follows their links and runs LACP until
-// ctx is done, then closes the sockets and the Aggregator and returns nil.
+// ctx is done, then closes the Aggregator and the sockets and returns nil.
+// Shutting down is not a carrier loss: the Aggregator keeps its members, as
+// the datapath does, for Checkpoint.
 // Members that are missing or fail are retried every second meanwhile.
 // It returns an error if it cannot start (a bad namespace, no netlink), or
 // if called more than once.
@@ -140,6 +149,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		}()
 	}
 	<-ctx.Done()
+	// Before the sockets close, so that nothing reaches it any more.
+	r.agg.Close()
 	wg.Wait()
 	return nil
 }
@@ -169,11 +180,13 @@ func (r *Runner) servePort(ctx context.Context, ns *netns.NsHandle, name string)
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		err = r.read(ctx, name, c)
 		stop()
-		r.setConn(name, nil)
-		c.Close()
 		if ctx.Err() != nil {
+			// Shutting down: the port keeps its state (see Run).
+			c.Close()
 			return
 		}
+		r.setConn(name, nil)
+		c.Close()
 		r.log.Warn("LACP socket failed; reopening", zap.String("port", name), zap.Error(err))
 		if !sleep(ctx, retryInterval) {
 			return
@@ -232,7 +245,7 @@ func (r *Runner) setLink(name string, up, deleted bool, ifindex int) {
 	defer r.carrierMu.Unlock()
 	r.mu.Lock()
 	p := r.ports[name]
-	p.linkUp = up
+	p.linkUp, p.linkSeen = up, true
 	if c := p.conn; c != nil && (deleted || c.Ifindex() != ifindex) {
 		c.Close() // servePort reopens
 	}
@@ -246,8 +259,12 @@ func (r *Runner) updateCarrier(name string) {
 	r.mu.Lock()
 	p := r.ports[name]
 	carrier := p.linkUp && p.conn != nil
-	changed := carrier != p.carrier
+	// A member resumed from a checkpoint starts up in the Aggregator:
+	// tell it the first time the link is seen down, though carrier has
+	// not changed here. (A closed socket alone is not news: it opens.)
+	changed := carrier != p.carrier || (!p.told && p.linkSeen && !p.linkUp)
 	p.carrier = carrier
+	p.told = p.told || changed
 	r.mu.Unlock()
 	if !changed {
 		return
@@ -327,7 +344,8 @@ func (r *Runner) logEvent(e Event) {
 	}
 	switch e.Kind {
 	case EventKeyMismatch, EventPartnerMismatch, EventPartnerTimeout, EventActorChurn,
-		EventPartnerChurn, EventAggregateDown, EventPartnerChanged:
+		EventPartnerChurn, EventAggregateDown, EventPartnerChanged,
+		EventCheckpointIgnored, EventResumeContradicted:
 		r.log.Warn("LACP event", fields...)
 	default:
 		r.log.Info("LACP event", fields...)

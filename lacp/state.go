@@ -1,5 +1,7 @@
 package lacp
 
+import "fmt"
+
 // State is the actor or partner state octet of a LACPDU (802.1AX 5.4.2.2).
 type State uint8
 
@@ -58,3 +60,24 @@ func (s State) String() string {
 
 // MarshalText returns the letters of String, so JSON shows "ATGSCD..".
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses the eight letters of String (each position its own
+// letter or '.'), so that a State read back from JSON (a Checkpoint) is the
+// one written.
+func (s *State) UnmarshalText(b []byte) error {
+	if len(b) != len(stateLetters) {
+		return fmt.Errorf("lacp: state %q: want %d characters like %q", b, len(stateLetters), "ATGSCD..")
+	}
+	var v State
+	for i, c := range b {
+		switch c {
+		case stateLetters[i]:
+			v |= 1 << i
+		case '.':
+		default:
+			return fmt.Errorf("lacp: state %q: position %d is %q, want %q or '.'", b, i+1, c, stateLetters[i])
+		}
+	}
+	*s = v
+	return nil
+}

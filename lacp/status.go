@@ -49,6 +49,9 @@ type PortStatus struct {
 	Selected     string `json:"selected"`
 	ActorChurn   bool   `json:"actorChurn"`
 	PartnerChurn bool   `json:"partnerChurn"`
+	// Resumed is true while the port runs on the state of a checkpoint,
+	// the partner's first LACPDU still to confirm it.
+	Resumed bool `json:"resumed,omitempty"`
 	// LastPDU is when the last LACPDU arrived; zero if none has.
 	LastPDU  time.Time `json:"lastPdu,omitzero"`
 	Counters Counters  `json:"counters"`
@@ -107,6 +110,7 @@ func (a *Aggregator) Status() Status {
 			Selected:     p.selected.String(),
 			ActorChurn:   p.actorChurn == churned,
 			PartnerChurn: p.partnerChurn == churned,
+			Resumed:      p.resumed,
 			LastPDU:      p.lastPDU,
 			Counters:     p.counters,
 		})

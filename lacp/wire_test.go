@@ -1,6 +1,7 @@
 package lacp
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -23,23 +24,29 @@ type testNet struct {
 	peer    map[end]end
 	mute    map[end]bool // frames sent from this end are dropped
 	members map[string][]string
-	events  []Event
-	sent    map[end]int
-	last    map[end][]byte // the last payload each end sent
+	// history is every set OnMembers reported per system, in order.
+	history map[string][][]string
+	// checkpoints is every Checkpoint OnCheckpoint reported per system.
+	checkpoints map[string][]Checkpoint
+	events      []Event
+	sent        map[end]int
+	last        map[end][]byte // the last payload each end sent
 }
 
 func newTestNet(t *testing.T) *testNet {
 	t.Helper()
 	return &testNet{
-		t:       t,
-		clk:     NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)),
-		latency: time.Millisecond,
-		aggs:    map[string]*Aggregator{},
-		peer:    map[end]end{},
-		mute:    map[end]bool{},
-		members: map[string][]string{},
-		sent:    map[end]int{},
-		last:    map[end][]byte{},
+		t:           t,
+		clk:         NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)),
+		latency:     time.Millisecond,
+		aggs:        map[string]*Aggregator{},
+		peer:        map[end]end{},
+		mute:        map[end]bool{},
+		members:     map[string][]string{},
+		history:     map[string][][]string{},
+		checkpoints: map[string][]Checkpoint{},
+		sent:        map[end]int{},
+		last:        map[end][]byte{},
 	}
 }
 
@@ -70,6 +77,12 @@ func (n *testNet) add(name string, cfg Config) *Aggregator {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		n.members[name] = m
+		n.history[name] = append(n.history[name], slices.Clone(m))
+	}
+	cfg.OnCheckpoint = func(c Checkpoint) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.checkpoints[name] = append(n.checkpoints[name], c)
 	}
 	cfg.OnEvent = func(e Event) {
 		n.mu.Lock()
@@ -95,7 +108,8 @@ func (n *testNet) transmit(from end, payload []byte) error {
 		return nil // into the void, as on a real cable
 	}
 	n.clk.AfterFunc(n.latency, func() {
-		if err := n.aggs[to.sys].Receive(to.port, payload); err != nil {
+		// A stopped agent (Closed, not yet replaced) loses the frame.
+		if err := n.aggs[to.sys].Receive(to.port, payload); err != nil && !errors.Is(err, ErrClosed) {
 			n.t.Errorf("%v -> %v: %v", from, to, err)
 		}
 	})
@@ -213,4 +227,50 @@ func ethRange(from, to int) []string {
 		s = append(s, fmt.Sprintf("eth%d", i))
 	}
 	return s
+}
+
+// stop closes system name's Aggregator, as an agent that exits: its
+// cables and carriers stay, frames sent to it are lost.
+func (n *testNet) stop(name string) {
+	n.aggs[name].Close()
+}
+
+// restart replaces the stopped system name with a new Aggregator of cfg,
+// forgetting what the old one reported. Carriers are the caller's to
+// raise (raiseCabled), as a Runner does once its sockets are open.
+func (n *testNet) restart(name string, cfg Config) *Aggregator {
+	n.t.Helper()
+	n.mu.Lock()
+	delete(n.members, name)
+	delete(n.history, name)
+	delete(n.checkpoints, name)
+	n.mu.Unlock()
+	return n.add(name, cfg)
+}
+
+// raiseCabled raises the carrier of every cabled port of system name.
+func (n *testNet) raiseCabled(name string) {
+	n.t.Helper()
+	for _, p := range n.aggs[name].cfg.Ports {
+		n.mu.Lock()
+		_, cabled := n.peer[end{name, p.Name}]
+		n.mu.Unlock()
+		if cabled {
+			n.carrier(end{name, p.Name}, true)
+		}
+	}
+}
+
+// historyOf returns every member set sys reported, in order.
+func (n *testNet) historyOf(sys string) [][]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.history[sys])
+}
+
+// checkpointsOf returns every Checkpoint sys reported, in order.
+func (n *testNet) checkpointsOf(sys string) []Checkpoint {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.checkpoints[sys])
 }
