@@ -30,6 +30,7 @@ const (
 	DropNoRoute
 	DropNoNeighbour
 	DropNotDesignated
+	DropLooped
 	dropReasons
 )
 
@@ -55,6 +56,7 @@ var dropNames = [...]string{
 	DropNoRoute:        "no-route",
 	DropNoNeighbour:    "no-neighbour",
 	DropNotDesignated:  "not-designated",
+	DropLooped:         "looped",
 }
 
 func (r DropReason) String() string {

@@ -68,3 +68,25 @@ static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u
 }
 
 #endif
+
+#ifndef VEM_LEARN_LOOP_H
+#define VEM_LEARN_LOOP_H
+/* vem_looped reports a frame from the uplink whose source is the MAC of a
+ * port-secured local vEth: the upstream reflected our own frame (floods
+ * come back on another member, or a loop). Learning it would move the
+ * VM's MAC to the uplink; it is dropped instead ("deja-vu" check). A MAC
+ * on a port without port security may move, as a migrated VM's does. */
+static __always_inline int vem_looped(__u32 segment, const __u8 *mac)
+{
+	struct vem_mac_key key = { .segment = segment };
+	struct vem_mac_entry *e;
+	struct vem_port *p;
+
+	vem_mac_copy(key.mac, mac);
+	e = bpf_map_lookup_elem(&vem_macs, &key);
+	if (!e || (e->flags & VEM_MAC_F_REMOTE))
+		return 0;
+	p = bpf_map_lookup_elem(&vem_ports, &e->ifindex);
+	return p && p->kind == VEM_PORT_VETH && (p->flags & VEM_PORT_F_SECURE) && vem_mac_eq(p->mac, mac);
+}
+#endif

@@ -33,6 +33,7 @@ enum vem_drop {
 	VEM_DROP_NO_ROUTE,          /* no underlay route to the remote VTEP */
 	VEM_DROP_NO_NEIGH,          /* underlay next hop not resolved yet */
 	VEM_DROP_NOT_DESIGNATED,    /* flood received on a mac-pinning member that is not the designated one */
+	VEM_DROP_LOOPED,            /* uplink frame from a local vEth's own MAC: the upstream reflected it */
 	VEM_DROP_MAX = 24,
 };
 

@@ -114,6 +114,8 @@ static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const 
 		return vem_drop(cnt, VEM_DROP_MALFORMED);
 	if (vem_is_multicast(eth->h_source))
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
+	if (vem_looped(rx->segment, eth->h_source))
+		return vem_drop(cnt, VEM_DROP_LOOPED);
 	now = bpf_ktime_get_coarse_ns();
 	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep, now);
 	if (vem_is_multicast(eth->h_dest))
@@ -190,6 +192,8 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	if (vem_is_multicast(eth->h_source))
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 
+	if (vem_looped(*segid, eth->h_source))
+		return vem_drop(cnt, VEM_DROP_LOOPED);
 	now = bpf_ktime_get_coarse_ns();
 	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, now);
 

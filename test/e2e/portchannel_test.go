@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/test/frame"
 	"github.com/vem-switch/vem/test/ovs"
 	"github.com/vem-switch/vem/test/topo"
 )
@@ -278,4 +280,80 @@ func TestLACPInteropWithOpenVSwitch(t *testing.T) {
 		t.Fatalf("%d of %d pings lost when a member went down", res.Sent-res.Received, res.Sent)
 	}
 	waitFor(t, 5*time.Second, "e1 leaves vem's bundle", func() bool { return bundled(t, r.host) == 1 })
+}
+
+// portChannel reads vemctl show port-channel.
+func portChannel(t *testing.T, h *vemHost) api.PortChannel {
+	t.Helper()
+	out, err := h.vemctl("show", "port-channel", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcs []api.PortChannel
+	if err := json.Unmarshal([]byte(out), &pcs); err != nil || len(pcs) != 1 {
+		t.Fatalf("show port-channel: %v\n%s", err, out)
+	}
+	return pcs[0]
+}
+
+// pinnedTo returns the member a vEth is pinned to, "" if none.
+func pinnedTo(t *testing.T, h *vemHost, vEth string) string {
+	for _, m := range portChannel(t, h).Members {
+		if m.Active && slices.Contains(m.VEths, vEth) {
+			return m.Interface
+		}
+	}
+	return ""
+}
+
+// TestMACPinningFailoverByPriority: no LACP; the upstream (OVS with two
+// independent ports) sees two links. The vEth is pinned to the member with
+// the best failover priority, moves when it fails and fails back when it
+// recovers; floods from the upstream reach the VM once.
+func TestMACPinningFailoverByPriority(t *testing.T) {
+	r := newOVSRig(t, "mac-pinning", false, "{interface: e1, priority: 1}, {interface: e2, priority: 2}")
+	h := r.host
+	waitFor(t, 5*time.Second, "tap1 pinned to e1 (priority 1)", func() bool { return pinnedTo(t, h, "tap1") == "e1" })
+	pingVM(t, r.vm, "192.0.2.100", 3, true)
+	// The upstream floods the VM's own ARP back on e2: dropped, not
+	// learned (else the VM's MAC would move to the uplink).
+	if n := h.counters("e2").Drops["looped"]; n < 1 {
+		t.Fatalf("no looped-back frames counted on e2: the VM's reflected broadcast was not recognised")
+	}
+
+	// A broadcast from upstream arrives on both members; one delivers.
+	sVM, sRemote := openSock(t, r.vm.ns), openSock(t, r.remote.ns)
+	before := h.counters("e2").Drops["not-designated"]
+	mark := marker("pin-flood")
+	if err := sRemote.Send(frame.Ethernet(broadcast, r.remote.mac, 0x88b5, mark)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sVM.Collect(300*time.Millisecond, carries(mark))); got != 1 {
+		t.Fatalf("the VM received %d copies of an upstream broadcast, want 1", got)
+	}
+	// (Other floods, IPv6 router solicitations say, may be counted too.)
+	if d := h.counters("e2").Drops["not-designated"] - before; d < 1 {
+		t.Fatalf("not-designated drops on e2 went up by %d, want at least 1", d)
+	}
+
+	res := pingLoss(t, r.vm, "192.0.2.100", 300, func() {
+		if err := h.ns.SetDown("e1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("pinned member e1 down under a 10 ms ping: %d of %d lost", res.Sent-res.Received, res.Sent)
+	if pinnedTo(t, h, "tap1") != "e2" {
+		t.Fatalf("tap1 did not move to e2: %+v", portChannel(t, h))
+	}
+	if res.Received < res.Sent/2 {
+		t.Fatalf("%d of %d pings answered after the failover", res.Received, res.Sent)
+	}
+	pingVM(t, r.vm, "192.0.2.100", 3, true)
+
+	// Recovery: auto-priority-failover (the default) fails back at once.
+	if err := h.ns.SetUp("e1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "tap1 back on e1", func() bool { return pinnedTo(t, h, "tap1") == "e1" })
+	pingVM(t, r.vm, "192.0.2.100", 3, true)
 }
