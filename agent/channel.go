@@ -2,7 +2,11 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 
 	"go.uber.org/zap"
@@ -47,7 +51,13 @@ func (a *Agent) syncChannel(cfg *config.Config, vEths []string) error {
 			return err
 		}
 	}
-	ch, err := portchannel.New(want)
+	created := want
+	if cp, err := a.loadCheckpoint(want.Name); err != nil {
+		a.log.Warn("LACP checkpoint unreadable; negotiating afresh", zap.Error(err))
+	} else {
+		created.Resume = cp
+	}
+	ch, err := portchannel.New(created)
 	if err != nil {
 		return err
 	}
@@ -100,6 +110,9 @@ func (a *Agent) channelConfig(pc *config.PortChannel) (portchannel.Config, error
 		OnEvent:              a.channelEvent,
 		Logger:               a.log,
 	}
+	if lacpMode {
+		c.OnCheckpoint = func(cp lacp.Checkpoint) { a.saveCheckpoint(pc.Name, cp) }
+	}
 	for _, m := range pc.Members {
 		prio := m.Priority
 		if lacpMode && prio == 0 {
@@ -118,10 +131,45 @@ func (a *Agent) channelConfig(pc *config.PortChannel) (portchannel.Config, error
 	return c, nil
 }
 
-// sameChannel compares configurations, callbacks aside.
+// sameChannel compares configurations, callbacks and resume state aside.
 func sameChannel(a, b portchannel.Config) bool {
-	a.OnChange, b.OnChange, a.OnEvent, b.OnEvent, a.Logger, b.Logger = nil, nil, nil, nil, nil, nil
+	for _, c := range []*portchannel.Config{&a, &b} {
+		c.OnChange, c.OnEvent, c.OnCheckpoint, c.Logger, c.Resume = nil, nil, nil, nil, nil
+	}
 	return reflect.DeepEqual(a, b)
+}
+
+// checkpointPath is where a port-channel's LACP checkpoint is kept.
+func (a *Agent) checkpointPath(channel string) string {
+	return filepath.Join(filepath.Dir(a.identity.path), "lacp-"+channel+".json")
+}
+
+// saveCheckpoint persists the LACP state a restarted agent resumes from,
+// so partners keep their bundles across restarts and upgrades.
+func (a *Agent) saveCheckpoint(channel string, cp lacp.Checkpoint) {
+	data, err := json.Marshal(cp)
+	if err == nil {
+		err = writeFileAtomic(a.checkpointPath(channel), data)
+	}
+	if err != nil {
+		a.log.Warn("save LACP checkpoint", zap.String("port-channel", channel), zap.Error(err))
+	}
+}
+
+// loadCheckpoint reads a saved checkpoint; nil when there is none.
+func (a *Agent) loadCheckpoint(channel string) (*lacp.Checkpoint, error) {
+	data, err := os.ReadFile(a.checkpointPath(channel))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cp lacp.Checkpoint
+	if err := json.Unmarshal(data, &cp); err != nil {
+		return nil, fmt.Errorf("%s: %w", a.checkpointPath(channel), err)
+	}
+	return &cp, nil
 }
 
 // channelChanged receives the port-channel's new state. It may be called

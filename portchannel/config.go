@@ -73,6 +73,14 @@ type Config struct {
 	// OnEvent, if set, is called with member, pinning, channel and LACP
 	// events, for logging.
 	OnEvent func(Event)
+
+	// Resume (LACP modes) restarts the protocol from a checkpoint an
+	// earlier agent took, so the partner keeps the bundle across an agent
+	// restart (lacp.Config.Resume).
+	Resume *lacp.Checkpoint
+	// OnCheckpoint (LACP modes) receives the protocol's checkpoint when it
+	// changes, for the caller to persist.
+	OnCheckpoint func(lacp.Checkpoint)
 }
 
 // isLACP reports whether mode runs the protocol.
@@ -161,6 +169,9 @@ func (c *Config) lacpConfig() lacp.Config {
 		Rate:     rate,
 		MinLinks: c.minLinks(),
 		Clock:    c.Clock,
+
+		Resume:       c.Resume,
+		OnCheckpoint: c.OnCheckpoint,
 	}
 	for _, m := range c.Members {
 		lc.Ports = append(lc.Ports, lacp.PortConfig{
