@@ -3,6 +3,11 @@
 // namespaces, and the TCP counters that explain the retransmits.
 //
 //	go run ./test/bench [-agent bin/vem-agent] [-rounds 3] [-duration 3s] [-explore]
+//	go run ./test/bench -vxlan [-agent bin/vem-agent] [-rounds 5] [-duration 5s]
+//
+// With -vxlan it measures VM to VM across two hypervisors over a routed
+// underlay instead: VXLAN through vem on both against the kernel's vxlan
+// device and a Linux bridge on both (vxlan_rig.go, vxlan_run.go).
 //
 // Each VM namespace has eth0, a veth whose host end (tap1, tap2) sits in a
 // host namespace; vm1 and vm2 are also joined by a direct veth pair d0.
@@ -93,6 +98,7 @@ func run() error {
 	only := fs.String("variants", "", "comma-separated `variants` to run (default: all)")
 	explore := fs.Bool("explore", false, "add the variants that locate the reordering (GRO, RPS, one CPU)")
 	verbose := fs.Bool("v", false, "print every TCP counter that moved in each run")
+	vxlan := fs.Bool("vxlan", false, "measure VXLAN between two hosts: vem against the kernel's vxlan device and bridge")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
@@ -101,6 +107,12 @@ func run() error {
 	}
 	if *duration < time.Second || *duration > time.Minute {
 		return fmt.Errorf("-duration %v: want 1s to 1m", *duration)
+	}
+	if *vxlan {
+		if *explore {
+			return errors.New("-explore applies to the single-host comparison, not to -vxlan")
+		}
+		return runVXLAN(vxlanOptions{agentBin: *agentBin, rounds: *rounds, duration: *duration, only: *only, verbose: *verbose})
 	}
 	vs, err := selectVariants(variants(*explore), *only)
 	if err != nil {
