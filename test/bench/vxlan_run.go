@@ -54,14 +54,15 @@ func vxlanVariants(vr *vxlanRig) []variant {
 //	kernel         11.7  9.1  12.7      2277
 //	kernel-rps      9.3  8.2  12.2         0
 //
-// vem and the kernel are within noise of each other (another run of 4
-// rounds of 3 s had vem/kernel at 0.88); vem's runs are bimodal, near
-// 12.5 or near 8.5 Gbit/s, as a flow and the iperf3 processes happen to
-// share a CPU or not. Both keep TCP segmentation offload across the
-// tunnel: the router sees 64 KB VXLAN GSO packets either way. The
-// kernel's retransmits are the veth reordering described at the top of
-// main.go; with RPS on the taps (as vem-agent sets it) they vanish, and
-// with them a fifth of the kernel's throughput, since the flow's
+// vem and the kernel are within noise of each other (another run, of 4
+// rounds of 3 s, had vem/kernel at 0.88). vem's runs are bimodal, near
+// 12.5 or near 8.5 Gbit/s, presumably as the CPU that RPS steers the
+// flow to and the iperf3 processes' CPUs coincide or not (not verified;
+// kernel-rps shows it too, less often). Both keep TCP segmentation
+// offload across the tunnel: the router sees 64 KB VXLAN GSO packets
+// either way. The kernel's retransmits are the veth reordering described
+// at the top of main.go; RPS on the taps (as vem-agent sets it) removes
+// them, and a fifth of the kernel's throughput with them, as the flow's
 // receive work then stays on one CPU.
 func runVXLAN(o vxlanOptions) error {
 	vr := &vxlanRig{}
