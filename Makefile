@@ -35,6 +35,7 @@ bench: build
 	scripts/deps.sh bench
 	$(GO) test -run='^$$' -bench=. -benchtime=200000x ./bpf/
 	$(GO) run ./test/bench -agent $(BIN)/vem-agent
+	$(GO) run ./test/bench -vxlan -agent $(BIN)/vem-agent -rounds 5 -duration 5s
 
 demo: build
 	scripts/deps.sh run

@@ -315,20 +315,33 @@ func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
 		if err := enableForwarding(cfg.UplinkInterfaces()[0]); err != nil {
 			return err
 		}
-		warmNeighbours(p.remoteVTEPs(), a.log)
+		a.syncNextHopsLocked()
+		// Resolution is asynchronous: look again shortly.
+		time.AfterFunc(200*time.Millisecond, a.keepNeighboursWarm)
 	}
 	return nil
 }
 
 // keepNeighboursWarm refreshes the remote VTEPs' next hops, so they
-// neither age out nor miss a changed route.
+// neither age out nor miss a changed route or neighbour.
 func (a *Agent) keepNeighboursWarm() {
 	a.mu.Lock()
-	vteps := a.plan.remoteVTEPs()
-	a.mu.Unlock()
-	if len(vteps) > 0 {
-		warmNeighbours(vteps, a.log)
+	defer a.mu.Unlock()
+	if a.plan != nil && a.plan.settings.VTEP.IsValid() {
+		a.syncNextHopsLocked()
 	}
+}
+
+func (a *Agent) syncNextHopsLocked() {
+	p := a.plan
+	syncNextHops(a.dp, p.remoteVTEPs(), func(ifindex int) uint16 {
+		return p.ports[ifindex].Entry.Slot // 0 (unattributed) off the uplink
+	}, func(ifindex int) bool {
+		// The member set changes with the port-channel: spreading is
+		// decided per frame over the distributing set the map holds.
+		_, isPC := a.cfg.PortChannel(a.cfg.Uplink)
+		return isPC && ifindex == p.settings.UnderlayIfindex
+	}, a.log)
 }
 
 // gcInterval is how often aged MACs are deleted from the table.

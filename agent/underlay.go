@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
+
+	"github.com/vem-switch/vem/bpf"
 )
 
 // The datapath asks the kernel's FIB for the next hop of every frame it
@@ -65,33 +68,80 @@ func resolveNextHop(vtep netip.Addr) (nextHop, error) {
 	return nh, nil
 }
 
-// warmNeighbours makes the kernel resolve the next hop of every remote
-// VTEP (NTF_USE: as if a packet were sent), so the datapath finds a
-// complete neighbour entry for every frame, ARP and floods included.
-func warmNeighbours(vteps []netip.Addr, log *zap.Logger) {
+// nextHopWriter is the datapath's next-hop cache.
+type nextHopWriter interface {
+	NextHops() (map[netip.Addr]bpf.NextHop, error)
+	SetNextHop(vtep netip.Addr, nh bpf.NextHop) error
+	DeleteNextHop(vtep netip.Addr) error
+}
+
+// syncNextHops makes the kernel resolve the next hop of every remote VTEP
+// (NTF_USE: as if a packet were sent) and writes the resolved ones into
+// the datapath's cache, so encapsulation skips the FIB lookup and ARP and
+// floods always find a complete neighbour. VTEPs whose next hop is not
+// resolved (yet) are left to bpf_fib_lookup. slotOf gives an interface's
+// counter slot; spread says whether tunnels leaving on it are spread over
+// the port-channel's members.
+func syncNextHops(dp nextHopWriter, vteps []netip.Addr, slotOf func(ifindex int) uint16, spread func(ifindex int) bool, log *zap.Logger) {
 	var errs []error
-	seen := map[nextHop]bool{}
+	want := map[netip.Addr]bpf.NextHop{}
 	for _, v := range vteps {
 		nh, err := resolveNextHop(v)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if seen[nh] {
-			continue
-		}
-		seen[nh] = true
+		ip := net.IP(nh.Addr.AsSlice())
 		err = netlink.NeighSet(&netlink.Neigh{
-			LinkIndex: nh.Ifindex,
-			Family:    netlink.FAMILY_V4,
-			IP:        net.IP(nh.Addr.AsSlice()),
-			Flags:     netlink.NTF_USE,
+			LinkIndex: nh.Ifindex, Family: netlink.FAMILY_V4, IP: ip, Flags: netlink.NTF_USE,
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resolve next hop %s of VTEP %s: %w", nh.Addr, v, err))
+			continue
+		}
+		dst := neighbourMAC(nh.Ifindex, ip)
+		link, err := netlink.LinkByIndex(nh.Ifindex)
+		if dst == nil || err != nil {
+			continue // resolving: bpf_fib_lookup and redirect_neigh meanwhile
+		}
+		want[v] = bpf.NextHop{Ifindex: nh.Ifindex, Slot: slotOf(nh.Ifindex), SrcMAC: link.Attrs().HardwareAddr, DstMAC: dst, Spread: spread(nh.Ifindex)}
+	}
+	have, err := dp.NextHops()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for v, nh := range want {
+		if old, ok := have[v]; !ok || old.Ifindex != nh.Ifindex || old.Slot != nh.Slot || old.Spread != nh.Spread ||
+			!bytes.Equal(old.SrcMAC, nh.SrcMAC) || !bytes.Equal(old.DstMAC, nh.DstMAC) {
+			if err := dp.SetNextHop(v, nh); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	for v := range have {
+		if _, ok := want[v]; !ok {
+			if err := dp.DeleteNextHop(v); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		log.Warn("underlay next hops", zap.Error(err))
 	}
+}
+
+// neighbourMAC returns the link-layer address of a usable neighbour entry
+// for ip on ifindex, nil when there is none yet.
+func neighbourMAC(ifindex int, ip net.IP) net.HardwareAddr {
+	neighs, err := netlink.NeighList(ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	const usable = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY | netlink.NUD_PROBE | netlink.NUD_PERMANENT
+	for _, n := range neighs {
+		if n.IP.Equal(ip) && n.State&usable != 0 && len(n.HardwareAddr) == 6 {
+			return n.HardwareAddr
+		}
+	}
+	return nil
 }

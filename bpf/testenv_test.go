@@ -505,6 +505,12 @@ func (e *testEnv) addVXLAN(tb testing.TB) *vxlanEnv {
 				MAC: v.upMAC, Collecting: true})
 		},
 		func() error { return e.setVEth(v.vx, segVXLAN, false) },
+		// The agent's next-hop cache entry, as it keeps it from the
+		// kernel's route and neighbour: encapsulation's normal path.
+		func() error {
+			return e.dp.SetNextHop(remoteVTEP, NextHop{Ifindex: e.uplink.ifindex, Slot: e.uplink.slot,
+				SrcMAC: v.upMAC, DstMAC: gatewayMAC})
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

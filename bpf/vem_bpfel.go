@@ -58,6 +58,15 @@ type vemVemMacKey struct {
 	Pad     uint16
 }
 
+type vemVemNexthop struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Slot    uint16
+	Smac    [6]uint8
+	Dmac    [6]uint8
+	Flags   uint16
+}
+
 type vemVemPort struct {
 	_          structs.HostLayout
 	Segment    uint32
@@ -95,6 +104,7 @@ type vemVemUplink struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	vemMapVemMacs           = "vem_macs"
+	vemMapVemNexthops       = "vem_nexthops"
 	vemMapVemPorts          = "vem_ports"
 	vemMapVemSegments       = "vem_segments"
 	vemMapVemSettings       = "vem_settings"
@@ -157,6 +167,7 @@ type vemProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type vemMapSpecs struct {
 	VemMacs     *ebpf.MapSpec `ebpf:"vem_macs"`
+	VemNexthops *ebpf.MapSpec `ebpf:"vem_nexthops"`
 	VemPorts    *ebpf.MapSpec `ebpf:"vem_ports"`
 	VemSegments *ebpf.MapSpec `ebpf:"vem_segments"`
 	VemSettings *ebpf.MapSpec `ebpf:"vem_settings"`
@@ -193,6 +204,7 @@ func (o *vemObjects) Close() error {
 // It can be passed to loadVemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vemMaps struct {
 	VemMacs     *ebpf.Map `ebpf:"vem_macs"`
+	VemNexthops *ebpf.Map `ebpf:"vem_nexthops"`
 	VemPorts    *ebpf.Map `ebpf:"vem_ports"`
 	VemSegments *ebpf.Map `ebpf:"vem_segments"`
 	VemSettings *ebpf.Map `ebpf:"vem_settings"`
@@ -205,6 +217,7 @@ type vemMaps struct {
 func (m *vemMaps) Close() error {
 	return _VemClose(
 		m.VemMacs,
+		m.VemNexthops,
 		m.VemPorts,
 		m.VemSegments,
 		m.VemSettings,

@@ -55,6 +55,15 @@ struct {
 	__type(value, struct vem_uplink);
 } vem_uplinks SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __be32);             /* remote VTEP */
+	__type(value, struct vem_nexthop);
+} vem_nexthops SEC(".maps");
+
 /* LRU: a full table evicts the least recently used MACs, never stops
  * forwarding to the ones in use. */
 struct {

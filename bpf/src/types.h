@@ -124,6 +124,20 @@ struct vem_mac_entry {
 	__u64 seen_ns;   /* bpf_ktime_get_coarse_ns() when last seen */
 };
 
+/* A remote VTEP's resolved next hop, kept by the agent from the kernel's
+ * routes and neighbours: encapsulation then needs no FIB lookup. */
+struct vem_nexthop {
+	__u32 ifindex;   /* underlay interface */
+	__u16 slot;      /* its counter slot */
+	__u8 smac[6];
+	__u8 dmac[6];
+	__u16 flags;     /* VEM_NEXTHOP_F_SPREAD: over the port-channel's members */
+};
+
+enum vem_nexthop_flags {
+	VEM_NEXTHOP_F_SPREAD = 1 << 0,
+};
+
 struct vem_counters {
 	__u64 rx_packets;
 	__u64 rx_bytes;

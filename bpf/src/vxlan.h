@@ -65,65 +65,79 @@ static __always_inline int vem_vxlan_xmit(struct __sk_buff *skb, struct vem_oute
 					  const struct vem_config *cfg, __be32 remote,
 					  int clone, struct vem_counters *in)
 {
+	const struct vem_nexthop *nh = bpf_map_lookup_elem(&vem_nexthops, &remote);
 	struct bpf_fib_lookup fib = {};
-	struct vem_port *up;
+	__u32 ifindex, zero = 0;
+	struct vem_uplink *upl;
+	__u16 slot = 0;
 	int rc;
-
-	fib.family = AF_INET;
-	fib.l4_protocol = IPPROTO_UDP;
-	fib.ipv4_src = cfg->vtep_addr;
-	fib.ipv4_dst = remote;
-	fib.ifindex = cfg->underlay_ifindex;
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
 
 	o->ip.daddr = remote;
 	o->ip.check = 0;
 	o->ip.check = vem_outer_csum(o);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__u32 zero = 0;
-		struct vem_uplink *upl = bpf_map_lookup_elem(&vem_uplinks, &zero);
+	if (nh) {
+		/* The agent's cache of the kernel's route and neighbour. */
+		rc = BPF_FIB_LKUP_RET_SUCCESS;
+		ifindex = nh->ifindex;
+		slot = nh->slot;
+		__builtin_memcpy(o->eth.h_source, nh->smac, ETH_ALEN);
+		__builtin_memcpy(o->eth.h_dest, nh->dmac, ETH_ALEN);
+	} else {
+		struct vem_port *up;
 
-		/* Over a port-channel, spread tunnels across the members by
-		 * the outer flow (the UDP source port carries the inner hash). */
-		if (upl && upl->nmembers > 1 && fib.ifindex == cfg->underlay_ifindex) {
-			__u16 slot;
-			__u32 m = vem_uplink_member(upl, bpf_ntohs(o->udp.source), &slot);
-
-			if (m)
-				fib.ifindex = m;
+		fib.family = AF_INET;
+		fib.l4_protocol = IPPROTO_UDP;
+		fib.ipv4_src = cfg->vtep_addr;
+		fib.ipv4_dst = remote;
+		fib.ifindex = cfg->underlay_ifindex;
+		rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
+		if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+			return vem_drop(in, rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? VEM_DROP_OVERSIZE : VEM_DROP_NO_ROUTE);
+		ifindex = fib.ifindex;
+		if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+			/* Byte copies: h_source is only 2-aligned in the packed struct. */
+			__builtin_memcpy(o->eth.h_source, fib.smac, ETH_ALEN);
+			__builtin_memcpy(o->eth.h_dest, fib.dmac, ETH_ALEN);
 		}
-		/* Byte copies: h_source is only 2-aligned in the packed struct. */
-		__builtin_memcpy(o->eth.h_source, fib.smac, ETH_ALEN);
-		__builtin_memcpy(o->eth.h_dest, fib.dmac, ETH_ALEN);
-	} else if (rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
-		return vem_drop(in, rc == BPF_FIB_LKUP_RET_FRAG_NEEDED ? VEM_DROP_OVERSIZE : VEM_DROP_NO_ROUTE);
+		up = bpf_map_lookup_elem(&vem_ports, &ifindex);
+		if (up)
+			slot = up->slot;
+	}
+
+	/* Over a port-channel, spread tunnels across the members by the
+	 * outer flow (the UDP source port carries the inner hash). */
+	upl = (!nh || (nh->flags & VEM_NEXTHOP_F_SPREAD)) ? bpf_map_lookup_elem(&vem_uplinks, &zero) : NULL;
+	if (upl && upl->nmembers > 1 && ifindex == cfg->underlay_ifindex) {
+		__u16 mslot;
+		__u32 m = vem_uplink_member(upl, bpf_ntohs(o->udp.source), &mslot);
+
+		if (m) {
+			ifindex = m;
+			slot = mslot;
+		}
 	}
 	if (bpf_skb_store_bytes(skb, 0, o, VEM_VXLAN_HLEN, 0))
 		return vem_drop(in, VEM_DROP_MALFORMED);
 
-	up = bpf_map_lookup_elem(&vem_ports, &fib.ifindex);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
 		/* redirect_neigh resolves the next hop (queueing the frame) but
 		 * works only for skbs of an IP protocol, and cannot clone; the
 		 * agent keeps VTEP next hops resolved for the other cases. */
-		struct bpf_redir_neigh nh = { .nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst };
+		struct bpf_redir_neigh rn = { .nh_family = AF_INET, .ipv4_nh = fib.ipv4_dst };
 
 		if (clone || skb->protocol != bpf_htons(ETH_P_IP))
 			return vem_drop(in, VEM_DROP_NO_NEIGH);
-		if (up)
-			vem_count_tx(up->slot, skb);
-		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+		vem_count_tx(slot, skb);
+		return bpf_redirect_neigh(ifindex, &rn, sizeof(rn), 0);
 	}
 	if (clone) {
-		if (bpf_clone_redirect(skb, fib.ifindex, 0))
+		if (bpf_clone_redirect(skb, ifindex, 0))
 			return vem_drop(in, VEM_DROP_REDIRECT);
-		if (up)
-			vem_count_tx(up->slot, skb);
+		vem_count_tx(slot, skb);
 		return TC_ACT_OK;
 	}
-	if (up)
-		vem_count_tx(up->slot, skb);
-	return bpf_redirect(fib.ifindex, 0);
+	vem_count_tx(slot, skb);
+	return bpf_redirect(ifindex, 0);
 }
 
 /* vem_vxlan_wrap puts VXLAN_HLEN bytes in front of the frame and fills o
@@ -150,14 +164,16 @@ static __always_inline int vem_vxlan_wrap(struct __sk_buff *skb, const struct ve
 	if (bpf_skb_load_bytes(skb, 0, &inner, sizeof(inner)))
 		return VEM_DROP_MALFORMED;
 
-	if (skb->protocol == bpf_htons(ETH_P_IP) || skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		if (bpf_skb_adjust_room(skb, VEM_VXLAN_HLEN, BPF_ADJ_ROOM_MAC, flags))
-			return VEM_DROP_MALFORMED;
+	if ((skb->protocol == bpf_htons(ETH_P_IP) || skb->protocol == bpf_htons(ETH_P_IPV6)) &&
+	    bpf_skb_adjust_room(skb, VEM_VXLAN_HLEN, BPF_ADJ_ROOM_MAC, flags) == 0) {
 		/* The room opens after the MAC header: the inner Ethernet
 		 * header goes back at its end. */
 		if (bpf_skb_store_bytes(skb, VEM_VXLAN_HLEN, &inner, sizeof(inner), 0))
 			return VEM_DROP_MALFORMED;
-	} else if (bpf_skb_change_head(skb, VEM_VXLAN_HLEN, 0)) {
+	} else if (skb->gso_size || bpf_skb_change_head(skb, VEM_VXLAN_HLEN, 0)) {
+		/* adjust_room refuses a frame that is already a tunnel's
+		 * (skb->encapsulation set, the VM's own VXLAN say); without
+		 * GSO a plain headroom push carries it. */
 		return VEM_DROP_MALFORMED;
 	}
 
