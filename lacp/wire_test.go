@@ -219,8 +219,6 @@ func (n *testNet) portStatus(sys, port string) PortStatus {
 	return PortStatus{}
 }
 
-func ports(names ...string) []string { return names }
-
 func ethRange(from, to int) []string {
 	var s []string
 	for i := from; i <= to; i++ {
