@@ -66,27 +66,26 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	    ((port->flags & VEM_PORT_F_SECURE) && !vem_mac_eq(eth->h_source, port->mac)))
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 
-	seg = bpf_map_lookup_elem(&vem_segments, &port->segment);
-	if (!seg)
-		return vem_drop(cnt, VEM_DROP_NO_SEGMENT);
-
 	now = bpf_ktime_get_coarse_ns();
 	vem_learn(port->segment, eth->h_source, ifindex, port->slot,
 		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0, now);
 
-	if (vem_is_multicast(eth->h_dest))
-		return vem_flood(skb, seg, port, 0, cnt);
-	dst = vem_lookup(port->segment, eth->h_dest, now);
+	/* Known local unicast needs nothing of the segment: its lookup waits
+	 * for the paths that do (MAC keys carry the segment already). */
+	dst = vem_is_multicast(eth->h_dest) ? NULL : vem_lookup(port->segment, eth->h_dest, now);
+	if (dst && !(dst->flags & VEM_MAC_F_REMOTE)) {
+		if (dst->ifindex == ifindex)
+			return vem_drop(cnt, VEM_DROP_HAIRPIN);
+		return vem_deliver(skb, dst, 1);
+	}
+	seg = bpf_map_lookup_elem(&vem_segments, &port->segment);
+	if (!seg)
+		return vem_drop(cnt, VEM_DROP_NO_SEGMENT);
 	if (!dst)
 		return vem_flood(skb, seg, port, 0, cnt);
-	if (dst->flags & VEM_MAC_F_REMOTE) {
-		if (seg->type == VEM_SEG_VXLAN)
-			return vem_vxlan_unicast(skb, seg, dst->vtep, cnt);
-		return vem_to_uplink(skb, seg, port, cnt);
-	}
-	if (dst->ifindex == ifindex)
-		return vem_drop(cnt, VEM_DROP_HAIRPIN);
-	return vem_deliver(skb, dst, 1);
+	if (seg->type == VEM_SEG_VXLAN)
+		return vem_vxlan_unicast(skb, seg, dst->vtep, cnt);
+	return vem_to_uplink(skb, seg, port, cnt);
 }
 
 /* vem_flood_in floods a frame from the uplink to the segment's local
