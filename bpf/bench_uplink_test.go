@@ -302,6 +302,11 @@ func TestUplinkSpread(t *testing.T) {
 // TC_ACT_REDIRECT. The members are distinct veths, so every redirect
 // target is a device that exists.
 //
+// Measured (kernel 6.18, 2 CPUs, medians of two sets of 6 and 10
+// interleaved runs of 10^6 packets, 64 B; 1514 B alike): empty 20 ns;
+// net-ns/op 80-84 with one member (no hash), 88-91 with 2, 8 or 16. The
+// hash costs 5-10 ns, and the set's size nothing.
+//
 //	go test -run='^$' -bench=UplinkHash -benchtime=200000x ./bpf/
 func BenchmarkUplinkHash(b *testing.B) {
 	e := newTestEnv(b)

@@ -4,10 +4,15 @@
 //
 //	go run ./test/bench [-agent bin/vem-agent] [-rounds 3] [-duration 3s] [-explore]
 //	go run ./test/bench -vxlan [-agent bin/vem-agent] [-rounds 5] [-duration 5s]
+//	go run ./test/bench -portchannel [-agent bin/vem-agent] [-failovers 10]
 //
 // With -vxlan it measures VM to VM across two hypervisors over a routed
 // underlay instead: VXLAN through vem on both against the kernel's vxlan
 // device and a Linux bridge on both (vxlan_rig.go, vxlan_run.go).
+//
+// With -portchannel it measures instead how fast an LACP port-channel
+// between two agents moves a flow off a member that goes down
+// (portchannel_*.go).
 //
 // Each VM namespace has eth0, a veth whose host end (tap1, tap2) sits in a
 // host namespace; vm1 and vm2 are also joined by a direct veth pair d0.
@@ -99,8 +104,12 @@ func run() error {
 	explore := fs.Bool("explore", false, "add the variants that locate the reordering (GRO, RPS, one CPU)")
 	verbose := fs.Bool("v", false, "print every TCP counter that moved in each run")
 	vxlan := fs.Bool("vxlan", false, "measure VXLAN between two hosts: vem against the kernel's vxlan device and bridge")
+	pc := addPortChannelFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if pc.enabled {
+		return runPortChannel(*agentBin, pc)
 	}
 	if *rounds < 1 || *rounds > 20 {
 		return fmt.Errorf("-rounds %d: want 1 to 20", *rounds)
