@@ -34,8 +34,10 @@ fuzz:
 bench: build
 	scripts/deps.sh bench
 	$(GO) test -run='^$$' -bench=. -benchtime=200000x ./bpf/
+	$(GO) test -count=1 -run='^TestUplinkSpread$$' -v ./bpf/
 	$(GO) run ./test/bench -agent $(BIN)/vem-agent
 	$(GO) run ./test/bench -vxlan -agent $(BIN)/vem-agent -rounds 5 -duration 5s
+	$(GO) run ./test/bench -portchannel -agent $(BIN)/vem-agent
 
 demo: build
 	scripts/deps.sh run

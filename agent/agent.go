@@ -19,6 +19,7 @@ import (
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
+	"github.com/vem-switch/vem/vxlan"
 )
 
 // DefaultStateDir holds per-instance state that must survive restarts.
@@ -312,7 +313,7 @@ func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
 	a.cfg, a.attached, a.plan = cfg, attached, p
 	a.lastReload = time.Now()
 	if p.settings.VTEP.IsValid() {
-		if err := enableForwarding(cfg.UplinkInterfaces()[0]); err != nil {
+		if err := vxlan.EnableForwarding(cfg.UplinkInterfaces()[0]); err != nil {
 			return err
 		}
 		a.syncNextHopsLocked()
@@ -334,7 +335,7 @@ func (a *Agent) keepNeighboursWarm() {
 
 func (a *Agent) syncNextHopsLocked() {
 	p := a.plan
-	syncNextHops(a.dp, p.remoteVTEPs(), func(ifindex int) uint16 {
+	vxlan.SyncNextHops(a.dp, p.remoteVTEPs(), func(ifindex int) uint16 {
 		return p.ports[ifindex].Entry.Slot // 0 (unattributed) off the uplink
 	}, func(ifindex int) bool {
 		// The member set changes with the port-channel: spreading is

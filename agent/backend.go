@@ -13,6 +13,7 @@ import (
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/vxlan"
 )
 
 // The Agent is the local API's backend.
@@ -249,7 +250,7 @@ func (a *Agent) VTEPs(context.Context) (api.VTEPs, error) {
 				r.BridgeDomains = append(r.BridgeDomains, s.VNI)
 			}
 		}
-		if nh, err := resolveNextHop(v); err == nil {
+		if nh, err := vxlan.ResolveNextHop(v); err == nil {
 			r.NextHop, r.Interface = nh.Addr.String(), nh.Interface
 		}
 		out.Remote = append(out.Remote, r)

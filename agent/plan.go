@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 	"github.com/vem-switch/vem/agent/config"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
+	"github.com/vem-switch/vem/vxlan"
 )
 
 // Port sources.
@@ -36,16 +36,13 @@ type plan struct {
 	segNames map[uint32]string
 	vlans    map[uint16]uint32
 	vnis     map[uint32]uint32
+	bds      []vxlan.BridgeDomain
 	uplink   *bpf.Uplink
 	// uplinkKeep leaves the datapath's member set and the members'
 	// collecting flags as they are (the port-channel has not reported).
 	uplinkKeep bool
 	settings   bpf.Settings
 }
-
-// vxlanOverhead is what VXLAN adds to an inner frame's L3 size: outer
-// IPv4, UDP and VXLAN headers and the inner Ethernet header.
-const vxlanOverhead = 50
 
 // uplinkState is what a port-channel uplink reported last: which members
 // distribute and collect, and where mac-pinning pins each vEth.
@@ -71,6 +68,10 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		settings: bpf.Settings{MACAgeing: time.Duration(cfg.MACAgeing)},
 	}
 	ids := segmentIDs(cfg)
+	var err error
+	if p.bds, err = vxlan.BridgeDomains(cfg); err != nil {
+		return nil, err
+	}
 	for _, s := range cfg.Segments {
 		id := ids[s.Name]
 		seg := bpf.Segment{ID: id, VNI: uint32(s.VNI)}
@@ -83,14 +84,12 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 			p.vlans[0] = id
 		case config.SegmentVXLAN:
 			seg.Type, seg.MTU = bpf.SegmentVXLAN, uint16(s.MTU)
-			for _, v := range s.VTEPs {
-				a, err := netip.ParseAddr(v)
-				if err != nil {
-					return nil, fmt.Errorf("segment %s: vtep %q: %w", s.Name, v, err)
-				}
-				seg.VTEPs = append(seg.VTEPs, a)
-			}
 			p.vnis[uint32(s.VNI)] = id
+			for _, bd := range p.bds {
+				if bd.Segment == s.Name {
+					seg.VTEPs = bd.VTEPs
+				}
+			}
 		default:
 			seg.Type = bpf.SegmentLocal
 		}
@@ -158,42 +157,28 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 	return p, nil
 }
 
-// planUnderlay sets up the local VTEP: its address must be on the uplink,
-// whose MTU must carry every vxlan segment's MTU plus the VXLAN overhead.
+// planUnderlay sets up the local VTEP on the uplink (its first member).
 func (p *plan) planUnderlay(cfg *config.Config, links Links) error {
 	if cfg.VTEP == nil {
 		return nil
 	}
-	addr, err := netip.ParseAddr(cfg.VTEP.Address)
-	if err != nil {
-		return fmt.Errorf("vtep address: %w", err)
-	}
 	members := cfg.UplinkInterfaces()
 	if len(members) == 0 {
-		return fmt.Errorf("vtep %s needs an uplink to reach the underlay", addr)
+		return fmt.Errorf("vtep %s needs an uplink to reach the underlay", cfg.VTEP.Address)
 	}
 	l, err := links.Lookup(members[0])
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(l.Addrs, addr) {
-		return fmt.Errorf("vtep address %s is not assigned to uplink %s (it has %v)", addr, members[0], l.Addrs)
-	}
-	var errs []error
-	for _, s := range cfg.Segments {
-		if s.Type == config.SegmentVXLAN && l.MTU < s.MTU+vxlanOverhead {
-			errs = append(errs, fmt.Errorf("segment %s: mtu %d plus %d bytes of VXLAN overhead needs an uplink MTU of at least %d, and %s has %d",
-				s.Name, s.MTU, vxlanOverhead, s.MTU+vxlanOverhead, members[0], l.MTU))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	u, err := vxlan.NewUnderlay(cfg.VTEP, vxlan.Uplink{Name: members[0], Index: l.Index, MTU: l.MTU, Addrs: l.Addrs}, p.bds)
+	if err != nil {
 		return err
 	}
-	p.settings.VTEP = addr
-	p.settings.VTEPPort = cfg.VTEP.Port
-	p.settings.DontFragment = cfg.VTEP.DF
-	p.settings.AnySourceVTEP = cfg.VTEP.AcceptUnlistedVTEPs
-	p.settings.UnderlayIfindex = l.Index
+	p.settings.VTEP = u.VTEP
+	p.settings.VTEPPort = u.Port
+	p.settings.DontFragment = u.DF
+	p.settings.AnySourceVTEP = u.AcceptUnlisted
+	p.settings.UnderlayIfindex = u.Uplink.Index
 	return nil
 }
 
@@ -270,18 +255,7 @@ func hashMode(s string) bpf.HashMode {
 }
 
 // remoteVTEPs lists every remote VTEP of every bridge domain, once each.
-func (p *plan) remoteVTEPs() []netip.Addr {
-	var out []netip.Addr
-	for _, s := range p.segments {
-		for _, v := range s.VTEPs {
-			if !slices.Contains(out, v) {
-				out = append(out, v)
-			}
-		}
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
-}
+func (p *plan) remoteVTEPs() []netip.Addr { return vxlan.RemoteVTEPs(p.bds) }
 
 // macOf returns mac as the datapath stores it: always six bytes.
 func macOf(mac net.HardwareAddr) net.HardwareAddr {

@@ -1,4 +1,4 @@
-package agent
+package vxlan
 
 import (
 	"bytes"
@@ -25,8 +25,8 @@ import (
 //     bpf_redirect_neigh only when it is IP (ARP and clones cannot), so the
 //     agent keeps the next hops of all remote VTEPs resolved.
 
-// enableForwarding turns IPv4 forwarding on for one interface.
-func enableForwarding(iface string) error {
+// EnableForwarding turns IPv4 forwarding on for one interface.
+func EnableForwarding(iface string) error {
 	path := filepath.Join("/proc/sys/net/ipv4/conf", iface, "forwarding")
 	cur, err := os.ReadFile(path)
 	if err != nil {
@@ -41,24 +41,24 @@ func enableForwarding(iface string) error {
 	return nil
 }
 
-// nextHop is how the underlay reaches one remote VTEP.
-type nextHop struct {
+// NextHop is how the underlay reaches one remote VTEP.
+type NextHop struct {
 	Addr      netip.Addr // the gateway, or the VTEP itself when on-link
 	Ifindex   int
 	Interface string
 }
 
-// resolveNextHop asks the kernel for the route to vtep.
-func resolveNextHop(vtep netip.Addr) (nextHop, error) {
+// ResolveNextHop asks the kernel for the route to vtep.
+func ResolveNextHop(vtep netip.Addr) (NextHop, error) {
 	routes, err := netlink.RouteGet(net.IP(vtep.AsSlice()))
 	if err != nil {
-		return nextHop{}, fmt.Errorf("route to VTEP %s: %w", vtep, err)
+		return NextHop{}, fmt.Errorf("route to VTEP %s: %w", vtep, err)
 	}
 	if len(routes) == 0 {
-		return nextHop{}, fmt.Errorf("no route to VTEP %s", vtep)
+		return NextHop{}, fmt.Errorf("no route to VTEP %s", vtep)
 	}
 	r := routes[0]
-	nh := nextHop{Addr: vtep, Ifindex: r.LinkIndex}
+	nh := NextHop{Addr: vtep, Ifindex: r.LinkIndex}
 	if gw, ok := netip.AddrFromSlice(r.Gw.To4()); ok && r.Gw != nil {
 		nh.Addr = gw
 	}
@@ -68,25 +68,25 @@ func resolveNextHop(vtep netip.Addr) (nextHop, error) {
 	return nh, nil
 }
 
-// nextHopWriter is the datapath's next-hop cache.
-type nextHopWriter interface {
+// NextHopCache is the datapath's next-hop cache.
+type NextHopCache interface {
 	NextHops() (map[netip.Addr]bpf.NextHop, error)
 	SetNextHop(vtep netip.Addr, nh bpf.NextHop) error
 	DeleteNextHop(vtep netip.Addr) error
 }
 
-// syncNextHops makes the kernel resolve the next hop of every remote VTEP
+// SyncNextHops makes the kernel resolve the next hop of every remote VTEP
 // (NTF_USE: as if a packet were sent) and writes the resolved ones into
 // the datapath's cache, so encapsulation skips the FIB lookup and ARP and
 // floods always find a complete neighbour. VTEPs whose next hop is not
 // resolved (yet) are left to bpf_fib_lookup. slotOf gives an interface's
 // counter slot; spread says whether tunnels leaving on it are spread over
 // the port-channel's members.
-func syncNextHops(dp nextHopWriter, vteps []netip.Addr, slotOf func(ifindex int) uint16, spread func(ifindex int) bool, log *zap.Logger) {
+func SyncNextHops(dp NextHopCache, vteps []netip.Addr, slotOf func(ifindex int) uint16, spread func(ifindex int) bool, log *zap.Logger) {
 	var errs []error
 	want := map[netip.Addr]bpf.NextHop{}
 	for _, v := range vteps {
-		nh, err := resolveNextHop(v)
+		nh, err := ResolveNextHop(v)
 		if err != nil {
 			errs = append(errs, err)
 			continue
