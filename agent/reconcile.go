@@ -44,6 +44,10 @@ type reconciler struct {
 	linked map[int]bool
 	// steer, when set, steers a veth vEth's receive queues (RPS).
 	steer func(iface string) error
+	// vlans mirrors the datapath's VLAN table once read: this agent is its
+	// only writer, and reading 4096 entries costs milliseconds on every
+	// port-channel change.
+	vlans map[uint16]uint32
 	// settings were last written by this agent (the map cannot be read
 	// back into bpf.Settings); nil until the first write.
 	settings *bpf.Settings
@@ -183,22 +187,27 @@ func (r *reconciler) apply(p *plan) error {
 }
 
 func (r *reconciler) applyVLANs(p *plan) error {
-	cur, err := r.dp.VLANs()
-	if err != nil {
-		return err
+	if r.vlans == nil {
+		cur, err := r.dp.VLANs()
+		if err != nil {
+			return err
+		}
+		r.vlans = cur
 	}
 	for vid, seg := range p.vlans {
-		if cur[vid] != seg {
+		if r.vlans[vid] != seg {
 			if err := r.dp.SetVLAN(vid, seg); err != nil {
 				return err
 			}
+			r.vlans[vid] = seg
 		}
 	}
-	for vid := range cur {
+	for vid := range r.vlans {
 		if _, keep := p.vlans[vid]; !keep {
 			if err := r.dp.SetVLAN(vid, 0); err != nil {
 				return err
 			}
+			delete(r.vlans, vid)
 		}
 	}
 	return nil
