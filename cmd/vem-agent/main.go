@@ -41,6 +41,7 @@ func run(args []string) error {
 	uninstall := fs.Bool("uninstall", false, "detach the instance's programs, delete its pins and exit (forwarding stops)")
 	instance := fs.String("instance", "", "with --uninstall: the `name` of the instance to remove (default: the configuration file's)")
 	noPeer := fs.Bool("no-redirect-peer", false, "deliver to veth ports through their host end instead of bpf_redirect_peer (for comparison)")
+	steer := fs.Bool("steer-veth-flows", false, "enable RPS on veth vEths: no TCP reordering on the VM's veth hop, at some throughput cost")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -82,7 +83,7 @@ func run(args []string) error {
 	}
 	defer log.Sync()
 
-	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer})
+	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer, SteerVEthFlows: *steer})
 	if err != nil {
 		return err
 	}

@@ -64,8 +64,11 @@ func TestPingAndUDPWithinSegment(t *testing.T) {
 		t.Fatalf("vm1's counters: %+v, want at least %d received and no drops", c, datagrams)
 	}
 
-	// veth vEths get their receive queues steered by flow (RPS), which
-	// keeps a TCP flow in one backlog queue: no reordering.
+	// With --steer-veth-flows, veth vEths get their receive queues
+	// steered by flow (RPS), which keeps a TCP flow in one backlog queue:
+	// no reordering. A restarted agent re-links every port.
+	h.stopAgent()
+	h.startAgent("--steer-veth-flows")
 	out, err := h.host.Run(context.Background(), "cat", "/sys/class/net/"+vm1.tap+"/queues/rx-0/rps_cpus")
 	if err != nil {
 		t.Fatal(err)
