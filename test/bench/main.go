@@ -61,9 +61,14 @@
 //
 // The eBPF program cannot undo it: it runs after the split, on both CPUs.
 // The agent can prevent it by enabling RPS on the host end of each veth
-// vEth (rps_cpus of its receive queues set to all CPUs): every flow then
+// vEth (rps_cpus of its receive queues set to all CPUs), which it does
+// when run with the opt-in flag --steer-veth-flows: every flow then
 // crosses one backlog in order before the program runs (vem-rps: 0
-// retransmits in every run, same throughput). Turning GRO on on the host
+// retransmits in every run, same throughput). It is not the default
+// because RPS hashes each direction of a flow by its sender's socket
+// hash: on 2 cores a flow's data and its ACKs can be steered to different
+// CPUs, and throughput then halved in half the runs (8-9 against 12.8
+// Gbit/s; see runVXLAN in vxlan_run.go). Turning GRO on on the host
 // end does not help (vem-gro): veth uses its NAPI ring only for skbs it
 // could aggregate, and a TCP skb from a TSO-capable sender is not one
 // (veth_skb_is_eligible_for_gro), so it still goes through netif_rx. Real
@@ -72,20 +77,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
-	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
 	"time"
-
-	"github.com/vem-switch/vem/test/topo"
 )
 
 func main() {
@@ -127,46 +123,22 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root: it creates network namespaces and loads eBPF programs")
-	}
-	for _, tool := range []string{"iperf3", "nstat", "ethtool", "taskset", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return err
-		}
-	}
-
-	// Ctrl-C or SIGTERM cancels the run; the deferred teardown still runs.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	dir, err := os.MkdirTemp("", "vem-bench")
-	if err != nil {
+	if err := requireRoot("iperf3", "nstat", "ethtool", "taskset", "ping"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if *agentBin == "" {
-		if *agentBin, err = buildAgent(ctx, dir); err != nil {
-			return err
-		}
-	}
-
-	tp, err := topo.New(fmt.Sprintf("vembench%d", os.Getpid()))
+	s, err := openSession("vem-bench", "vembench", *agentBin)
 	if err != nil {
 		return err
 	}
 	var r *rig
-	defer func() {
-		if cerr := tp.Close(); cerr != nil {
-			fmt.Fprintln(os.Stderr, "bench: cleanup:", cerr)
+	defer s.close(func() []string {
+		if r == nil {
+			return nil
 		}
-		if r != nil {
-			if left := r.leftovers(); len(left) > 0 {
-				fmt.Fprintln(os.Stderr, "bench: left behind:", strings.Join(left, ", "))
-			}
-		}
-	}()
-	if r, err = newRig(tp, *agentBin, dir); err != nil {
+		return r.leftovers()
+	})
+	ctx := s.ctx
+	if r, err = newRig(s.tp, s.agentBin, s.dir); err != nil {
 		return err
 	}
 	if _, err := startIperfServer(ctx, r.vm2, iperfPort, ""); err != nil {
@@ -180,108 +152,16 @@ func run() error {
 			break
 		}
 	}
-	if err := r.waitReachable(ctx, r.vm1, vm2DirectAddr, nil); err != nil {
+	if err := waitReachable(ctx, r.vm1, vm2DirectAddr, nil); err != nil {
 		return err
 	}
 
 	fmt.Printf("%d rounds of %d variants, iperf3 -t %v, vm1 -> vm2\n", *rounds, len(vs), *duration)
-	for _, v := range vs {
-		fmt.Printf("  %-12s %s\n", v.name, v.desc)
-	}
-	results := map[string][]sample{}
-	for round := 1; round <= *rounds; round++ {
-		for _, v := range vs {
-			s, err := measure(ctx, r, v, *duration)
-			if ctx.Err() != nil {
-				return errors.New("interrupted; cleaned up")
-			}
-			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
-			}
-			results[v.name] = append(results[v.name], s)
-			fmt.Printf("round %d %-12s %s\n", round, v.name, s.line())
-			if *verbose {
-				printMoved("  vm1", s.snd)
-				printMoved("  vm2", s.rcv)
-			}
-		}
+	results, err := runRounds(ctx, r, vs, *rounds, *duration, *verbose)
+	if err != nil {
+		return err
 	}
 	fmt.Println()
 	printReport(os.Stdout, vs, results)
 	return nil
-}
-
-// measure sets a variant up, runs iperf3 once through it with counters
-// read around the run, and tears the variant down.
-func measure(ctx context.Context, r *rig, v variant, d time.Duration) (s sample, err error) {
-	undo, err := v.setup(ctx, r)
-	if err != nil {
-		return s, fmt.Errorf("set up: %w", err)
-	}
-	defer func() {
-		if uerr := undo(); uerr != nil {
-			err = errors.Join(err, fmt.Errorf("tear down: %w", uerr))
-		}
-	}()
-
-	snd0, rcv0, net0, err := snapshot(ctx, r)
-	if err != nil {
-		return s, err
-	}
-	res, err := runIperfClient(ctx, r.vm1, v.addr, v.port, d, v.cpus)
-	if err != nil {
-		return s, err
-	}
-	snd1, rcv1, net1, err := snapshot(ctx, r)
-	if err != nil {
-		return s, err
-	}
-	return sample{
-		gbps:    res.End.SumReceived.BitsPerSecond / 1e9,
-		retrans: res.End.SumSent.Retransmits,
-		snd:     snd1.sub(snd0),
-		rcv:     rcv1.sub(rcv0),
-		backlog: net1.sub(net0),
-	}, nil
-}
-
-func snapshot(ctx context.Context, r *rig) (snd, rcv nstatCounters, backlog softnet, err error) {
-	if snd, err = readNstat(ctx, r.vm1); err != nil {
-		return
-	}
-	if rcv, err = readNstat(ctx, r.vm2); err != nil {
-		return
-	}
-	backlog, err = readSoftnet()
-	return
-}
-
-// printMoved prints the TCP counters of c that are not zero.
-func printMoved(who string, c nstatCounters) {
-	var names []string
-	for k, v := range c {
-		if v != 0 && (strings.HasPrefix(k, "Tcp") || strings.HasPrefix(k, "IpExt")) {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	var parts []string
-	for _, k := range names {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, c[k]))
-	}
-	fmt.Printf("%s: %s\n", who, strings.Join(parts, " "))
-}
-
-// buildAgent builds ./cmd/vem-agent of the module bench runs in.
-func buildAgent(ctx context.Context, dir string) (string, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("no go tool to build vem-agent (or pass -agent): %w", err)
-	}
-	out := filepath.Join(dir, "vem-agent")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "github.com/vem-switch/vem/cmd/vem-agent")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build vem-agent: %w: %s", err, b)
-	}
-	return out, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,18 +85,9 @@ func (r *pcRig) build(tp *topo.Topology, agentBin, dir string) error {
 		h.cfgFile = filepath.Join(h.stateDir, "vem.yaml")
 		h.socket = filepath.Join(h.stateDir, "agent.sock")
 		h.api = api.NewClient(h.socket)
-		if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
-			return fmt.Errorf("agent state directory: %w", err)
+		if err := writeAgentConfig(tp, agentBin, h.name, h.instance, h.stateDir, h.cfgFile, h.agentConfig()); err != nil {
+			return err
 		}
-		if err := os.WriteFile(h.cfgFile, []byte(h.agentConfig()), 0o600); err != nil {
-			return fmt.Errorf("write %s agent configuration: %w", h.name, err)
-		}
-		// Runs at Close after the agents are stopped, however the run ends.
-		tp.Cleanup(func() {
-			if err := r.uninstall(h); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
-			}
-		})
 	}
 	// busy is no member: the busy cases take it down for a link event
 	// that is not e1's (portchannel_run.go).
@@ -142,7 +132,7 @@ ports:
 // pins.
 func (r *pcRig) startAgents(ctx context.Context) error {
 	for _, h := range r.hosts {
-		p, err := h.ns.StartNetOnly(r.agentBin, "--config", h.cfgFile, "--state-dir", h.stateDir)
+		p, err := startAgentIn(h.ns, r.agentBin, h.cfgFile, h.stateDir)
 		if err != nil {
 			return err
 		}
@@ -150,10 +140,8 @@ func (r *pcRig) startAgents(ctx context.Context) error {
 	}
 	for _, h := range r.hosts {
 		err := poll(ctx, 10*time.Second, func() (bool, error) {
-			select {
-			case <-h.agent.Done():
-				return false, fmt.Errorf("vem-agent on %s exited: %v\n%s", h.name, h.agent.Wait(), h.agent.Output())
-			default:
+			if err := exited(h.agent, "vem-agent on "+h.name); err != nil {
+				return false, err
 			}
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
@@ -224,56 +212,8 @@ func (h *pcHost) txPackets(ctx context.Context, member string) (uint64, error) {
 	return cs[0].TxPackets, nil
 }
 
-// uninstall removes h's agent pins and state; a no-op when there are none.
-func (r *pcRig) uninstall(h *pcHost) error {
-	out, err := exec.Command(r.agentBin, "--uninstall", "--instance", h.instance,
-		"--state-dir", h.stateDir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("vem-agent --uninstall %s: %w: %s", h.instance, err, out)
-	}
-	return nil
-}
-
 // leftovers lists pins of the rig's agent instances under /sys/fs/bpf/vem
 // and namespaces of the topology still present.
 func (r *pcRig) leftovers() []string {
-	var out []string
-	for _, h := range r.hosts {
-		if h == nil || h.instance == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/bpf/vem", h.instance)); err == nil {
-			out = append(out, "pins /sys/fs/bpf/vem/"+h.instance)
-		}
-	}
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), r.tp.Prefix()+"-") {
-			out = append(out, "netns "+e.Name())
-		}
-	}
-	return out
-}
-
-// poll calls cond every 20 ms until it returns true or an error, for at
-// most timeout.
-func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := cond()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not after %v", timeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return leftBehind(r.tp, instances(r.hosts[:], func(h *pcHost) string { return h.instance })...)
 }

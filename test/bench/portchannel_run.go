@@ -7,12 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
 	"slices"
-	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -155,39 +150,17 @@ func runPortChannel(agentBin string, o *pcOptions) error {
 	if o.runs < 1 || o.runs > 50 {
 		return fmt.Errorf("-failovers %d: want 1 to 50", o.runs)
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root: it creates network namespaces and loads eBPF programs")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
+	if err := requireRoot("ip"); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	dir, err := os.MkdirTemp("", "vem-bench-pc")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if agentBin == "" {
-		if agentBin, err = buildAgent(ctx, dir); err != nil {
-			return err
-		}
-	}
-	tp, err := topo.New(fmt.Sprintf("vembenchpc%d", os.Getpid()))
+	ses, err := openSession("vem-bench-pc", "vembenchpc", agentBin)
 	if err != nil {
 		return err
 	}
 	r := &pcRig{}
-	defer func() {
-		if cerr := tp.Close(); cerr != nil {
-			fmt.Fprintln(os.Stderr, "bench: cleanup:", cerr)
-		}
-		if left := r.leftovers(); len(left) > 0 {
-			fmt.Fprintln(os.Stderr, "bench: left behind:", strings.Join(left, ", "))
-		}
-	}()
-	if err := r.build(tp, agentBin, dir); err != nil {
+	defer ses.close(r.leftovers)
+	ctx := ses.ctx
+	if err := r.build(ses.tp, ses.agentBin, ses.dir); err != nil {
 		return err
 	}
 	if err := r.startAgents(ctx); err != nil {
@@ -454,7 +427,7 @@ func (r *pcRig) flowOnE1(ctx context.Context, run uint32) (*sender, int, error) 
 // printPCReport writes the failover table: per case, the median and
 // maximum of each figure over the runs.
 func printPCReport(w io.Writer, results map[string][]pcSample) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "case\truns\tfailover ms median\tmax\tmin\tlink event ms median\tmax\tagent ms median\tmax\tlost median\tmax\trebundle s median\t")
 	for _, c := range pcCases {
 		ss := results[c.name]
@@ -462,10 +435,7 @@ func printPCReport(w io.Writer, results map[string][]pcSample) {
 			continue
 		}
 		col := func(f func(pcSample) float64) (med, lo, hi float64) {
-			var xs []float64
-			for _, s := range ss {
-				xs = append(xs, f(s))
-			}
+			xs := collect(ss, f)
 			return median(xs), slices.Min(xs), slices.Max(xs)
 		}
 		fo, foMin, foMax := col(func(s pcSample) float64 { return ms(s.failover) })

@@ -73,22 +73,31 @@ func openReceiver(ns *topo.NS, addr string) (*tsSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	var fd int
-	err = ns.Do(func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
-			return err
-		}
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: streamPort, Addr: a.As4()}); err != nil {
-			unix.Close(fd)
-			return err
-		}
-		return nil
+	fd, err := udpSocket(ns, func(fd int) error {
+		return unix.Bind(fd, &unix.SockaddrInet4{Port: streamPort, Addr: a.As4()})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("UDP receiver %s:%d in %s: %w", addr, streamPort, ns, err)
 	}
 	return startTS(fd, false, ns.String())
+}
+
+// udpSocket opens a UDP socket in ns and prepares it with setup (bind,
+// connect); it closes the socket if setup fails.
+func udpSocket(ns *topo.NS, setup func(fd int) error) (int, error) {
+	var fd int
+	err := ns.Do(func() error {
+		var err error
+		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			return err
+		}
+		if err := setup(fd); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
+	})
+	return fd, err
 }
 
 func startTS(fd int, packet bool, where string) (*tsSocket, error) {
@@ -225,19 +234,11 @@ func openSender(ns *topo.NS, sport int, dst string) (*sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	var fd int
-	err = ns.Do(func() error {
-		var err error
-		if fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+	fd, err := udpSocket(ns, func(fd int) error {
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Port: sport}); err != nil {
 			return err
 		}
-		if err = unix.Bind(fd, &unix.SockaddrInet4{Port: sport}); err == nil {
-			err = unix.Connect(fd, &unix.SockaddrInet4{Port: streamPort, Addr: a.As4()})
-		}
-		if err != nil {
-			unix.Close(fd)
-		}
-		return err
+		return unix.Connect(fd, &unix.SockaddrInet4{Port: streamPort, Addr: a.As4()})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("UDP sender from port %d in %s: %w", sport, ns, err)

@@ -71,3 +71,27 @@ func TestSelectVariants(t *testing.T) {
 		t.Errorf("vem-rps without -explore: %v, want an error naming -explore", err)
 	}
 }
+
+func TestPrintVXLANReportFormat(t *testing.T) {
+	s := func(g float64, re int) sample {
+		return sample{gbps: g, retrans: re, backlog: softnet{processed: []uint64{60, 40}, dropped: []uint64{0, 0}}}
+	}
+	var b strings.Builder
+	printVXLANReport(&b, []variant{{name: "vem"}, {name: "kernel"}}, map[string][]sample{
+		"vem":    {s(13.0, 10), s(12.1, 0), s(12.9, 4)},
+		"kernel": {s(11.7, 2277), s(9.1, 2000)},
+	})
+	want := `  variant  runs  Gbit/s   min   max  retrans  vs kernel  vs kernel-rps
+      vem     3    12.9  12.1  13.0        4       1.24              -
+   kernel     2    10.4   9.1  11.7     2138       1.00              -
+
+medians per run: counters of the receiver (vm2) and the sender (vm1); share of the
+backlog (netif_rx) packets the busiest CPU processed, and backlog drops
+  variant  rcv OFOQueue  snd RetransSegs  snd SACKReorder  snd DSACKRecvSegs  snd LostRetransmit  busiest CPU %  backlog drops
+      vem             0                0                0                  0                   0             60              0
+   kernel             0                0                0                  0                   0             60              0
+`
+	if got := b.String(); got != want {
+		t.Errorf("printVXLANReport wrote\n%s\nwant\n%s", got, want)
+	}
+}

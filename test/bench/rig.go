@@ -6,10 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/vem-switch/vem/test/topo"
 )
@@ -103,15 +100,14 @@ func newRig(tp *topo.Topology, agentBin, dir string) (*rig, error) {
 // reaches vm2 through it. The returned stop function stops the agent and
 // removes its pins, which detaches its programs.
 func (r *rig) startAgent(ctx context.Context, extra ...string) (func() error, error) {
-	args := append([]string{r.agentBin, "--config", r.cfgFile, "--state-dir", filepath.Join(r.dir, "state")}, extra...)
-	p, err := r.host.StartNetOnly(args...)
+	p, err := startAgentIn(r.host, r.agentBin, r.cfgFile, filepath.Join(r.dir, "state"), extra...)
 	if err != nil {
 		return nil, err
 	}
 	stop := func() error {
 		return errors.Join(p.Stop(), r.uninstall())
 	}
-	if err := r.waitReachable(ctx, r.vm1, vm2Addr, p); err != nil {
+	if err := waitReachable(ctx, r.vm1, vm2Addr, p); err != nil {
 		return nil, errors.Join(err, stop())
 	}
 	return stop, nil
@@ -120,12 +116,7 @@ func (r *rig) startAgent(ctx context.Context, extra ...string) (func() error, er
 // uninstall removes the agent instance's pins and state; it is a no-op
 // when there is nothing to remove.
 func (r *rig) uninstall() error {
-	out, err := exec.Command(r.agentBin, "--uninstall", "--instance", r.instance,
-		"--state-dir", filepath.Join(r.dir, "state")).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("vem-agent --uninstall: %w: %s", err, out)
-	}
-	return nil
+	return uninstallAgent(r.agentBin, r.instance, filepath.Join(r.dir, "state"))
 }
 
 // addBridge enslaves tap1 and tap2 to a new Linux bridge br0 in the host
@@ -150,36 +141,10 @@ func (r *rig) addBridge(ctx context.Context) (func() error, error) {
 			return nil, err
 		}
 	}
-	if err := r.waitReachable(ctx, r.vm1, vm2Addr, nil); err != nil {
+	if err := waitReachable(ctx, r.vm1, vm2Addr, nil); err != nil {
 		return nil, errors.Join(err, del())
 	}
 	return del, nil
-}
-
-// waitReachable pings addr from ns until it answers, for up to 10 s. A
-// non-nil p is a process that must stay up meanwhile (the agent).
-func (r *rig) waitReachable(ctx context.Context, ns *topo.NS, addr string, p *topo.Proc) error {
-	for i := 0; i < 50; i++ {
-		if p != nil {
-			select {
-			case <-p.Done():
-				return fmt.Errorf("vem-agent exited: %v\n%s", p.Wait(), p.Output())
-			default:
-			}
-		}
-		res, _ := ns.Ping(ctx, addr, 1, 200*time.Millisecond)
-		if res.Received > 0 {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-	}
-	out := ""
-	if p != nil {
-		out = "\n" + p.Output()
-	}
-	return fmt.Errorf("%s does not reach %s%s", ns, addr, out)
 }
 
 // byName returns the rig's namespace host, vm1 or vm2.
@@ -217,16 +182,4 @@ func setRPS(ctx context.Context, ns *topo.NS, dev, mask string) error {
 
 // leftovers lists pins the instance left under /sys/fs/bpf/vem and
 // namespaces of the topology still present.
-func (r *rig) leftovers() []string {
-	var out []string
-	if _, err := os.Stat(filepath.Join("/sys/fs/bpf/vem", r.instance)); err == nil {
-		out = append(out, "pins /sys/fs/bpf/vem/"+r.instance)
-	}
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), r.tp.Prefix()+"-") {
-			out = append(out, "netns "+e.Name())
-		}
-	}
-	return out
-}
+func (r *rig) leftovers() []string { return leftBehind(r.tp, r.instance) }

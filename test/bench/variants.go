@@ -89,22 +89,15 @@ func agentStep(ctx context.Context, r *rig) (func() error, error) { return r.sta
 // steps applies ss in order and returns their undo in reverse order; a
 // failing step undoes the ones before it.
 func steps(ctx context.Context, r *rig, ss ...step) (func() error, error) {
-	var undos []func() error
-	undoAll := func() error {
-		var errs []error
-		for i := len(undos) - 1; i >= 0; i-- {
-			errs = append(errs, undos[i]())
-		}
-		return errors.Join(errs...)
-	}
+	var undos undoList
 	for _, s := range ss {
 		u, err := s(ctx, r)
 		if err != nil {
-			return nil, errors.Join(err, undoAll())
+			return nil, errors.Join(err, undos.undo())
 		}
-		undos = append(undos, u)
+		undos.add(u)
 	}
-	return undoAll, nil
+	return undos.undo, nil
 }
 
 // groOn turns GRO on for dev in the rig's namespace ns.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -99,18 +98,9 @@ func (vr *vxlanRig) build(tp *topo.Topology, agentBin, dir string) error {
 		h.instance = fmt.Sprintf("benchvx%d-%s", os.Getpid(), h.name)
 		h.stateDir = filepath.Join(dir, h.name)
 		h.cfgFile = filepath.Join(h.stateDir, "vem.yaml")
-		if err := os.MkdirAll(h.stateDir, 0o700); err != nil {
-			return fmt.Errorf("agent state directory: %w", err)
+		if err := writeAgentConfig(tp, agentBin, h.name, h.instance, h.stateDir, h.cfgFile, h.agentConfig()); err != nil {
+			return err
 		}
-		if err := os.WriteFile(h.cfgFile, []byte(h.agentConfig()), 0o600); err != nil {
-			return fmt.Errorf("write %s agent configuration: %w", h.name, err)
-		}
-		// Runs at Close after the agents are stopped, however the run ends.
-		tp.Cleanup(func() {
-			if err := vr.uninstall(h); err != nil {
-				fmt.Fprintln(os.Stderr, "bench: cleanup:", err)
-			}
-		})
 	}
 	return nil
 }
@@ -133,15 +123,19 @@ ports:
 }
 
 // startAgents runs vem-agent on both hypervisors and returns once vm1
-// reaches vm2 through them. The returned function stops the agents,
-// removes their pins (which detaches their programs) and turns off the
-// RPS the agents enabled on the taps, so that no later variant inherits it.
+// reaches vm2 through them. The returned function stops the agents and
+// removes their pins (which detaches their programs). It also turns RPS
+// off on the taps: the agents run here without --steer-veth-flows and do
+// not set it, but an agent run with that flag leaves RPS on the taps when
+// it stops, and no later variant should inherit it; without, it is a
+// harmless no-op.
 func (vr *vxlanRig) startAgents(ctx context.Context) (func() error, error) {
 	var procs []*topo.Proc
 	stop := func() error {
 		var errs []error
 		for i, p := range procs {
-			errs = append(errs, p.Stop(), vr.uninstall(vr.hosts[i]))
+			h := vr.hosts[i]
+			errs = append(errs, p.Stop(), uninstallAgent(vr.agentBin, h.instance, h.stateDir))
 		}
 		for _, h := range vr.hosts {
 			errs = append(errs, setRPS(context.Background(), h.ns, h.tap, "0"))
@@ -149,27 +143,17 @@ func (vr *vxlanRig) startAgents(ctx context.Context) (func() error, error) {
 		return errors.Join(errs...)
 	}
 	for _, h := range vr.hosts {
-		p, err := h.ns.StartNetOnly(vr.agentBin, "--config", h.cfgFile, "--state-dir", h.stateDir)
+		p, err := startAgentIn(h.ns, vr.agentBin, h.cfgFile, h.stateDir)
 		if err != nil {
 			return nil, errors.Join(err, stop())
 		}
 		procs = append(procs, p)
 	}
 	// Watches the second agent; the first one's log joins a failure.
-	if err := vr.waitReachable(ctx, vr.vm1, vm2Addr, procs[1]); err != nil {
+	if err := waitReachable(ctx, vr.vm1, vm2Addr, procs[1]); err != nil {
 		return nil, errors.Join(err, fmt.Errorf("hv1 agent log:\n%s", procs[0].Output()), stop())
 	}
 	return stop, nil
-}
-
-// uninstall removes h's agent pins and state; a no-op when there are none.
-func (vr *vxlanRig) uninstall(h *vxlanHost) error {
-	out, err := exec.Command(vr.agentBin, "--uninstall", "--instance", h.instance,
-		"--state-dir", h.stateDir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("vem-agent --uninstall %s: %w: %s", h.instance, err, out)
-	}
-	return nil
 }
 
 // kernelVXLAN builds the same overlay from the kernel's own parts on each
@@ -177,19 +161,13 @@ func (vr *vxlanRig) uninstall(h *vxlanHost) error {
 // as source, no learning) and a bridge br0 holding vx0 and the VM's tap,
 // with the peer VTEP as the flood destination and the peer VM's MAC
 // pinned to it, as test/e2e/vxlan_test.go sets up its kernel VTEP. With
-// rps, RPS is enabled on the taps as vem-agent does for its vEths. The
-// returned function deletes it all.
+// rps, RPS is enabled on the taps as vem-agent --steer-veth-flows does
+// for its vEths. The returned function deletes it all.
 func (vr *vxlanRig) kernelVXLAN(ctx context.Context, rps bool) (func() error, error) {
-	var undos []func() error
-	undo := func() error {
-		var errs []error
-		for i := len(undos) - 1; i >= 0; i-- {
-			errs = append(errs, undos[i]())
-		}
-		return errors.Join(errs...)
-	}
+	var undos undoList
+	undo := undos.undo
 	for _, h := range vr.hosts {
-		undos = append(undos, func() error {
+		undos.add(func() error {
 			var errs []error
 			for _, dev := range []string{"vx0", "br0"} {
 				// Each may be missing when a step before it failed.
@@ -225,7 +203,7 @@ func (vr *vxlanRig) kernelVXLAN(ctx context.Context, rps bool) (func() error, er
 			}
 		}
 	}
-	if err := vr.waitReachable(ctx, vr.vm1, vm2Addr, nil); err != nil {
+	if err := waitReachable(ctx, vr.vm1, vm2Addr, nil); err != nil {
 		return nil, errors.Join(err, undo())
 	}
 	return undo, nil
@@ -234,20 +212,5 @@ func (vr *vxlanRig) kernelVXLAN(ctx context.Context, rps bool) (func() error, er
 // leftovers lists pins of the rig's agent instances under /sys/fs/bpf/vem
 // and namespaces of the topology still present.
 func (vr *vxlanRig) leftovers() []string {
-	var out []string
-	for _, h := range vr.hosts {
-		if h == nil || h.instance == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/bpf/vem", h.instance)); err == nil {
-			out = append(out, "pins /sys/fs/bpf/vem/"+h.instance)
-		}
-	}
-	entries, _ := os.ReadDir("/run/netns")
-	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), vr.tp.Prefix()+"-") {
-			out = append(out, "netns "+e.Name())
-		}
-	}
-	return out
+	return leftBehind(vr.tp, instances(vr.hosts[:], func(h *vxlanHost) string { return h.instance })...)
 }

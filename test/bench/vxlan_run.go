@@ -2,18 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"os/signal"
-	"strings"
-	"syscall"
-	"text/tabwriter"
 	"time"
-
-	"github.com/vem-switch/vem/test/topo"
 )
 
 // vxlanOptions are the flags the -vxlan mode uses.
@@ -27,19 +19,20 @@ type vxlanOptions struct {
 
 // vxlanVariants are the ways of building the overlay between the hosts
 // of vr: vem on both, and the kernel's vxlan device and bridge on both,
-// with and without the RPS vem-agent enables on veth vEths (see the top
-// of main.go: it keeps the VM's veth hop from reordering a flow).
+// with and without RPS on the taps, which vem-agent enables on veth vEths
+// only with --steer-veth-flows (see the top of main.go: it keeps the VM's
+// veth hop from reordering a flow).
 func vxlanVariants(vr *vxlanRig) []variant {
 	kernel := func(rps bool) func(context.Context, *rig) (func() error, error) {
 		return func(ctx context.Context, _ *rig) (func() error, error) { return vr.kernelVXLAN(ctx, rps) }
 	}
 	return []variant{
-		{name: "vem", desc: "vem-agent on hv1 and hv2: VXLAN in the eBPF programs (agent sets RPS on the taps)",
+		{name: "vem", desc: "vem-agent on hv1 and hv2: VXLAN in the eBPF programs (no RPS on the taps)",
 			addr: vm2Addr, port: iperfPort,
 			setup: func(ctx context.Context, _ *rig) (func() error, error) { return vr.startAgents(ctx) }},
 		{name: "kernel", desc: "kernel vxlan device vx0 + Linux bridge br0 on hv1 and hv2, static FDB",
 			addr: vm2Addr, port: iperfPort, setup: kernel(false)},
-		{name: "kernel-rps", desc: "kernel, with RPS on the taps as vem-agent sets it",
+		{name: "kernel-rps", desc: "kernel, with RPS on the taps as vem-agent --steer-veth-flows sets it",
 			addr: vm2Addr, port: iperfPort, setup: kernel(true)},
 	}
 }
@@ -47,7 +40,9 @@ func vxlanVariants(vr *vxlanRig) []variant {
 // runVXLAN is the -vxlan mode: iperf3 from vm1 on hv1 to vm2 on hv2 over
 // a routed underlay, through vem and through the kernel's VXLAN.
 //
-// Measured on kernel 6.18 with 2 CPUs (7 rounds of 5 s; medians):
+// Measured on kernel 6.18 with 2 CPUs (7 rounds of 5 s; medians), when
+// vem-agent still enabled RPS on veth vEths by default (it now does only
+// with --steer-veth-flows):
 //
 //	variant      Gbit/s  min   max   retrans
 //	vem            12.0  6.5  12.8         0
@@ -56,12 +51,13 @@ func vxlanVariants(vr *vxlanRig) []variant {
 //
 // vem and the kernel are within noise of each other (another run, of 4
 // rounds of 3 s, had vem/kernel at 0.88). vem's runs are bimodal, near
-// 12.5 or near 8.5 Gbit/s, presumably as the CPU that RPS steers the
-// flow to and the iperf3 processes' CPUs coincide or not (not verified;
-// kernel-rps shows it too, less often). Both keep TCP segmentation
+// 12.5 or near 8.5 Gbit/s: RPS hashes each direction of a flow by its
+// sender's socket hash, so on 2 cores the data and the ACKs of a flow can
+// be steered to different CPUs (kernel-rps shows it too, less often);
+// this is why the agent no longer enables RPS by default. Both keep TCP segmentation
 // offload across the tunnel: the router sees 64 KB VXLAN GSO packets
 // either way. The kernel's retransmits are the veth reordering described
-// at the top of main.go; RPS on the taps (as vem-agent sets it) removes
+// at the top of main.go; RPS on the taps (as vem-agent --steer-veth-flows sets it) removes
 // them, and a fifth of the kernel's throughput with them, as the flow's
 // receive work then stays on one CPU.
 func runVXLAN(o vxlanOptions) error {
@@ -70,44 +66,16 @@ func runVXLAN(o vxlanOptions) error {
 	if err != nil {
 		return err
 	}
-	if os.Geteuid() != 0 {
-		return errors.New("needs root: it creates network namespaces and loads eBPF programs")
+	if err := requireRoot("iperf3", "nstat", "ping", "ip", "bridge"); err != nil {
+		return err
 	}
-	for _, tool := range []string{"iperf3", "nstat", "ping", "ip", "bridge"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return err
-		}
-	}
-
-	// Ctrl-C or SIGTERM cancels the run; the deferred teardown still runs.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	dir, err := os.MkdirTemp("", "vem-bench-vxlan")
+	s, err := openSession("vem-bench-vxlan", "vembenchvx", o.agentBin)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	agentBin := o.agentBin
-	if agentBin == "" {
-		if agentBin, err = buildAgent(ctx, dir); err != nil {
-			return err
-		}
-	}
-
-	tp, err := topo.New(fmt.Sprintf("vembenchvx%d", os.Getpid()))
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := tp.Close(); cerr != nil {
-			fmt.Fprintln(os.Stderr, "bench: cleanup:", cerr)
-		}
-		if left := vr.leftovers(); len(left) > 0 {
-			fmt.Fprintln(os.Stderr, "bench: left behind:", strings.Join(left, ", "))
-		}
-	}()
-	if err := vr.build(tp, agentBin, dir); err != nil {
+	defer s.close(vr.leftovers)
+	ctx := s.ctx
+	if err := vr.build(s.tp, s.agentBin, s.dir); err != nil {
 		return err
 	}
 	if _, err := startIperfServer(ctx, vr.vm2, iperfPort, ""); err != nil {
@@ -117,26 +85,9 @@ func runVXLAN(o vxlanOptions) error {
 	fmt.Printf("VXLAN VNI %d, vm1 on hv1 -> vm2 on hv2 over a routed underlay (MTU %d, VMs %d)\n",
 		vxlanVNI, vxlanUnderlayMTU, vxlanInnerMTU)
 	fmt.Printf("%d rounds of %d variants, iperf3 -t %v\n", o.rounds, len(vs), o.duration)
-	for _, v := range vs {
-		fmt.Printf("  %-12s %s\n", v.name, v.desc)
-	}
-	results := map[string][]sample{}
-	for round := 1; round <= o.rounds; round++ {
-		for _, v := range vs {
-			s, err := measure(ctx, &vr.rig, v, o.duration)
-			if ctx.Err() != nil {
-				return errors.New("interrupted; cleaned up")
-			}
-			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", round, v.name, err)
-			}
-			results[v.name] = append(results[v.name], s)
-			fmt.Printf("round %d %-12s %s\n", round, v.name, s.line())
-			if o.verbose {
-				printMoved("  vm1", s.snd)
-				printMoved("  vm2", s.rcv)
-			}
-		}
+	results, err := runRounds(ctx, &vr.rig, vs, o.rounds, o.duration, o.verbose)
+	if err != nil {
+		return err
 	}
 	fmt.Println()
 	printVXLANReport(os.Stdout, vs, results)
@@ -146,59 +97,6 @@ func runVXLAN(o vxlanOptions) error {
 // printVXLANReport writes the throughput table, with ratios to the
 // kernel variants, and the counters that explain the retransmits.
 func printVXLANReport(w io.Writer, vs []variant, results map[string][]sample) {
-	gbps := func(s sample) float64 { return s.gbps }
-	ratio := func(x float64, base string) string {
-		b := medianOf(results[base], gbps)
-		if b == 0 {
-			return "-"
-		}
-		return fmt.Sprintf("%.2f", x/b)
-	}
-
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "variant\truns\tGbit/s\tmin\tmax\tretrans\tvs kernel\tvs kernel-rps\t")
-	for _, v := range vs {
-		ss := results[v.name]
-		if len(ss) == 0 {
-			continue
-		}
-		g := medianOf(ss, gbps)
-		lo, hi := ss[0].gbps, ss[0].gbps
-		for _, s := range ss {
-			lo, hi = min(lo, s.gbps), max(hi, s.gbps)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.1f\t%.0f\t%s\t%s\t\n", v.name, len(ss), g, lo, hi,
-			medianOf(ss, func(s sample) float64 { return float64(s.retrans) }),
-			ratio(g, "kernel"), ratio(g, "kernel-rps"))
-	}
-	tw.Flush()
-
-	fmt.Fprintln(w, "\nmedians per run: counters of the receiver (vm2) and the sender (vm1); share of the")
-	fmt.Fprintln(w, "backlog (netif_rx) packets the busiest CPU processed, and backlog drops")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprint(tw, "variant\t")
-	for _, c := range rcvCounters {
-		fmt.Fprintf(tw, "rcv %s\t", short(c))
-	}
-	for _, c := range sndCounters {
-		fmt.Fprintf(tw, "snd %s\t", short(c))
-	}
-	fmt.Fprintln(tw, "busiest CPU %\tbacklog drops\t")
-	for _, v := range vs {
-		ss := results[v.name]
-		if len(ss) == 0 {
-			continue
-		}
-		fmt.Fprintf(tw, "%s\t", v.name)
-		for _, c := range rcvCounters {
-			fmt.Fprintf(tw, "%.0f\t", medianOf(ss, func(s sample) float64 { return float64(s.rcv[c]) }))
-		}
-		for _, c := range sndCounters {
-			fmt.Fprintf(tw, "%.0f\t", medianOf(ss, func(s sample) float64 { return float64(s.snd[c]) }))
-		}
-		fmt.Fprintf(tw, "%.0f\t%.0f\t\n",
-			medianOf(ss, func(s sample) float64 { return s.backlog.busiest() }),
-			medianOf(ss, func(s sample) float64 { return float64(s.backlog.totalDropped()) }))
-	}
-	tw.Flush()
+	printThroughput(w, vs, results, true, "kernel", "kernel-rps")
+	printCounters(w, vs, results)
 }
