@@ -112,19 +112,6 @@ func (r *reconciler) apply(p *plan) error {
 				flush[ifindex] = true
 			}
 		}
-		if !r.linked[ifindex] {
-			if err := r.dp.Attach(ifindex, pi.Kind); err != nil {
-				return fmt.Errorf("port %s: %w", pi.Iface, err)
-			}
-			r.linked[ifindex] = true
-			if pi.Kind == bpf.PortVEth && pi.Entry.Peer && r.steer != nil {
-				if err := r.steer(pi.Iface); err != nil {
-					r.log.Warn("flow steering not set; TCP through this vEth may see reordering", zap.Error(err))
-				}
-			}
-			r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
-				zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
-		}
 	}
 	if err := r.applyVLANs(p); err != nil {
 		return err
@@ -136,6 +123,25 @@ func (r *reconciler) apply(p *plan) error {
 		if err := r.applyUplink(p); err != nil {
 			return err
 		}
+	}
+	// Programs go on last: the first frame a new port sends (a VM's
+	// MLD report, say) must find the whole state it needs, the uplink
+	// included, or it is dropped as no-uplink.
+	for ifindex, pi := range p.ports {
+		if r.linked[ifindex] {
+			continue
+		}
+		if err := r.dp.Attach(ifindex, pi.Kind); err != nil {
+			return fmt.Errorf("port %s: %w", pi.Iface, err)
+		}
+		r.linked[ifindex] = true
+		if pi.Kind == bpf.PortVEth && pi.Entry.Peer && r.steer != nil {
+			if err := r.steer(pi.Iface); err != nil {
+				r.log.Warn("flow steering not set; TCP through this vEth may see reordering", zap.Error(err))
+			}
+		}
+		r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
+			zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
 	}
 
 	// Removals.
