@@ -89,6 +89,9 @@ type testEnv struct {
 	uplink testPort
 
 	empty *ebpf.Program // the floor: returns TC_ACT_OK
+	// bare looks the destination MAC up in its own table and redirects:
+	// the least a switch does, the baseline of the unicast path.
+	bare *ebpf.Program
 }
 
 // skbContext is the head of struct __sk_buff, up to ifindex: the fields
@@ -143,12 +146,19 @@ func newTestEnv(tb testing.TB) *testEnv {
 
 	e.program(tb)
 
-	var objs emptyObjects
-	if err := loadEmptyObjects(&objs, nil); err != nil {
-		tb.Fatalf("load empty program: %v", err)
+	var objs baselineObjects
+	if err := loadBaselineObjects(&objs, nil); err != nil {
+		tb.Fatalf("load baseline programs: %v", err)
 	}
 	tb.Cleanup(func() { objs.Close() })
-	e.empty = objs.VemEmpty
+	e.empty, e.bare = objs.VemEmpty, objs.VemBareRedirect
+	for _, p := range e.local {
+		var key baselineBareMac
+		copy(key.Addr[:], p.mac)
+		if err := objs.BareFdb.Put(key, uint32(p.ifindex)); err != nil {
+			tb.Fatalf("baseline fdb: %v", err)
+		}
+	}
 	return e
 }
 
