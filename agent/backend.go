@@ -81,15 +81,23 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 		}
 		want = segmentIDs(a.cfg)[segment]
 	}
+	statics, err := a.dp.StaticMACs()
+	if err != nil {
+		return nil, err
+	}
 	entries, err := a.dp.MACs()
 	if err != nil {
 		return nil, err
 	}
+	entries = append(statics, entries...)
 	now := bpf.Now()
 	ageing := time.Duration(a.cfg.MACAgeing)
 	var out []api.MACEntry
 	for _, e := range entries {
 		age := now - e.Seen
+		if e.Static {
+			age = 0
+		}
 		if (segment != "" && e.Segment != want) || (ageing > 0 && age > ageing) {
 			continue
 		}
@@ -102,7 +110,7 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 			name = fmt.Sprintf("segment %d", e.Segment)
 		}
 		entry := api.MACEntry{
-			Segment: name, MAC: e.MAC.String(), Port: port, Remote: e.Remote,
+			Segment: name, MAC: e.MAC.String(), Port: port, Remote: e.Remote, Static: e.Static,
 			AgeSeconds: max(age, 0).Seconds(),
 		}
 		if e.VTEP.IsValid() {

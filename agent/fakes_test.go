@@ -47,6 +47,7 @@ type fakeDatapath struct {
 	settingsWrites int
 	links          map[int]bpf.PortKind // pinned tcx links
 	macs           []bpf.MACEntry
+	statics        map[staticKey]bpf.MACEntry
 	writes         []string
 }
 
@@ -59,6 +60,7 @@ func newFakeDatapath() *fakeDatapath {
 		vlans:    map[uint16]uint32{},
 		vnis:     map[uint32]uint32{},
 		links:    map[int]bpf.PortKind{},
+		statics:  map[staticKey]bpf.MACEntry{},
 	}
 }
 
@@ -208,6 +210,23 @@ func (f *fakeDatapath) DeleteMACs(drop func(bpf.MACEntry) bool) (int, error) {
 	n := len(f.macs)
 	f.macs = slices.DeleteFunc(f.macs, drop)
 	return n - len(f.macs), nil
+}
+
+func (f *fakeDatapath) StaticMACs() ([]bpf.MACEntry, error) {
+	return slices.Collect(maps.Values(f.statics)), nil
+}
+
+func (f *fakeDatapath) SetStaticMAC(e bpf.MACEntry) error {
+	f.record("SetStaticMAC %d %s %d", e.Segment, e.MAC, e.Ifindex)
+	e.Static = true
+	f.statics[staticKeyOf(e)] = e
+	return nil
+}
+
+func (f *fakeDatapath) DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error {
+	f.record("DeleteStaticMAC %d %s", segment, mac)
+	delete(f.statics, staticKeyOf(bpf.MACEntry{Segment: segment, MAC: mac}))
+	return nil
 }
 
 func (f *fakeDatapath) ResetCounters(slot uint16) error {

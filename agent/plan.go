@@ -42,6 +42,21 @@ type plan struct {
 	// collecting flags as they are (the port-channel has not reported).
 	uplinkKeep bool
 	settings   bpf.Settings
+	// statics are the static MAC entries: each port-secured, up vEth's
+	// own MAC in its segment.
+	statics map[staticKey]bpf.MACEntry
+}
+
+// staticKey names a static MAC entry as the datapath keys it.
+type staticKey struct {
+	segment uint32
+	mac     [6]byte
+}
+
+func staticKeyOf(e bpf.MACEntry) staticKey {
+	k := staticKey{segment: e.Segment}
+	copy(k.mac[:], e.MAC)
+	return k
 }
 
 // uplinkState is what a port-channel uplink reported last: which members
@@ -66,6 +81,7 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		vlans:    map[uint16]uint32{},
 		vnis:     map[uint32]uint32{},
 		settings: bpf.Settings{MACAgeing: time.Duration(cfg.MACAgeing)},
+		statics:  map[staticKey]bpf.MACEntry{},
 	}
 	ids := segmentIDs(cfg)
 	var err error
@@ -135,6 +151,16 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 			return nil, fmt.Errorf("interface %s is configured twice", pi.Iface)
 		}
 		p.ports[l.Index] = pi
+		if pi.Entry.Secure && !pi.Entry.Down {
+			// Its MAC is known, and the datapath checks every frame's
+			// source against it: a static entry, never learned.
+			e := bpf.MACEntry{Segment: segID, MAC: mac, Ifindex: l.Index, Slot: slot, Peer: pi.Entry.Peer, Static: true}
+			if other, dup := p.statics[staticKeyOf(e)]; dup {
+				return nil, fmt.Errorf("port %s: MAC %s is already port %s's in segment %s",
+					pi.Iface, mac, p.ports[other.Ifindex].Iface, pi.Config.Segment)
+			}
+			p.statics[staticKeyOf(e)] = e
+		}
 		if !pi.Entry.Down {
 			seg := p.segments[segID]
 			if len(seg.Ports) >= bpf.MaxFlood {

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"slices"
 
 	"go.uber.org/zap"
@@ -31,6 +32,9 @@ type datapath interface {
 	Detach(ifindex int) error
 	Attached() ([]int, error)
 	DeleteMACs(drop func(bpf.MACEntry) bool) (int, error)
+	StaticMACs() ([]bpf.MACEntry, error)
+	SetStaticMAC(bpf.MACEntry) error
+	DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error
 	ResetCounters(slot uint16) error
 }
 
@@ -112,6 +116,9 @@ func (r *reconciler) apply(p *plan) error {
 				flush[ifindex] = true
 			}
 		}
+	}
+	if err := r.applyStaticMACs(p); err != nil {
+		return err
 	}
 	if err := r.applyVLANs(p); err != nil {
 		return err
@@ -234,6 +241,34 @@ func (r *reconciler) applyVNIs(p *plan) error {
 	for vni := range cur {
 		if _, keep := p.vnis[vni]; !keep {
 			if err := r.dp.DeleteVNI(vni); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyStaticMACs writes the static MAC entries that differ from the
+// plan's and removes the ones it no longer has.
+func (r *reconciler) applyStaticMACs(p *plan) error {
+	cur, err := r.dp.StaticMACs()
+	if err != nil {
+		return err
+	}
+	have := make(map[staticKey]bpf.MACEntry, len(cur))
+	for _, e := range cur {
+		have[staticKeyOf(e)] = e
+	}
+	for k, e := range p.statics {
+		if old, ok := have[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
+			if err := r.dp.SetStaticMAC(e); err != nil {
+				return err
+			}
+		}
+	}
+	for k, e := range have {
+		if _, keep := p.statics[k]; !keep {
+			if err := r.dp.DeleteStaticMAC(e.Segment, e.MAC); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -227,14 +228,15 @@ func TestApplyChangedPort(t *testing.T) {
 		{
 			name: "admin down",
 			yaml: localHead + portA + strings.Replace(portB, "secure", "shut", 1) + portC,
-			want: []string{fmt.Sprintf("SetSegment %d [12]", red), "SetPort 11", "DeleteMACs"},
+			want: []string{fmt.Sprintf("SetSegment %d [12]", red), "SetPort 11",
+				fmt.Sprintf("DeleteStaticMAC %d 52:54:00:00:00:0b", red), "DeleteMACs"},
 			port: 11, check: func(p bpf.Port) bool { return p.Down },
 			macs: []int{10, 12, 12},
 		},
 		{
 			name: "port security on",
 			yaml: localHead + portA + portB + strings.Replace(portC, "blue}", "blue, profile: secure}", 1),
-			want: []string{"SetPort 10"},
+			want: []string{"SetPort 10", fmt.Sprintf("SetStaticMAC %d 52:54:00:00:00:0c 10", blue)},
 			port: 10, check: func(p bpf.Port) bool { return p.Secure },
 			macs: []int{10, 11, 11, 12, 12},
 		},
@@ -283,7 +285,8 @@ func TestApplyRemovedPort(t *testing.T) {
 	dp.learn(red, "52:54:00:00:00:0b", 11)
 
 	a.apply(t, localHead+portA+portC)
-	want := []string{fmt.Sprintf("SetSegment %d [12]", red), "Detach 11", "DeletePort 11", "DeleteMACs"}
+	want := []string{fmt.Sprintf("SetSegment %d [12]", red), fmt.Sprintf("DeleteStaticMAC %d 52:54:00:00:00:0b", red),
+		"Detach 11", "DeletePort 11", "DeleteMACs"}
 	if !slices.Equal(dp.writes, want) {
 		t.Errorf("writes:\n%s\nwant:\n%s", strings.Join(dp.writes, "\n"), strings.Join(want, "\n"))
 	}
@@ -421,5 +424,51 @@ func TestApplyDetachesStrayLinks(t *testing.T) {
 	}
 	if countWrites(dp.writes, "Detach 99") != 1 {
 		t.Errorf("Detach 99 written %d times, want once", countWrites(dp.writes, "Detach 99"))
+	}
+}
+
+// TestApplyStaticMACs: each port-secured, up vEth's MAC is a static entry
+// in its segment; it follows the port when it moves segment and goes when
+// the port goes down, opens up or is removed.
+func TestApplyStaticMACs(t *testing.T) {
+	ids := segmentIDs(mustParse(t, localYAML))
+	red, blue := ids["red"], ids["blue"]
+	key := func(seg uint32, mac string) staticKey {
+		m, _ := net.ParseMAC(mac)
+		return staticKeyOf(bpf.MACEntry{Segment: seg, MAC: m})
+	}
+	tests := []struct {
+		name string
+		yaml string
+		want map[staticKey]int // static entry → ifindex
+	}{
+		{"secure ports only", localYAML, map[staticKey]int{
+			key(red, "52:54:00:00:00:0a"): 12, key(red, "52:54:00:00:00:0b"): 11}},
+		{"moved segment", localHead + portA + strings.Replace(portB, "red", "blue", 1) + portC, map[staticKey]int{
+			key(red, "52:54:00:00:00:0a"): 12, key(blue, "52:54:00:00:00:0b"): 11}},
+		{"admin down", localHead + portA + strings.Replace(portB, "secure", "shut", 1) + portC, map[staticKey]int{
+			key(red, "52:54:00:00:00:0a"): 12}},
+		{"port security off", localHead + portA + strings.Replace(portB, ", profile: secure", "", 1) + portC, map[staticKey]int{
+			key(red, "52:54:00:00:00:0a"): 12}},
+		{"removed", localHead + portA + portC, map[staticKey]int{
+			key(red, "52:54:00:00:00:0a"): 12}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dp := newFakeDatapath()
+			a := newTestAgent(dp)
+			a.apply(t, localYAML)
+			a.apply(t, tt.yaml)
+			got := map[staticKey]int{}
+			for k, e := range dp.statics {
+				got[k] = e.Ifindex
+				if p := dp.ports[e.Ifindex]; e.Slot != p.Slot || e.Peer != p.Peer {
+					t.Errorf("static %s: slot %d peer %v, port has slot %d peer %v", e.MAC, e.Slot, e.Peer, p.Slot, p.Peer)
+				}
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("static MACs %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

@@ -16,13 +16,18 @@ const (
 	macFlagPeer   = 1 << 1
 )
 
-// MACEntry is one learned MAC address.
+// MACEntry is one MAC address of the MAC table: learned, or static (a
+// port-secured vEth's own MAC, installed by the agent).
 type MACEntry struct {
 	Segment uint32
 	MAC     net.HardwareAddr
-	Ifindex int // the port it was last seen on
+	Ifindex int // the port it was last seen on, or a static entry's port
 	Slot    uint16
 	Remote  bool // learned on the uplink
+	// Peer marks a local veth port that takes bpf_redirect_peer.
+	Peer bool
+	// Static marks an entry of the static table: never aged or moved.
+	Static bool
 	// VTEP is the remote tunnel endpoint of a MAC learned over VXLAN.
 	VTEP netip.Addr
 	// Seen is when it was last seen, on the datapath's clock (Now).
@@ -37,14 +42,31 @@ func Now() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// MACs reads the MAC table.
+// MACs reads the learned MAC table.
 func (d *Datapath) MACs() ([]MACEntry, error) {
+	out, err := readMACs(d.objs.VemMacs, false)
+	if err != nil {
+		return nil, fmt.Errorf("read MAC table: %w", err)
+	}
+	return out, nil
+}
+
+// StaticMACs reads the static MAC table.
+func (d *Datapath) StaticMACs() ([]MACEntry, error) {
+	out, err := readMACs(d.objs.VemStaticMacs, true)
+	if err != nil {
+		return nil, fmt.Errorf("read static MAC table: %w", err)
+	}
+	return out, nil
+}
+
+func readMACs(m *ebpf.Map, static bool) ([]MACEntry, error) {
 	var (
 		k   vemVemMacKey
 		v   vemVemMacEntry
 		out []MACEntry
 	)
-	it := d.objs.VemMacs.Iterate()
+	it := m.Iterate()
 	for it.Next(&k, &v) {
 		out = append(out, MACEntry{
 			Segment: k.Segment,
@@ -52,17 +74,47 @@ func (d *Datapath) MACs() ([]MACEntry, error) {
 			Ifindex: int(v.Ifindex),
 			Slot:    v.Slot,
 			Remote:  v.Flags&macFlagRemote != 0,
+			Peer:    v.Flags&macFlagPeer != 0,
+			Static:  static,
 			VTEP:    addrFrom(v.Vtep),
 			Seen:    time.Duration(v.SeenNs),
 		})
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read MAC table: %w", err)
-	}
-	return out, nil
+	return out, it.Err()
 }
 
-// DeleteMACs removes every entry drop selects and returns how many went.
+// SetStaticMAC installs e (Segment, MAC, Ifindex, Slot, Peer) in the
+// static MAC table, where the datapath finds it before any learned entry.
+func (d *Datapath) SetStaticMAC(e MACEntry) error {
+	k := macKey(e.Segment, e.MAC)
+	v := vemVemMacEntry{Ifindex: uint32(e.Ifindex), Slot: e.Slot}
+	if e.Peer {
+		v.Flags |= macFlagPeer
+	}
+	if err := d.objs.VemStaticMacs.Put(&k, &v); err != nil {
+		return fmt.Errorf("static MAC %s in segment %d: %w", e.MAC, e.Segment, err)
+	}
+	return nil
+}
+
+// DeleteStaticMAC removes mac of segment from the static MAC table; an
+// absent entry is not an error.
+func (d *Datapath) DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error {
+	k := macKey(segment, mac)
+	if err := d.objs.VemStaticMacs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete static MAC %s in segment %d: %w", mac, segment, err)
+	}
+	return nil
+}
+
+func macKey(segment uint32, mac net.HardwareAddr) vemVemMacKey {
+	k := vemVemMacKey{Segment: segment}
+	copy(k.Mac[:], mac)
+	return k
+}
+
+// DeleteMACs removes every learned entry drop selects and returns how
+// many went.
 // The agent uses it to age entries out and to forget MACs of a port that
 // is removed or goes down.
 func (d *Datapath) DeleteMACs(drop func(MACEntry) bool) (int, error) {
@@ -75,8 +127,7 @@ func (d *Datapath) DeleteMACs(drop func(MACEntry) bool) (int, error) {
 		if !drop(e) {
 			continue
 		}
-		k := vemVemMacKey{Segment: e.Segment}
-		copy(k.Mac[:], e.MAC)
+		k := macKey(e.Segment, e.MAC)
 		if err := d.objs.VemMacs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return n, fmt.Errorf("delete MAC %s: %w", e.MAC, err)
 		}

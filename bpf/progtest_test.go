@@ -74,12 +74,12 @@ func TestProgVerdicts(t *testing.T) {
 	}
 }
 
-// TestProgKnownUnicast checks that a frame to a learned MAC is redirected
-// to its port, counted there, and that the sender's MAC is learned.
+// TestProgKnownUnicast checks that a frame to a known MAC is redirected to
+// its port and counted there: a port-secured vEth's MAC is a static entry
+// and never learned; an open port's source MAC is learned.
 func TestProgKnownUnicast(t *testing.T) {
 	e := newTestEnv(t)
 	p0, p1 := e.local[0], e.local[1]
-	e.learn(t, p1)
 
 	before := e.counters(t, p1.slot)
 	e.mustRun(t, e.dp.objs.VemVethIngress, p0.ifindex, udpFrame(p1.mac, p0.mac, 64), tcActRedirect)
@@ -87,28 +87,71 @@ func TestProgKnownUnicast(t *testing.T) {
 	if after.TxPackets != before.TxPackets+1 {
 		t.Errorf("tx packets of the destination: %d -> %d, want one more", before.TxPackets, after.TxPackets)
 	}
+	if learned := learnedOn(t, e, segLocal); len(learned) != 0 {
+		t.Errorf("learned %v from port-secured vEths, want them static only", learned)
+	}
 
+	// p0 opens up: its static entry goes, as the agent removes it, and its
+	// source MAC is learned from the next frame.
+	if err := e.dp.SetPort(Port{Ifindex: p0.ifindex, Kind: PortVEth, Segment: segLocal, Slot: p0.slot,
+		MAC: p0.mac, Peer: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.dp.DeleteStaticMAC(segLocal, p0.mac); err != nil {
+		t.Fatal(err)
+	}
+	e.mustRun(t, e.dp.objs.VemVethIngress, p0.ifindex, udpFrame(p1.mac, p0.mac, 64), tcActRedirect)
+	learned := learnedOn(t, e, segLocal)
+	m, ok := learned[p0.mac.String()]
+	if !ok || len(learned) != 1 {
+		t.Fatalf("learned %v, want %s alone", learned, p0.mac)
+	}
+	if m.Ifindex != p0.ifindex || m.Slot != p0.slot || m.Remote || !m.Peer || m.Static {
+		t.Errorf("MAC entry %+v, want ifindex %d slot %d, local, peer, learned", m, p0.ifindex, p0.slot)
+	}
+	if m.Seen == 0 || m.Seen > Now() {
+		t.Errorf("MAC %s seen at %v, want a time up to now (%v)", m.MAC, m.Seen, Now())
+	}
+	// And p1 still reaches p0: through the learned entry now.
+	e.mustRun(t, e.dp.objs.VemVethIngress, p1.ifindex, udpFrame(p0.mac, p1.mac, 64), tcActRedirect)
+}
+
+// TestProgStaticBeforeLearned checks that a static entry wins over a
+// learned one for the same MAC: a frame from the uplink cannot take a
+// port-secured VM's MAC, and is dropped as looped instead of learned.
+func TestProgStaticBeforeLearned(t *testing.T) {
+	e := newTestEnv(t)
+	shim := e.shim(t, e.dp.objs.VemUplinkIngress, vidWeb)
+	before := e.counters(t, e.uplink.slot)
+	e.mustRun(t, shim, e.uplink.ifindex, udpFrame(broadcast, e.vlan.mac, 64), tcActShot)
+	if d := e.counters(t, e.uplink.slot).Drops[DropLooped] - before.Drops[DropLooped]; d != 1 {
+		t.Errorf("looped drops on the uplink +%d, want +1", d)
+	}
+	if learned := learnedOn(t, e, segVLAN); len(learned) != 0 {
+		t.Errorf("learned %v from the uplink, want nothing", learned)
+	}
+	// Traffic to the VM's MAC still goes to its vEth.
+	before = e.counters(t, e.vlan.slot)
+	e.mustRun(t, shim, e.uplink.ifindex, udpFrame(e.vlan.mac, remoteMAC, 64), tcActRedirect)
+	if got := e.counters(t, e.vlan.slot).TxPackets - before.TxPackets; got != 1 {
+		t.Errorf("the VM's vEth sent %d frames from the uplink, want 1", got)
+	}
+}
+
+// learnedOn returns the learned (not static) MACs of segment by address.
+func learnedOn(t *testing.T, e *testEnv, segment uint32) map[string]MACEntry {
+	t.Helper()
 	macs, err := e.dp.MACs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]testPort{p0.mac.String(): p0, p1.mac.String(): p1}
+	out := map[string]MACEntry{}
 	for _, m := range macs {
-		p, ok := want[m.MAC.String()]
-		if !ok {
-			continue
-		}
-		delete(want, m.MAC.String())
-		if m.Segment != segLocal || m.Ifindex != p.ifindex || m.Slot != p.slot || m.Remote {
-			t.Errorf("MAC entry %+v, want segment %d on ifindex %d slot %d, local", m, segLocal, p.ifindex, p.slot)
-		}
-		if m.Seen == 0 || m.Seen > Now() {
-			t.Errorf("MAC %s seen at %v, want a time up to now (%v)", m.MAC, m.Seen, Now())
+		if m.Segment == segment {
+			out[m.MAC.String()] = m
 		}
 	}
-	for mac := range want {
-		t.Errorf("MAC %s not learned", mac)
-	}
+	return out
 }
 
 // TestProgFlood checks that a broadcast goes to every other port of the

@@ -86,6 +86,7 @@ type testEnv struct {
 	local  []testPort
 	vlan   testPort
 	down   testPort
+	open   testPort // without port security
 	uplink testPort
 
 	empty *ebpf.Program // the floor: returns TC_ACT_OK
@@ -131,6 +132,7 @@ func newTestEnv(tb testing.TB) *testEnv {
 	}
 	e.vlan = testPort{name: "hv", slot: 10, mac: mac(0x10)}
 	e.down = testPort{name: "hd", slot: 11, mac: mac(0x11)}
+	e.open = testPort{name: "ho", slot: 12, mac: mac(0x12)}
 	e.uplink = testPort{name: "up0", slot: slotUplink}
 
 	h, err := netlink.NewHandleAt(ns)
@@ -164,7 +166,7 @@ func newTestEnv(tb testing.TB) *testEnv {
 
 // ports returns pointers to every port of the environment.
 func (e *testEnv) ports() []*testPort {
-	out := []*testPort{&e.vlan, &e.down, &e.uplink}
+	out := []*testPort{&e.vlan, &e.down, &e.open, &e.uplink}
 	for i := range e.local {
 		out = append(out, &e.local[i])
 	}
@@ -196,6 +198,12 @@ func (e *testEnv) program(tb testing.TB) {
 		},
 		func() error { return e.setVEth(e.vlan, segVLAN, false) },
 		func() error { return e.setVEth(e.down, segLocal, true) },
+		// Open: no port security, so its MAC is learned, not static. It
+		// is not in the local segment's flood list.
+		func() error {
+			return e.dp.SetPort(Port{Ifindex: e.open.ifindex, Kind: PortVEth, Segment: segLocal, Slot: e.open.slot,
+				MAC: e.open.mac, Peer: true})
+		},
 	}
 	for _, p := range e.local {
 		steps = append(steps, func() error { return e.setVEth(p, segLocal, false) })
@@ -207,9 +215,17 @@ func (e *testEnv) program(tb testing.TB) {
 	}
 }
 
+// setVEth writes a port-secured vEth and, as the agent does for an up
+// one, its MAC as a static entry.
 func (e *testEnv) setVEth(p testPort, segment uint32, down bool) error {
-	return e.dp.SetPort(Port{Ifindex: p.ifindex, Kind: PortVEth, Segment: segment, Slot: p.slot,
-		MAC: p.mac, Secure: true, Peer: true, Down: down})
+	if err := e.dp.SetPort(Port{Ifindex: p.ifindex, Kind: PortVEth, Segment: segment, Slot: p.slot,
+		MAC: p.mac, Secure: true, Peer: true, Down: down}); err != nil {
+		return err
+	}
+	if down {
+		return nil
+	}
+	return e.dp.SetStaticMAC(MACEntry{Segment: segment, MAC: p.mac, Ifindex: p.ifindex, Slot: p.slot, Peer: true})
 }
 
 // run runs prog on frame as received on ifindex, repeat times (0 is once),

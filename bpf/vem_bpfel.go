@@ -108,6 +108,7 @@ const (
 	vemMapVemPorts          = "vem_ports"
 	vemMapVemSegments       = "vem_segments"
 	vemMapVemSettings       = "vem_settings"
+	vemMapVemStaticMacs     = "vem_static_macs"
 	vemMapVemStats          = "vem_stats"
 	vemMapVemUplinks        = "vem_uplinks"
 	vemMapVemVlans          = "vem_vlans"
@@ -166,15 +167,16 @@ type vemProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vemMapSpecs struct {
-	VemMacs     *ebpf.MapSpec `ebpf:"vem_macs"`
-	VemNexthops *ebpf.MapSpec `ebpf:"vem_nexthops"`
-	VemPorts    *ebpf.MapSpec `ebpf:"vem_ports"`
-	VemSegments *ebpf.MapSpec `ebpf:"vem_segments"`
-	VemSettings *ebpf.MapSpec `ebpf:"vem_settings"`
-	VemStats    *ebpf.MapSpec `ebpf:"vem_stats"`
-	VemUplinks  *ebpf.MapSpec `ebpf:"vem_uplinks"`
-	VemVlans    *ebpf.MapSpec `ebpf:"vem_vlans"`
-	VemVnis     *ebpf.MapSpec `ebpf:"vem_vnis"`
+	VemMacs       *ebpf.MapSpec `ebpf:"vem_macs"`
+	VemNexthops   *ebpf.MapSpec `ebpf:"vem_nexthops"`
+	VemPorts      *ebpf.MapSpec `ebpf:"vem_ports"`
+	VemSegments   *ebpf.MapSpec `ebpf:"vem_segments"`
+	VemSettings   *ebpf.MapSpec `ebpf:"vem_settings"`
+	VemStaticMacs *ebpf.MapSpec `ebpf:"vem_static_macs"`
+	VemStats      *ebpf.MapSpec `ebpf:"vem_stats"`
+	VemUplinks    *ebpf.MapSpec `ebpf:"vem_uplinks"`
+	VemVlans      *ebpf.MapSpec `ebpf:"vem_vlans"`
+	VemVnis       *ebpf.MapSpec `ebpf:"vem_vnis"`
 }
 
 // vemVariableSpecs contains global variables before they are loaded into the kernel.
@@ -203,15 +205,16 @@ func (o *vemObjects) Close() error {
 //
 // It can be passed to loadVemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vemMaps struct {
-	VemMacs     *ebpf.Map `ebpf:"vem_macs"`
-	VemNexthops *ebpf.Map `ebpf:"vem_nexthops"`
-	VemPorts    *ebpf.Map `ebpf:"vem_ports"`
-	VemSegments *ebpf.Map `ebpf:"vem_segments"`
-	VemSettings *ebpf.Map `ebpf:"vem_settings"`
-	VemStats    *ebpf.Map `ebpf:"vem_stats"`
-	VemUplinks  *ebpf.Map `ebpf:"vem_uplinks"`
-	VemVlans    *ebpf.Map `ebpf:"vem_vlans"`
-	VemVnis     *ebpf.Map `ebpf:"vem_vnis"`
+	VemMacs       *ebpf.Map `ebpf:"vem_macs"`
+	VemNexthops   *ebpf.Map `ebpf:"vem_nexthops"`
+	VemPorts      *ebpf.Map `ebpf:"vem_ports"`
+	VemSegments   *ebpf.Map `ebpf:"vem_segments"`
+	VemSettings   *ebpf.Map `ebpf:"vem_settings"`
+	VemStaticMacs *ebpf.Map `ebpf:"vem_static_macs"`
+	VemStats      *ebpf.Map `ebpf:"vem_stats"`
+	VemUplinks    *ebpf.Map `ebpf:"vem_uplinks"`
+	VemVlans      *ebpf.Map `ebpf:"vem_vlans"`
+	VemVnis       *ebpf.Map `ebpf:"vem_vnis"`
 }
 
 func (m *vemMaps) Close() error {
@@ -221,6 +224,7 @@ func (m *vemMaps) Close() error {
 		m.VemPorts,
 		m.VemSegments,
 		m.VemSettings,
+		m.VemStaticMacs,
 		m.VemStats,
 		m.VemUplinks,
 		m.VemVlans,

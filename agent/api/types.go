@@ -41,6 +41,9 @@ type MACEntry struct {
 	MAC     string `json:"mac"`
 	Port    string `json:"port"` // interface the MAC was learned on
 	Remote  bool   `json:"remote"`
+	// Static marks a port-secured vEth's own MAC: installed from the
+	// configuration, never learned or aged (AgeSeconds is 0).
+	Static bool `json:"static,omitempty"`
 	// VTEP is the remote tunnel endpoint a VXLAN MAC was learned behind.
 	VTEP string `json:"vtep,omitempty"`
 	// AgeSeconds is the time since the address was last seen.

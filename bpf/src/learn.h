@@ -27,10 +27,11 @@ static __always_inline __u64 vem_ageing_ns(void)
 /* vem_learn records that mac was seen on ifindex in segment, behind the
  * remote VTEP vtep when it came in over VXLAN. */
 static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
-				      __u16 slot, __u8 flags, __be32 vtep, __u64 now)
+				      __u16 slot, __u8 flags, __be32 vtep)
 {
 	struct vem_mac_key key = { .segment = segment };
 	struct vem_mac_entry *e, fresh = {};
+	__u64 now = bpf_ktime_get_coarse_ns();
 
 	vem_mac_copy(key.mac, mac);
 	e = bpf_map_lookup_elem(&vem_macs, &key);
@@ -48,21 +49,24 @@ static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifin
 	bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_ANY);
 }
 
-/* vem_lookup returns the live entry for mac in segment, or NULL when it is
- * unknown or aged out (the agent deletes aged entries later). */
-static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u8 *mac,
-							__u64 now)
+/* vem_lookup returns the entry for mac in segment: the static one, else
+ * the learned one unless it aged out (the agent deletes aged entries
+ * later); NULL when there is neither. */
+static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u8 *mac)
 {
 	struct vem_mac_key key = { .segment = segment };
 	struct vem_mac_entry *e;
 	__u64 ageing;
 
 	vem_mac_copy(key.mac, mac);
+	e = bpf_map_lookup_elem(&vem_static_macs, &key);
+	if (e)
+		return e;
 	e = bpf_map_lookup_elem(&vem_macs, &key);
 	if (!e)
 		return NULL;
 	ageing = vem_ageing_ns();
-	if (ageing && now - e->seen_ns > ageing)
+	if (ageing && bpf_ktime_get_coarse_ns() - e->seen_ns > ageing)
 		return NULL;
 	return e;
 }
@@ -71,22 +75,16 @@ static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u
 
 #ifndef VEM_LEARN_LOOP_H
 #define VEM_LEARN_LOOP_H
-/* vem_looped reports a frame from the uplink whose source is the MAC of a
- * port-secured local vEth: the upstream reflected our own frame (floods
- * come back on another member, or a loop). Learning it would move the
- * VM's MAC to the uplink; it is dropped instead ("deja-vu" check). A MAC
- * on a port without port security may move, as a migrated VM's does. */
+/* vem_looped reports a frame from the uplink whose source is the static
+ * MAC of a port-secured local vEth: the upstream reflected our own frame
+ * (floods come back on another member, or a loop). Learning it would move
+ * the VM's MAC to the uplink; it is dropped instead ("deja-vu" check). A
+ * MAC on a port without port security may move, as a migrated VM's does. */
 static __always_inline int vem_looped(__u32 segment, const __u8 *mac)
 {
 	struct vem_mac_key key = { .segment = segment };
-	struct vem_mac_entry *e;
-	struct vem_port *p;
 
 	vem_mac_copy(key.mac, mac);
-	e = bpf_map_lookup_elem(&vem_macs, &key);
-	if (!e || (e->flags & VEM_MAC_F_REMOTE))
-		return 0;
-	p = bpf_map_lookup_elem(&vem_ports, &e->ifindex);
-	return p && p->kind == VEM_PORT_VETH && (p->flags & VEM_PORT_F_SECURE) && vem_mac_eq(p->mac, mac);
+	return bpf_map_lookup_elem(&vem_static_macs, &key) != NULL;
 }
 #endif

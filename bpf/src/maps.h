@@ -74,6 +74,18 @@ struct {
 	__type(value, struct vem_mac_entry);
 } vem_macs SEC(".maps");
 
+/* MACs the agent installs: a port-secured vEth's own MAC, known from its
+ * configuration. Never learned, aged or evicted (a hash, not an LRU: a
+ * table full of learned MACs cannot push a local VM out), and looked up
+ * before the learned table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEM_MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct vem_mac_key);
+	__type(value, struct vem_mac_entry);
+} vem_static_macs SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VEM_MAX_PORTS);

@@ -46,7 +46,6 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	struct vem_counters *cnt;
 	struct ethhdr *eth = data;
 	struct vem_port *port;
-	__u64 now;
 
 	port = bpf_map_lookup_elem(&vem_ports, &ifindex);
 	if (!port)
@@ -66,13 +65,15 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	    ((port->flags & VEM_PORT_F_SECURE) && !vem_mac_eq(eth->h_source, port->mac)))
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 
-	now = bpf_ktime_get_coarse_ns();
-	vem_learn(port->segment, eth->h_source, ifindex, port->slot,
-		  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0, now);
+	/* A port-secured vEth's MAC is a static entry (the source was just
+	 * checked against it): only open ports are learned from. */
+	if (!(port->flags & VEM_PORT_F_SECURE))
+		vem_learn(port->segment, eth->h_source, ifindex, port->slot,
+			  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0);
 
 	/* Known local unicast needs nothing of the segment: its lookup waits
 	 * for the paths that do (MAC keys carry the segment already). */
-	dst = vem_is_multicast(eth->h_dest) ? NULL : vem_lookup(port->segment, eth->h_dest, now);
+	dst = vem_is_multicast(eth->h_dest) ? NULL : vem_lookup(port->segment, eth->h_dest);
 	if (dst && !(dst->flags & VEM_MAC_F_REMOTE)) {
 		if (dst->ifindex == ifindex)
 			return vem_drop(cnt, VEM_DROP_HAIRPIN);
@@ -107,7 +108,6 @@ static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const 
 	void *data = (void *)(long)skb->data;
 	struct ethhdr *eth = data;
 	struct vem_mac_entry *dst;
-	__u64 now;
 
 	if ((void *)(eth + 1) > data_end)
 		return vem_drop(cnt, VEM_DROP_MALFORMED);
@@ -115,11 +115,10 @@ static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const 
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 	if (vem_looped(rx->segment, eth->h_source))
 		return vem_drop(cnt, VEM_DROP_LOOPED);
-	now = bpf_ktime_get_coarse_ns();
-	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep, now);
+	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep);
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood(skb, rx->seg, port, 1, cnt);
-	dst = vem_lookup(rx->segment, eth->h_dest, now);
+	dst = vem_lookup(rx->segment, eth->h_dest);
 	if (!dst)
 		return vem_flood(skb, rx->seg, port, 1, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)
@@ -139,7 +138,6 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 	struct vem_counters *cnt;
 	struct ethhdr *eth = data;
 	struct vem_port *port;
-	__u64 now;
 
 	if ((void *)(eth + 1) > data_end)
 		return TC_ACT_SHOT;
@@ -193,12 +191,11 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 
 	if (vem_looped(*segid, eth->h_source))
 		return vem_drop(cnt, VEM_DROP_LOOPED);
-	now = bpf_ktime_get_coarse_ns();
-	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, now);
+	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0);
 
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood_in(skb, seg, port, cnt);
-	dst = vem_lookup(*segid, eth->h_dest, now);
+	dst = vem_lookup(*segid, eth->h_dest);
 	if (!dst)
 		return vem_flood_in(skb, seg, port, cnt);
 	if (dst->flags & VEM_MAC_F_REMOTE)

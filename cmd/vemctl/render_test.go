@@ -22,7 +22,8 @@ var (
 		{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},
 	}
 	testMACs = []api.MACEntry{
-		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", AgeSeconds: 1.9},
+		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", Static: true},
+		{Segment: "web", MAC: "52:54:00:00:00:0c", Port: "tap-c", AgeSeconds: 1.9},
 		{Segment: "web", MAC: "52:54:00:00:00:ff", Port: "eth1", Remote: true, AgeSeconds: 120},
 		{Segment: "db", MAC: "52:54:00:00:00:0b", Port: "tap-b"},
 		// Learned from a VXLAN frame: the port is the uplink it came in on.
@@ -118,9 +119,10 @@ Segment  MAC Address        Type    Age  Port   VTEP
 -------  -----------------  ------  ---  -----  ------------
 db       52:54:00:00:00:0b  local   0    tap-b  --
 db       52:54:00:00:00:fe  remote  30   eth1   198.51.100.2
-web      52:54:00:00:00:0a  local   1    tap-a  --
+web      52:54:00:00:00:0a  static  --   tap-a  --
+web      52:54:00:00:00:0c  local   1    tap-c  --
 web      52:54:00:00:00:ff  remote  120  eth1   --
-Total MAC Addresses: 4
+Total MAC Addresses: 5
 `},
 		{"vxlan vteps", func(w io.Writer) error { return writeVTEPs(w, testVTEPs) }, `
 Local VTEP: 198.51.100.1 UDP port 4789
@@ -320,10 +322,18 @@ func TestJSON(t *testing.T) {
 
 func TestJSONFieldNames(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeJSON(&b, []api.MACEntry{testMACs[1], testMACs[3]}); err != nil {
+	if err := writeJSON(&b, []api.MACEntry{testMACs[0], testMACs[2], testMACs[4]}); err != nil {
 		t.Fatal(err)
 	}
 	want := `[
+  {
+    "segment": "web",
+    "mac": "52:54:00:00:00:0a",
+    "port": "tap-a",
+    "remote": false,
+    "static": true,
+    "ageSeconds": 0
+  },
   {
     "segment": "web",
     "mac": "52:54:00:00:00:ff",

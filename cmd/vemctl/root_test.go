@@ -86,7 +86,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{"module", []string{"show", "module"}, []string{"hv1 default standalone po1 2024-05-01T10:00:00Z"}, nil},
 		{"ports", []string{"show", "ports"}, []string{"Vethernet2 tap-b 12 veth 52:54:00:00:00:0b db -- down attached"}, nil},
-		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a local 1 tap-a --", "Total MAC Addresses: 4"}, nil},
+		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a static -- tap-a --", "web 52:54:00:00:00:0c local 1 tap-c --", "Total MAC Addresses: 5"}, nil},
 		{"mac-table of a segment", []string{"show", "mac-table", "--segment", "db"}, []string{
 			"db 52:54:00:00:00:fe remote 30 eth1 198.51.100.2",
 			"db 52:54:00:00:00:0b local 0 tap-b --",

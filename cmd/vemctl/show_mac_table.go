@@ -35,7 +35,7 @@ func newShowMACTableCmd(o *options) *cobra.Command {
 // writeMACTable prints the entries sorted by segment and MAC (the agent
 // lists them in hash-map order) and their count. A remote MAC's port is
 // the uplink it came in on; behind a VXLAN tunnel its VTEP says which
-// host it is on.
+// host it is on. A static entry (a port-secured vEth's own MAC) has no age.
 func writeMACTable(w io.Writer, es []api.MACEntry) error {
 	es = slices.Clone(es)
 	slices.SortFunc(es, func(a, b api.MACEntry) int {
@@ -43,12 +43,15 @@ func writeMACTable(w io.Writer, es []api.MACEntry) error {
 	})
 	t := newTable("Segment", "MAC Address", "Type", "Age", "Port", "VTEP")
 	for _, e := range es {
-		typ := "local"
-		if e.Remote {
+		// Whole seconds, as NX-OS prints the age.
+		typ, age := "local", strconv.FormatUint(uint64(max(e.AgeSeconds, 0)), 10)
+		switch {
+		case e.Static:
+			typ, age = "static", ""
+		case e.Remote:
 			typ = "remote"
 		}
-		// Whole seconds, as NX-OS prints the age.
-		t.row(e.Segment, e.MAC, typ, strconv.FormatUint(uint64(max(e.AgeSeconds, 0)), 10), e.Port, e.VTEP)
+		t.row(e.Segment, e.MAC, typ, age, e.Port, e.VTEP)
 	}
 	if err := t.write(w); err != nil {
 		return err

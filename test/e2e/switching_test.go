@@ -127,3 +127,42 @@ func TestFloodReachesExactlyTheSegment(t *testing.T) {
 		}
 	}
 }
+
+// TestSecuredVMsAreStaticMACs: a port-secured VM's MAC is in the MAC
+// table from the moment its port is configured, as a static entry, so a
+// frame to a VM that has sent nothing yet goes to it alone, not flooded;
+// an open port's MAC is learned from its traffic.
+func TestSecuredVMsAreStaticMACs(t *testing.T) {
+	h := newHost(t)
+	vm1, vm2, vm4 := h.vms["vm1"], h.vms["vm2"], h.vms["vm4"]
+	static := map[string]string{}
+	for _, e := range macTable(t, h.vemHost, "web") {
+		if e.Static {
+			static[e.MAC] = e.Port
+		}
+	}
+	if static[vm1.mac.String()] != vm1.tap || static[vm2.mac.String()] != vm2.tap || len(static) != 2 {
+		t.Fatalf("static MACs of web %v, want vm1 on %s and vm2 on %s", static, vm1.tap, vm2.tap)
+	}
+
+	s1, s2, s4 := h.sock(vm1.ns, "eth0"), h.sock(vm2.ns, "eth0"), h.sock(vm4.ns, "eth0")
+	mark := marker("static")
+	if err := s4.Send(frame.Ethernet(vm1.mac, vm4.mac, 0x88b5, mark)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s1.Collect(300*time.Millisecond, carries(mark))); got != 1 {
+		t.Errorf("vm1 received %d copies, want 1", got)
+	}
+	if got := len(s2.Collect(100*time.Millisecond, carries(mark))); got != 0 {
+		t.Errorf("vm2 received %d copies of a frame to vm1: flooded, want it sent to vm1 alone", got)
+	}
+	for _, e := range macTable(t, h.vemHost, "web") {
+		if e.MAC == vm4.mac.String() {
+			if e.Static || e.Remote || e.Port != vm4.tap {
+				t.Errorf("vm4's entry %+v, want learned on %s", e, vm4.tap)
+			}
+			return
+		}
+	}
+	t.Errorf("vm4's MAC (open port) not learned")
+}
