@@ -1,6 +1,8 @@
 # vem: make demo runs the embedded demo, make test passes the tests.
 GO ?= go
 BIN := bin
+# Recipes that pipe must fail when the first command of the pipe does.
+SHELL := /bin/bash
 GOFLAGS_TEST ?=
 
 .PHONY: all build generate check-generated test unit e2e fuzz bench demo vet clean
@@ -21,10 +23,13 @@ vet:
 
 # Everything: unit tests, datapath tests through BPF_PROG_TEST_RUN and the
 # end-to-end tests on namespace topologies (root; CI runs as root).
+# The summary names every skipped test with its reason and prints every
+# failed test's whole output; a package line counts what ran.
 test: build
 	scripts/deps.sh test
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $(GOFLAGS_TEST) ./...
+	$(GO) build -o $(BIN)/testsum ./test/testsum
+	set -o pipefail; $(GO) test -json -count=1 -timeout 15m $(GOFLAGS_TEST) ./... | $(BIN)/testsum
 
 # Short fuzzing of every parser of untrusted input.
 fuzz:
