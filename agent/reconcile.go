@@ -117,7 +117,8 @@ func (r *reconciler) apply(p *plan) error {
 			}
 		}
 	}
-	if err := r.applyStaticMACs(p); err != nil {
+	staticsAdded, err := r.applyStaticMACs(p)
+	if err != nil {
 		return err
 	}
 	if err := r.applyVLANs(p); err != nil {
@@ -149,6 +150,18 @@ func (r *reconciler) apply(p *plan) error {
 		}
 		r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
 			zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
+	}
+	if staticsAdded {
+		// A MAC learned before it became static (a port that turned
+		// secure; an upgrade from programs that learned every MAC, which
+		// run until the attach above) is shadowed now: forget it rather
+		// than list it twice until it ages.
+		if _, err := r.dp.DeleteMACs(func(e bpf.MACEntry) bool {
+			_, shadowed := p.statics[staticKeyOf(e)]
+			return shadowed
+		}); err != nil {
+			return err
+		}
 	}
 
 	// Removals.
@@ -249,11 +262,12 @@ func (r *reconciler) applyVNIs(p *plan) error {
 }
 
 // applyStaticMACs writes the static MAC entries that differ from the
-// plan's and removes the ones it no longer has.
-func (r *reconciler) applyStaticMACs(p *plan) error {
+// plan's and removes the ones it no longer has. It reports whether it
+// added any.
+func (r *reconciler) applyStaticMACs(p *plan) (added bool, err error) {
 	cur, err := r.dp.StaticMACs()
 	if err != nil {
-		return err
+		return false, err
 	}
 	have := make(map[staticKey]bpf.MACEntry, len(cur))
 	for _, e := range cur {
@@ -262,18 +276,20 @@ func (r *reconciler) applyStaticMACs(p *plan) error {
 	for k, e := range p.statics {
 		if old, ok := have[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
 			if err := r.dp.SetStaticMAC(e); err != nil {
-				return err
+				return false, err
 			}
+			added = added || !ok
 		}
 	}
+
 	for k, e := range have {
 		if _, keep := p.statics[k]; !keep {
 			if err := r.dp.DeleteStaticMAC(e.Segment, e.MAC); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
-	return nil
+	return added, nil
 }
 
 func (r *reconciler) applyUplink(p *plan) error {
