@@ -52,6 +52,8 @@ type reconciler struct {
 	// only writer, and reading 4096 entries costs milliseconds on every
 	// port-channel change.
 	vlans map[uint16]uint32
+	// statics mirrors the static MAC table the same way.
+	statics map[staticKey]bpf.MACEntry
 	// settings were last written by this agent (the map cannot be read
 	// back into bpf.Settings); nil until the first write.
 	settings *bpf.Settings
@@ -265,28 +267,31 @@ func (r *reconciler) applyVNIs(p *plan) error {
 // plan's and removes the ones it no longer has. It reports whether it
 // added any.
 func (r *reconciler) applyStaticMACs(p *plan) (added bool, err error) {
-	cur, err := r.dp.StaticMACs()
-	if err != nil {
-		return false, err
-	}
-	have := make(map[staticKey]bpf.MACEntry, len(cur))
-	for _, e := range cur {
-		have[staticKeyOf(e)] = e
+	if r.statics == nil {
+		cur, err := r.dp.StaticMACs()
+		if err != nil {
+			return false, err
+		}
+		r.statics = make(map[staticKey]bpf.MACEntry, len(cur))
+		for _, e := range cur {
+			r.statics[staticKeyOf(e)] = e
+		}
 	}
 	for k, e := range p.statics {
-		if old, ok := have[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
+		if old, ok := r.statics[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
 			if err := r.dp.SetStaticMAC(e); err != nil {
 				return false, err
 			}
+			r.statics[k] = e
 			added = added || !ok
 		}
 	}
-
-	for k, e := range have {
+	for k, e := range r.statics {
 		if _, keep := p.statics[k]; !keep {
 			if err := r.dp.DeleteStaticMAC(e.Segment, e.MAC); err != nil {
 				return false, err
 			}
+			delete(r.statics, k)
 		}
 	}
 	return added, nil
