@@ -224,3 +224,45 @@ func TestProgVLAN(t *testing.T) {
 		}
 	})
 }
+
+// TestProgFullMACTable fills the learned MAC table to its bound with
+// entries of a remote host and checks that switching goes on: a new MAC is
+// still learned (the LRU evicts an old one), a frame to it is sent to its
+// port alone, and a port-secured VM, whose MAC is static, stays reachable.
+func TestProgFullMACTable(t *testing.T) {
+	e := newTestEnv(t)
+	p0, p1 := e.local[0], e.local[1]
+	bound := int(e.dp.objs.VemMacs.MaxEntries())
+	now := uint64(Now())
+	for i := range bound {
+		k := vemVemMacKey{Segment: segLocal, Mac: [6]uint8{0x02, 0xee, byte(i >> 16), byte(i >> 8), byte(i), 0}}
+		v := vemVemMacEntry{Ifindex: uint32(e.uplink.ifindex), Slot: e.uplink.slot, Flags: macFlagRemote, SeenNs: now}
+		if err := e.dp.objs.VemMacs.Put(&k, &v); err != nil {
+			t.Fatalf("fill entry %d of %d: %v", i, bound, err)
+		}
+	}
+	if n := len(learnedOn(t, e, segLocal)); n < bound*9/10 {
+		t.Fatalf("table holds %d entries after filling %d", n, bound)
+	}
+
+	// The open port's MAC is learned into the full table...
+	e.mustRun(t, e.dp.objs.VemVethIngress, e.open.ifindex, udpFrame(p1.mac, e.open.mac, 64), tcActRedirect)
+	if _, ok := learnedOn(t, e, segLocal)[e.open.mac.String()]; !ok {
+		t.Fatalf("%s not learned into a full table", e.open.mac)
+	}
+	// ...and a frame to it goes to it alone, not flooded.
+	before, others := e.counters(t, e.open.slot), e.counters(t, e.local[2].slot)
+	e.mustRun(t, e.dp.objs.VemVethIngress, p0.ifindex, udpFrame(e.open.mac, p0.mac, 64), tcActRedirect)
+	if got := e.counters(t, e.open.slot).TxPackets - before.TxPackets; got != 1 {
+		t.Errorf("the open port sent %d frames, want 1", got)
+	}
+	if got := e.counters(t, e.local[2].slot).TxPackets - others.TxPackets; got != 0 {
+		t.Errorf("a frame to a learned MAC was flooded (%d copies to another port)", got)
+	}
+	// A static MAC does not depend on the learned table at all.
+	before = e.counters(t, p1.slot)
+	e.mustRun(t, e.dp.objs.VemVethIngress, p0.ifindex, udpFrame(p1.mac, p0.mac, 64), tcActRedirect)
+	if got := e.counters(t, p1.slot).TxPackets - before.TxPackets; got != 1 {
+		t.Errorf("p1 sent %d frames, want 1", got)
+	}
+}
