@@ -35,6 +35,8 @@ test: build
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./agent/config/
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal -fuzztime=30s ./lacp/
+	$(GO) test -run='^$$' -fuzz=FuzzMarker -fuzztime=30s ./lacp/
+	$(GO) test -run='^$$' -fuzz=FuzzAttach -fuzztime=30s ./agent/api/
 
 bench: build
 	scripts/deps.sh bench
