@@ -108,7 +108,7 @@ func New(opts Options) (*Agent, error) {
 	// Attached ports whose interface went away while the agent was down
 	// (a VM that stopped) are dropped rather than failing the start.
 	attached = a.presentPorts(attached)
-	if err := a.validate(cfg, attached); err != nil {
+	if err := a.validate(cfg, attached, portNames(attached)...); err != nil {
 		return nil, fmt.Errorf("with the ports attached at run time: %w", err)
 	}
 
@@ -181,6 +181,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer ageing.Stop()
 	neigh := time.NewTicker(neighbourRefresh)
 	defer neigh.Stop()
+	var linkEvents <-chan LinkEvent // nil, and never ready, without a watcher
+	if w, ok := a.links.(linkWatcher); ok {
+		if linkEvents, err = w.Watch(ctx); err != nil {
+			return err
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -198,7 +204,37 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.keepNeighboursWarm()
 		case st := <-a.chUpdates:
 			a.applyChannel(st)
+		case ev, ok := <-linkEvents:
+			if !ok {
+				return fmt.Errorf("interface watch ended")
+			}
+			a.linkChanged(ev)
 		}
+	}
+}
+
+// linkChanged reconciles when a vEth's interface goes away (its VM
+// stopped: the port is unbound and waits) or an absent one's returns (it
+// is bound again). Other interfaces' events change nothing.
+func (a *Agent) linkChanged(ev LinkEvent) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.plan == nil {
+		return
+	}
+	var why string
+	if pi, ok := a.plan.ports[ev.Index]; ev.Gone && ok && pi.Kind == bpf.PortVEth {
+		why = "interface gone; the port is absent until it returns"
+	}
+	if !ev.Gone && slices.ContainsFunc(a.plan.absent, func(pi portInfo) bool { return pi.Iface == ev.Name }) {
+		why = "interface back; the port is bound again"
+	}
+	if why == "" {
+		return
+	}
+	a.log.Info(why, zap.String("interface", ev.Name), zap.Int("ifindex", ev.Index))
+	if err := a.commitLocked(a.cfg, a.attached); err != nil {
+		a.log.Error("apply interface change", zap.String("interface", ev.Name), zap.Error(err))
 	}
 }
 
@@ -267,14 +303,27 @@ func (a *Agent) checkFixed(cfg *config.Config) error {
 }
 
 // validate checks the file's ports together with the ones attached at
-// run time (which carry no line numbers).
-func (a *Agent) validate(cfg *config.Config, attached []config.Port) error {
+// run time (which carry no line numbers). Only the interfaces named in
+// mustExist have to exist: the file's were checked as it was read, and a
+// port whose VM stopped since is absent, not an error.
+func (a *Agent) validate(cfg *config.Config, attached []config.Port, mustExist ...string) error {
 	if len(attached) == 0 {
 		return nil
 	}
 	all := *cfg
 	all.Ports = append(append([]config.Port(nil), cfg.Ports...), attached...)
-	return all.Validate(config.ValidateOptions{InterfaceExists: exists(a.links)})
+	present := exists(a.links)
+	return all.Validate(config.ValidateOptions{InterfaceExists: func(name string) bool {
+		return !slices.Contains(mustExist, name) || present(name)
+	}})
+}
+
+func portNames(ports []config.Port) []string {
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = p.Interface
+	}
+	return out
 }
 
 func (a *Agent) presentPorts(ports []config.Port) []config.Port {

@@ -67,6 +67,13 @@ func (a *Agent) Ports(context.Context) ([]api.Port, error) {
 		}
 		out = append(out, p)
 	}
+	// Absent vEths last: configured, their interface gone.
+	for _, pi := range a.plan.absent {
+		out = append(out, api.Port{
+			Name: "--", Interface: pi.Iface, Kind: bpf.PortVEth.String(), State: "absent", Source: pi.Source,
+			MAC: pi.Config.MAC, Segment: pi.Config.Segment, Profile: pi.Config.Profile,
+		})
+	}
 	return out, nil
 }
 
@@ -198,7 +205,7 @@ func (a *Agent) Attach(_ context.Context, p config.Port) error {
 		}
 	}
 	attached := append(slices.Clone(a.attached), p)
-	if err := a.validate(a.cfg, attached); err != nil {
+	if err := a.validate(a.cfg, attached, p.Interface); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrInvalid, err)
 	}
 	if err := a.store.save(attached); err != nil {

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -15,8 +14,6 @@ import (
 	"github.com/vem-switch/vem/bpf"
 )
 
-// errNoLink stands in for netlink's "Link not found".
-var errNoLink = errors.New("link not found")
 
 // fakeLinks resolves interface names from a table instead of netlink.
 type fakeLinks map[string]Link
@@ -26,7 +23,7 @@ type fakeLinks map[string]Link
 func (f fakeLinks) Lookup(name string) (Link, error) {
 	l, ok := f[name]
 	if !ok {
-		return Link{}, fmt.Errorf("interface %s: %w", name, errNoLink)
+		return Link{}, fmt.Errorf("interface %s: %w", name, errNoInterface)
 	}
 	return l, nil
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -45,6 +46,9 @@ type plan struct {
 	// statics are the static MAC entries: each port-secured, up vEth's
 	// own MAC in its segment.
 	statics map[staticKey]bpf.MACEntry
+	// absent are the vEths whose interface is gone (their VM stopped):
+	// configured, but with nothing in the datapath until it returns.
+	absent []portInfo
 }
 
 // staticKey names a static MAC entry as the datapath keys it.
@@ -127,6 +131,13 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 	}
 	for _, pi := range vEths {
 		l, err := links.Lookup(pi.Iface)
+		if errors.Is(err, errNoInterface) {
+			// The interface existed when the port was accepted (files
+			// and attach requests are checked); its VM has stopped since.
+			// The port waits, and the rest of the switch goes on.
+			p.absent = append(p.absent, pi)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -163,6 +163,45 @@ func TestBuildPlanUplink(t *testing.T) {
 	})
 }
 
+// TestBuildPlanAbsentVEth: a vEth whose interface is gone (its VM
+// stopped) is planned as absent, with nothing in the datapath, and the
+// rest of the switch is planned as usual.
+func TestBuildPlanAbsentVEth(t *testing.T) {
+	const head = "host: hv1\nuplink: eth1\nsegments: [{name: web, type: vlan, vlan: 100}]\nprofiles: [{name: secure, portSecurity: true}]\n"
+	tests := []struct {
+		name     string
+		yaml     string
+		attached []config.Port
+	}{
+		{"configured", head + `ports: [{interface: tap-gone, mac: "52:54:00:00:00:01", segment: web, profile: secure}, {interface: tap-a, mac: "52:54:00:00:00:0a", segment: web, profile: secure}]`, nil},
+		{"attached", head + `ports: [{interface: tap-a, mac: "52:54:00:00:00:0a", segment: web, profile: secure}]`,
+			[]config.Port{{Interface: "tap-gone", MAC: "52:54:00:00:00:01", Segment: "web", Profile: "secure"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := buildPlan(mustParse(t, tt.yaml), tt.attached, testLinks, newSlots(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.absent) != 1 || p.absent[0].Iface != "tap-gone" {
+				t.Fatalf("absent = %+v, want tap-gone", p.absent)
+			}
+			for _, pi := range p.ports {
+				if pi.Iface == "tap-gone" {
+					t.Errorf("absent vEth planned as a port: %+v", pi)
+				}
+			}
+			if len(p.statics) != 1 {
+				t.Errorf("static MACs %v, want tap-a's alone", p.statics)
+			}
+			web := p.segments[segmentIDs(mustParse(t, tt.yaml))["web"]]
+			if len(web.Ports) != 1 || web.Ports[0].Ifindex != testLinks["tap-a"].Index {
+				t.Errorf("web floods to %+v, want tap-a alone", web.Ports)
+			}
+		})
+	}
+}
+
 func TestBuildPlanErrors(t *testing.T) {
 	const head = "host: hv1\nuplink: eth1\nsegments: [{name: web, type: vlan, vlan: 100}]\n"
 	tests := []struct {
@@ -172,14 +211,10 @@ func TestBuildPlanErrors(t *testing.T) {
 		want     string
 		wantIs   error
 	}{
-		{"missing vEth", head + `ports: [{interface: tap-gone, mac: "52:54:00:00:00:01", segment: web}]`,
-			nil, "tap-gone", errNoLink},
-		{"missing attached vEth", head, []config.Port{{Interface: "tap-gone", MAC: "52:54:00:00:00:01", Segment: "web"}},
-			"tap-gone", errNoLink},
 		{"missing uplink", "host: hv1\nuplink: eth9\nsegments: [{name: web, type: vlan, vlan: 100}]\n",
-			nil, "eth9", errNoLink},
+			nil, "eth9", errNoInterface},
 		{"missing member", "host: hv1\nuplink: po1\nportChannels: [{name: po1, mode: static, members: [{interface: eth1}, {interface: eth9}]}]\nsegments: [{name: web, type: vlan, vlan: 100}]\n",
-			nil, "eth9", errNoLink},
+			nil, "eth9", errNoInterface},
 		{"vtep not on the uplink", "host: hv1\nuplink: eth2\nvtep: {address: 198.51.100.1}\nsegments: [{name: db, type: vxlan, vni: 5001, vteps: [198.51.100.2]}]\n",
 			nil, "198.51.100.1", nil},
 		// 1500 bytes inside plus 50 of VXLAN do not fit eth3's 1500.

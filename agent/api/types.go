@@ -31,8 +31,10 @@ type Port struct {
 	MAC       string `json:"mac,omitempty"`
 	Segment   string `json:"segment,omitempty"`
 	Profile   string `json:"profile,omitempty"`
-	State     string `json:"state"`  // "up" or "down"
-	Source    string `json:"source"` // "config" or "attached"
+	// State is "up", "down" (admin down) or "absent" (a vEth whose
+	// interface is gone: its VM stopped; Name is "--" and Ifindex 0).
+	State  string `json:"state"`
+	Source string `json:"source"` // "config" or "attached"
 }
 
 // MACEntry is one learned MAC address.

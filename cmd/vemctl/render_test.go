@@ -20,6 +20,8 @@ var (
 		{Name: "Vethernet1", Interface: "tap-a", Ifindex: 7, Kind: "veth", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default", State: "up", Source: "config"},
 		{Name: "Vethernet2", Interface: "tap-b", Ifindex: 12, Kind: "veth", MAC: "52:54:00:00:00:0b", Segment: "db", State: "down", Source: "attached"},
 		{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},
+		// Its VM stopped: configured, the interface gone.
+		{Name: "--", Interface: "tap-z", Kind: "veth", MAC: "52:54:00:00:00:0e", Segment: "web", State: "absent", Source: "config"},
 	}
 	testMACs = []api.MACEntry{
 		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", Static: true},
@@ -104,11 +106,12 @@ Config error (running the last good configuration):
   line 9: ports[0].segment: no segment dbx
 `},
 		{"ports", func(w io.Writer) error { return writePorts(w, testPorts) }, `
-Port        Interface  Ifindex  Kind    MAC                Segment  Profile  State  Source
-----------  ---------  -------  ------  -----------------  -------  -------  -----  --------
-Vethernet1  tap-a      7        veth    52:54:00:00:00:0a  web      default  up     config
-Vethernet2  tap-b      12       veth    52:54:00:00:00:0b  db       --       down   attached
-eth1        eth1       3        uplink  --                 --       --       up     config
+Port        Interface  Ifindex  Kind    MAC                Segment  Profile  State   Source
+----------  ---------  -------  ------  -----------------  -------  -------  ------  --------
+Vethernet1  tap-a      7        veth    52:54:00:00:00:0a  web      default  up      config
+Vethernet2  tap-b      12       veth    52:54:00:00:00:0b  db       --       down    attached
+eth1        eth1       3        uplink  --                 --       --       up      config
+--          tap-z      --       veth    52:54:00:00:00:0e  web      --       absent  config
 `},
 		{"no ports", func(w io.Writer) error { return writePorts(w, nil) }, `
 Port  Interface  Ifindex  Kind  MAC  Segment  Profile  State  Source

@@ -160,6 +160,20 @@ func TestLACPBetweenTwoAgents(t *testing.T) {
 	}
 	t.Logf("32 flows: e1 %d, e2 %d packets", after["e1"]-before["e1"], after["e2"]-before["e2"])
 
+	// A VM attached on hv1 stops: its port is absent from here on, and
+	// must not hold up the failover below.
+	vm3 := newVM(t, tp, ns1, "vm3", "tap3", "52:54:00:00:00:03", "192.0.2.3")
+	if _, err := hv1.vemctl("port", "attach", "--interface", "tap3", "--mac", vm3.mac.String(), "--segment", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ns1.Run(context.Background(), "ip", "link", "del", "tap3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "tap3 absent", func() bool {
+		out, err := hv1.vemctl("show", "ports", "-o", "json")
+		return err == nil && portState(t, out, "tap3") == "absent"
+	})
+
 	// A member's carrier loss moves its flows to the other at once.
 	res := pingLoss(t, vm1, "192.0.2.2", 300, func() {
 		if err := ns1.SetDown("e1"); err != nil {
@@ -171,6 +185,13 @@ func TestLACPBetweenTwoAgents(t *testing.T) {
 		t.Fatalf("%d of %d pings lost when a member went down", res.Sent-res.Received, res.Sent)
 	}
 	waitFor(t, 5*time.Second, "e1 out of both bundles", func() bool { return bundled(t, hv1) == 1 && bundled(t, hv2) == 1 })
+	// Every flow now leaves on e2: the datapath's member set lost e1.
+	before = memberTx(t, hv1, "e1", "e2")
+	udpFlows(t, vm1, "192.0.2.2", 32)
+	after = memberTx(t, hv1, "e1", "e2")
+	if after["e1"] != before["e1"] || after["e2"]-before["e2"] < 32 {
+		t.Fatalf("32 flows after e1 went down: e1 sent %d, e2 %d; want all on e2", after["e1"]-before["e1"], after["e2"]-before["e2"])
+	}
 }
 
 // ovsRig is a host whose uplink members e1 and e2 go to an Open vSwitch
