@@ -14,7 +14,6 @@ import (
 	"github.com/vem-switch/vem/bpf"
 )
 
-
 // fakeLinks resolves interface names from a table instead of netlink.
 type fakeLinks map[string]Link
 
