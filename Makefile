@@ -1,8 +1,6 @@
 # vem: make demo runs the embedded demo, make test passes the tests.
 GO ?= go
 BIN := bin
-# Recipes that pipe must fail when the first command of the pipe does.
-SHELL := /bin/bash
 GOFLAGS_TEST ?=
 
 .PHONY: all build generate check-generated test unit e2e fuzz bench demo vet clean
@@ -24,7 +22,9 @@ vet:
 # Everything: unit tests, datapath tests through BPF_PROG_TEST_RUN and the
 # end-to-end tests on namespace topologies (root; CI runs as root).
 # The summary names every skipped test with its reason and prints every
-# failed test's whole output; a package line counts what ran.
+# failed test's whole output; a package line counts what ran. bash, for
+# pipefail: the pipe must fail when go test does.
+test: SHELL := /bin/bash
 test: build
 	scripts/deps.sh test
 	$(GO) vet ./...

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net"
@@ -45,6 +46,7 @@ type fakeDatapath struct {
 	macs           []bpf.MACEntry
 	statics        map[staticKey]bpf.MACEntry
 	writes         []string
+	attachErr      error // Attach fails with it when set
 }
 
 var _ datapath = (*fakeDatapath)(nil)
@@ -182,6 +184,9 @@ func (f *fakeDatapath) DeleteUplink() error {
 }
 
 func (f *fakeDatapath) Attach(ifindex int, kind bpf.PortKind) error {
+	if f.attachErr != nil {
+		return f.attachErr
+	}
 	f.record("Attach %d %s", ifindex, kind)
 	f.links[ifindex] = kind
 	return nil
@@ -210,6 +215,17 @@ func (f *fakeDatapath) DeleteMACs(drop func(bpf.MACEntry) bool) (int, error) {
 		f.record("DeleteMACs")
 	}
 	return n - len(f.macs), nil
+}
+
+func (f *fakeDatapath) DeleteMAC(segment uint32, mac net.HardwareAddr) error {
+	n := len(f.macs)
+	f.macs = slices.DeleteFunc(f.macs, func(e bpf.MACEntry) bool {
+		return e.Segment == segment && bytes.Equal(e.MAC, mac)
+	})
+	if n != len(f.macs) {
+		f.record("DeleteMAC %d %s", segment, mac)
+	}
+	return nil
 }
 
 func (f *fakeDatapath) StaticMACs() ([]bpf.MACEntry, error) {

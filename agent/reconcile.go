@@ -32,6 +32,7 @@ type datapath interface {
 	Detach(ifindex int) error
 	Attached() ([]int, error)
 	DeleteMACs(drop func(bpf.MACEntry) bool) (int, error)
+	DeleteMAC(segment uint32, mac net.HardwareAddr) error
 	StaticMACs() ([]bpf.MACEntry, error)
 	SetStaticMAC(bpf.MACEntry) error
 	DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error
@@ -54,6 +55,10 @@ type reconciler struct {
 	vlans map[uint16]uint32
 	// statics mirrors the static MAC table the same way.
 	statics map[staticKey]bpf.MACEntry
+	// shadowed are static MACs whose learned entries are still to be
+	// deleted: they go once the programs are attached, which may take
+	// another pass if an attach fails.
+	shadowed map[staticKey]bpf.MACEntry
 	// settings were last written by this agent (the map cannot be read
 	// back into bpf.Settings); nil until the first write.
 	settings *bpf.Settings
@@ -119,8 +124,7 @@ func (r *reconciler) apply(p *plan) error {
 			}
 		}
 	}
-	staticsAdded, err := r.applyStaticMACs(p)
-	if err != nil {
+	if err := r.applyStaticMACs(p); err != nil {
 		return err
 	}
 	if err := r.applyVLANs(p); err != nil {
@@ -153,17 +157,15 @@ func (r *reconciler) apply(p *plan) error {
 		r.log.Info("port attached", zap.String("interface", pi.Iface), zap.Int("ifindex", ifindex),
 			zap.Stringer("kind", pi.Kind), zap.Uint16("slot", pi.Entry.Slot))
 	}
-	if staticsAdded {
-		// A MAC learned before it became static (a port that turned
-		// secure; an upgrade from programs that learned every MAC, which
-		// run until the attach above) is shadowed now: forget it rather
-		// than list it twice until it ages.
-		if _, err := r.dp.DeleteMACs(func(e bpf.MACEntry) bool {
-			_, shadowed := p.statics[staticKeyOf(e)]
-			return shadowed
-		}); err != nil {
+	// A MAC learned before it became static (a port that turned secure;
+	// an upgrade from programs that learned every MAC, which run until
+	// the attach above) is shadowed now: forget it rather than list it
+	// twice until it ages.
+	for k, e := range r.shadowed {
+		if err := r.dp.DeleteMAC(e.Segment, e.MAC); err != nil {
 			return err
 		}
+		delete(r.shadowed, k)
 	}
 
 	// Removals.
@@ -264,37 +266,41 @@ func (r *reconciler) applyVNIs(p *plan) error {
 }
 
 // applyStaticMACs writes the static MAC entries that differ from the
-// plan's and removes the ones it no longer has. It reports whether it
-// added any.
-func (r *reconciler) applyStaticMACs(p *plan) (added bool, err error) {
+// plan's and removes the ones it no longer has. The learned entries the
+// new ones shadow are queued in r.shadowed.
+func (r *reconciler) applyStaticMACs(p *plan) error {
 	if r.statics == nil {
 		cur, err := r.dp.StaticMACs()
 		if err != nil {
-			return false, err
+			return err
 		}
 		r.statics = make(map[staticKey]bpf.MACEntry, len(cur))
 		for _, e := range cur {
 			r.statics[staticKeyOf(e)] = e
 		}
+		r.shadowed = map[staticKey]bpf.MACEntry{}
 	}
 	for k, e := range p.statics {
 		if old, ok := r.statics[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
 			if err := r.dp.SetStaticMAC(e); err != nil {
-				return false, err
+				return err
 			}
 			r.statics[k] = e
-			added = added || !ok
+			if !ok {
+				r.shadowed[k] = e
+			}
 		}
 	}
 	for k, e := range r.statics {
 		if _, keep := p.statics[k]; !keep {
 			if err := r.dp.DeleteStaticMAC(e.Segment, e.MAC); err != nil {
-				return false, err
+				return err
 			}
 			delete(r.statics, k)
+			delete(r.shadowed, k)
 		}
 	}
-	return added, nil
+	return nil
 }
 
 func (r *reconciler) applyUplink(p *plan) error {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -120,6 +121,14 @@ func TestApplyFirstWritesEverything(t *testing.T) {
 			}
 		}
 	}
+	// Programs go on last: a new port's first frame finds every table
+	// it needs.
+	firstAttach := writeIndex(w, "Attach")
+	for i, x := range w {
+		if !strings.HasPrefix(x, "Attach") && i > firstAttach {
+			t.Errorf("%q written after the first attach:\n%s", x, strings.Join(w, "\n"))
+		}
+	}
 	if len(dp.segments) != len(p.segments) {
 		t.Errorf("segment table has %d entries, plan %d", len(dp.segments), len(p.segments))
 	}
@@ -236,11 +245,11 @@ func TestApplyChangedPort(t *testing.T) {
 		{
 			name: "port security on",
 			yaml: localHead + portA + portB + strings.Replace(portC, "blue}", "blue, profile: secure}", 1),
-			// The learned entries of every static MAC go, port 10's
-			// included (a restarted agent purges the same way).
-			want: []string{"SetPort 10", fmt.Sprintf("SetStaticMAC %d 52:54:00:00:00:0c 10", blue), "DeleteMACs"},
+			// The learned entry of the MAC that turned static goes.
+			want: []string{"SetPort 10", fmt.Sprintf("SetStaticMAC %d 52:54:00:00:00:0c 10", blue),
+				fmt.Sprintf("DeleteMAC %d 52:54:00:00:00:0c", blue)},
 			port: 10, check: func(p bpf.Port) bool { return p.Secure },
-			macs: []int{11, 12},
+			macs: []int{11, 11, 12, 12},
 		},
 		{
 			name: "moved segment",
@@ -472,5 +481,55 @@ func TestApplyStaticMACs(t *testing.T) {
 				t.Errorf("static MACs %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestApplyStaticMACsAfterRestart: a restarted agent reads the static
+// table once, removes entries no port has any more and keeps the rest.
+func TestApplyStaticMACsAfterRestart(t *testing.T) {
+	red := segmentIDs(mustParse(t, localYAML))["red"]
+	dp := newFakeDatapath()
+	a := newTestAgent(dp)
+	a.apply(t, localYAML)
+	stale := bpf.MACEntry{Segment: red, MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x99}, Ifindex: 99, Static: true}
+	dp.statics[staticKeyOf(stale)] = stale
+
+	a.restart()
+	a.apply(t, localYAML)
+	want := []string{fmt.Sprintf("DeleteStaticMAC %d %s", red, stale.MAC)}
+	var got []string
+	for _, w := range dp.writes {
+		if strings.Contains(w, "StaticMAC") {
+			got = append(got, w)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("static table writes %v, want %v", got, want)
+	}
+}
+
+// TestApplyShadowedPurgeOutlivesFailedAttach: the learned entry of a MAC
+// that became static goes once the programs are on, even when the apply
+// that installed the static entry failed to attach a port.
+func TestApplyShadowedPurgeOutlivesFailedAttach(t *testing.T) {
+	red := segmentIDs(mustParse(t, localYAML))["red"]
+	dp := newFakeDatapath()
+	dp.learn(red, "52:54:00:00:00:0a", 12) // learned by an older program
+	dp.attachErr = errors.New("tcx attach failed")
+	a := newTestAgent(dp)
+	p, err := buildPlan(mustParse(t, localYAML), nil, a.links, a.slots, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.rec.apply(p); err == nil {
+		t.Fatal("apply succeeded with attach failing")
+	}
+	if got := dp.macIfindexes(); !slices.Equal(got, []int{12}) {
+		t.Fatalf("learned entries on %v before the programs are on, want [12]", got)
+	}
+	dp.attachErr = nil
+	a.apply(t, localYAML)
+	if got := dp.macIfindexes(); len(got) != 0 {
+		t.Errorf("learned entries left on %v, want the shadowed one gone", got)
 	}
 }

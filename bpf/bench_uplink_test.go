@@ -311,7 +311,6 @@ func TestUplinkSpread(t *testing.T) {
 func BenchmarkUplinkHash(b *testing.B) {
 	e := newTestEnv(b)
 	u := e.addMembers(b)
-	e.learn(b, e.vlan)
 	e.learnRemote(b)
 	veth, floor := e.shim(b, e.dp.objs.VemVethIngress, 0), e.shim(b, e.empty, 0)
 	f := flow{src: netip.MustParseAddr("192.0.2.1"), dst: netip.MustParseAddr("198.51.100.10"),

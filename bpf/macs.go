@@ -113,6 +113,16 @@ func macKey(segment uint32, mac net.HardwareAddr) vemVemMacKey {
 	return k
 }
 
+// DeleteMAC removes the learned entry of mac in segment; an absent entry
+// is not an error.
+func (d *Datapath) DeleteMAC(segment uint32, mac net.HardwareAddr) error {
+	k := macKey(segment, mac)
+	if err := d.objs.VemMacs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete MAC %s in segment %d: %w", mac, segment, err)
+	}
+	return nil
+}
+
 // DeleteMACs removes every learned entry drop selects and returns how
 // many went.
 // The agent uses it to age entries out and to forget MACs of a port that

@@ -132,7 +132,7 @@ func newTestEnv(tb testing.TB) *testEnv {
 	}
 	e.vlan = testPort{name: "hv", slot: 10, mac: mac(0x10)}
 	e.down = testPort{name: "hd", slot: 11, mac: mac(0x11)}
-	e.open = testPort{name: "ho", slot: 12, mac: mac(0x12)}
+	e.open = testPort{name: "ho", slot: 13, mac: mac(0x13)} // 12 is the VXLAN vEth's
 	e.uplink = testPort{name: "up0", slot: slotUplink}
 
 	h, err := netlink.NewHandleAt(ns)
@@ -260,13 +260,6 @@ func (e *testEnv) mustRun(tb testing.TB, prog *ebpf.Program, ifindex int, frame 
 	if ret != want {
 		tb.Fatalf("verdict on ifindex %d = %d, want %d", ifindex, ret, want)
 	}
-}
-
-// learn teaches the datapath p's MAC with a broadcast from p, as the
-// VM's first ARP request would.
-func (e *testEnv) learn(tb testing.TB, p testPort) {
-	tb.Helper()
-	e.mustRun(tb, e.dp.objs.VemVethIngress, p.ifindex, udpFrame(broadcast, p.mac, 64), tcActRedirect)
 }
 
 // learnRemote teaches the datapath remoteMAC behind the uplink in

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 	"time"
 )
@@ -112,12 +113,41 @@ func summarize(r io.Reader, w io.Writer) (failed bool, err error) {
 				delete(s.out, e.Test)
 				continue
 			}
-			// The package's own output holds what no test owns: a panic,
-			// a TestMain failure, a timeout.
+			// Tests that never ended were running when the binary died (a
+			// timeout, a panic in another goroutine, os.Exit): their
+			// output holds the why.
+			s.printUnfinished(w, e.Package)
 			fmt.Fprintf(w, "FAIL %s %.1fs (%s)\n%s", e.Package, e.Elapsed, s.counts(), indent(s.out[""].String()))
+			delete(pkgs, e.Package)
+		}
+	}
+	// Input that ends mid-package (go test killed) leaves tests unfinished.
+	for name, s := range pkgs {
+		if s.printUnfinished(w, name) {
+			failed = true
 		}
 	}
 	return failed, sc.Err()
+}
+
+// printUnfinished prints the tests that started and never ended, counts
+// them failed, and reports whether there were any.
+func (s *pkgState) printUnfinished(w io.Writer, pkg string) bool {
+	var names []string
+	for name := range s.out {
+		if name != "" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if topLevel(name) {
+			s.failures++
+		}
+		fmt.Fprintf(w, "FAIL %s %s (did not finish):\n%s", pkg, name, indent(s.out[name].String()))
+		delete(s.out, name)
+	}
+	return len(names) > 0
 }
 
 // topLevel reports a test that is not a subtest: the counts are of those.

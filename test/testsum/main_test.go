@@ -48,6 +48,24 @@ func TestSummarize(t *testing.T) {
 			want:       []string{"FAIL p TestC:", "    c_test.go:3: got 1", "        want 2", "FAIL p 2.0s (0 passed, 0 skipped, 1 failed)"},
 		},
 		{
+			name: "a timeout keeps the running test's output",
+			in: `{"Action":"run","Package":"p","Test":"TestSlow"}
+{"Action":"output","Package":"p","Test":"TestSlow","Output":"    slow_test.go:5: waiting for the agent\n"}
+{"Action":"output","Package":"p","Test":"TestSlow","Output":"panic: test timed out after 15m0s\n"}
+{"Action":"output","Package":"p","Test":"TestSlow","Output":"\trunning tests:\n"}
+{"Action":"output","Package":"p","Output":"FAIL\tp\t900.0s\n"}
+{"Action":"fail","Package":"p","Elapsed":900}
+{"Action":"run","Package":"q","Test":"TestCut"}
+{"Action":"output","Package":"q","Test":"TestCut","Output":"    cut_test.go:1: no newline at the end"}
+`,
+			wantFailed: true,
+			want: []string{
+				"FAIL p TestSlow (did not finish):", "    panic: test timed out after 15m0s", "    slow_test.go:5: waiting for the agent",
+				"FAIL p 900.0s (0 passed, 0 skipped, 1 failed)",
+				"FAIL q TestCut (did not finish):", "    cut_test.go:1: no newline at the end",
+			},
+		},
+		{
 			name: "a build failure and non-JSON lines",
 			in: `# p
 {"ImportPath":"p [p.test]","Action":"build-output","Output":"p/x.go:1:1: syntax error\n"}
