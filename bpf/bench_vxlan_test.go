@@ -53,7 +53,7 @@ func BenchmarkVXLAN(b *testing.B) {
 	v := e.addVXLAN(b)
 	veth, uplink := e.dp.objs.VemVethIngress, e.dp.objs.VemUplinkIngress
 	p0, p1 := e.local[0], e.local[1]
-	e.learnRemote(b) // the vEths' MACs are static
+	e.learnRemote(b)    // the vEths' MACs are static
 	v.checkDecap(b, 64) // learns remoteVMMAC behind remoteVTEP
 
 	type path struct {
