@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin
 GOFLAGS_TEST ?=
 
-.PHONY: all build generate check-generated test unit e2e fuzz bench demo vet clean
+.PHONY: all build generate check-generated test unit e2e fuzz bench demo vet lint clean
 
 all: build
 
@@ -19,15 +19,20 @@ generate:
 vet:
 	$(GO) vet ./...
 
+# gofmt, go vet and staticcheck (a tool of go.mod: no install step).
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt wants to rewrite:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
 # Everything: unit tests, datapath tests through BPF_PROG_TEST_RUN and the
 # end-to-end tests on namespace topologies (root; CI runs as root).
 # The summary names every skipped test with its reason and prints every
 # failed test's whole output; a package line counts what ran. bash, for
 # pipefail: the pipe must fail when go test does.
 test: SHELL := /bin/bash
-test: build
+test: build lint
 	scripts/deps.sh test
-	$(GO) vet ./...
 	$(GO) build -o $(BIN)/testsum ./test/testsum
 	set -o pipefail; $(GO) test -json -count=1 -timeout 15m $(GOFLAGS_TEST) ./... | $(BIN)/testsum
 
