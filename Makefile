@@ -38,7 +38,7 @@ test: build lint
 
 # Short fuzzing of every parser of untrusted input.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./agent/config/
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./spec/
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal -fuzztime=30s ./lacp/
 	$(GO) test -run='^$$' -fuzz=FuzzMarker -fuzztime=30s ./lacp/
 	$(GO) test -run='^$$' -fuzz=FuzzAttach -fuzztime=30s ./agent/api/

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
 	"github.com/vem-switch/vem/vxlan"
@@ -68,8 +68,8 @@ type Agent struct {
 	identity   *identity
 	uplink     *uplinkChannel  // nil unless the uplink is a port-channel
 	runCtx     context.Context // Run's context, once running
-	cfg        *config.Config
-	attached   []config.Port
+	cfg        *spec.Switch
+	attached   []spec.Port
 	plan       *plan
 	fileSum    [sha256.Size]byte
 	lastReload time.Time
@@ -141,7 +141,7 @@ func New(opts Options) (*Agent, error) {
 }
 
 // Config returns the running configuration.
-func (a *Agent) Config() *config.Config {
+func (a *Agent) Config() *spec.Switch {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cfg
@@ -267,13 +267,13 @@ func (a *Agent) Reload() error {
 }
 
 // loadFile reads and validates the file, with the interface checks.
-func (a *Agent) loadFile() (*config.Config, [sha256.Size]byte, error) {
+func (a *Agent) loadFile() (*spec.Switch, [sha256.Size]byte, error) {
 	data, err := os.ReadFile(a.opts.ConfigFile)
 	if err != nil {
 		return nil, [sha256.Size]byte{}, fmt.Errorf("read configuration: %w", err)
 	}
 	sum := sha256.Sum256(data)
-	cfg, err := config.ParseWith(data, config.ValidateOptions{InterfaceExists: exists(a.links)})
+	cfg, err := spec.ParseWith(data, spec.ValidateOptions{InterfaceExists: exists(a.links)})
 	if err != nil {
 		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
 	}
@@ -292,7 +292,7 @@ func (a *Agent) fileChanged() bool {
 }
 
 // checkFixed refuses changes that need a restart.
-func (a *Agent) checkFixed(cfg *config.Config) error {
+func (a *Agent) checkFixed(cfg *spec.Switch) error {
 	if cfg.Instance != a.cfg.Instance {
 		return fmt.Errorf("instance changed from %q to %q: restart the agent to change it", a.cfg.Instance, cfg.Instance)
 	}
@@ -306,19 +306,19 @@ func (a *Agent) checkFixed(cfg *config.Config) error {
 // run time (which carry no line numbers). Only the interfaces named in
 // mustExist have to exist: the file's were checked as it was read, and a
 // port whose VM stopped since is absent, not an error.
-func (a *Agent) validate(cfg *config.Config, attached []config.Port, mustExist ...string) error {
+func (a *Agent) validate(cfg *spec.Switch, attached []spec.Port, mustExist ...string) error {
 	if len(attached) == 0 {
 		return nil
 	}
 	all := *cfg
-	all.Ports = append(append([]config.Port(nil), cfg.Ports...), attached...)
+	all.Ports = append(append([]spec.Port(nil), cfg.Ports...), attached...)
 	present := exists(a.links)
-	return all.Validate(config.ValidateOptions{InterfaceExists: func(name string) bool {
+	return all.Validate(spec.ValidateOptions{InterfaceExists: func(name string) bool {
 		return !slices.Contains(mustExist, name) || present(name)
 	}})
 }
 
-func portNames(ports []config.Port) []string {
+func portNames(ports []spec.Port) []string {
 	out := make([]string, len(ports))
 	for i, p := range ports {
 		out[i] = p.Interface
@@ -326,8 +326,8 @@ func portNames(ports []config.Port) []string {
 	return out
 }
 
-func (a *Agent) presentPorts(ports []config.Port) []config.Port {
-	var out []config.Port
+func (a *Agent) presentPorts(ports []spec.Port) []spec.Port {
+	var out []spec.Port
 	for _, p := range ports {
 		if _, err := a.links.Lookup(p.Interface); err != nil {
 			a.log.Warn("forgetting attached port whose interface is gone", zap.String("interface", p.Interface))
@@ -338,14 +338,14 @@ func (a *Agent) presentPorts(ports []config.Port) []config.Port {
 	return out
 }
 
-func (a *Agent) commit(cfg *config.Config, attached []config.Port) error {
+func (a *Agent) commit(cfg *spec.Switch, attached []spec.Port) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.commitLocked(cfg, attached)
 }
 
 // commitLocked plans and applies a validated desired state.
-func (a *Agent) commitLocked(cfg *config.Config, attached []config.Port) error {
+func (a *Agent) commitLocked(cfg *spec.Switch, attached []spec.Port) error {
 	vEths := make([]string, 0, len(cfg.Ports)+len(attached))
 	for _, port := range append(slices.Clone(cfg.Ports), attached...) {
 		vEths = append(vEths, port.Interface)

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // attachedStore keeps the ports attached at run time (by the libvirt hook
@@ -23,7 +23,7 @@ type attachedPort struct {
 	Profile   string `json:"profile,omitempty"`
 }
 
-func (s attachedStore) load() ([]config.Port, error) {
+func (s attachedStore) load() ([]spec.Port, error) {
 	if s.path == "" {
 		return nil, nil
 	}
@@ -38,15 +38,15 @@ func (s attachedStore) load() ([]config.Port, error) {
 	if err := json.Unmarshal(data, &ports); err != nil {
 		return nil, fmt.Errorf("parse attached ports %s: %w", s.path, err)
 	}
-	out := make([]config.Port, len(ports))
+	out := make([]spec.Port, len(ports))
 	for i, p := range ports {
-		out[i] = config.Port{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
+		out[i] = spec.Port{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
 	}
 	return out, nil
 }
 
 // save writes the list atomically (write, fsync, rename).
-func (s attachedStore) save(ports []config.Port) error {
+func (s attachedStore) save(ports []spec.Port) error {
 	if s.path == "" {
 		return nil
 	}

@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func TestAttachedStoreRoundTrip(t *testing.T) {
 	tests := []struct {
 		name  string
-		ports []config.Port
+		ports []spec.Port
 	}{
-		{"empty", []config.Port{}},
-		{"two ports", []config.Port{
+		{"empty", []spec.Port{}},
+		{"two ports", []spec.Port{
 			{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "secure"},
 			{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "lab"}, // no profile
 		}},
@@ -42,13 +42,13 @@ func TestAttachedStoreRoundTrip(t *testing.T) {
 func TestAttachedStoreReplace(t *testing.T) {
 	dir := t.TempDir()
 	s := attachedStore{path: filepath.Join(dir, "attached-ports.json")}
-	long := []config.Port{
+	long := []spec.Port{
 		{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "secure"},
 		{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "web", Profile: "secure"},
 		{Interface: "tap-c", MAC: "52:54:00:00:00:0c", Segment: "web", Profile: "secure"},
 	}
 	short := long[1:2]
-	for _, ports := range [][]config.Port{long, short} {
+	for _, ports := range [][]spec.Port{long, short} {
 		if err := s.save(ports); err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestAttachedStoreFailedSave(t *testing.T) {
 	if err := os.Mkdir(path, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err := attachedStore{path: path}.save([]config.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}})
+	err := attachedStore{path: path}.save([]spec.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}})
 	if err == nil {
 		t.Fatal("save onto a directory succeeded")
 	}
@@ -136,7 +136,7 @@ func TestAttachedStoreLoad(t *testing.T) {
 func TestAttachedStoreNoPath(t *testing.T) {
 	t.Chdir(t.TempDir())
 	var s attachedStore
-	if err := s.save([]config.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}}); err != nil {
+	if err := s.save([]spec.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.load(); err != nil || len(got) != 0 {

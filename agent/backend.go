@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/vxlan"
@@ -141,7 +141,7 @@ func (a *Agent) Segments(context.Context) ([]api.Segment, error) {
 	ids := segmentIDs(a.cfg)
 	var out []api.Segment
 	for _, s := range a.cfg.Segments {
-		seg := api.Segment{Name: s.Name, Type: s.Type, VLAN: s.VLAN, VNI: s.VNI, Ports: []string{}}
+		seg := api.Segment{Name: s.Name, Type: string(s.Type), VLAN: s.VLAN, VNI: s.VNI, Ports: []string{}}
 		for _, pi := range a.sortedPorts() {
 			if pi.Kind == bpf.PortVEth && pi.Entry.Segment == ids[s.Name] {
 				seg.Ports = append(seg.Ports, portName(pi))
@@ -185,7 +185,7 @@ func (a *Agent) Counters(_ context.Context, port string) ([]api.Counters, error)
 
 // Attach implements api.Backend: it adds a vEth at run time and keeps it
 // across agent restarts.
-func (a *Agent) Attach(_ context.Context, p config.Port) error {
+func (a *Agent) Attach(_ context.Context, p spec.Port) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if mac, err := net.ParseMAC(p.MAC); err == nil {
@@ -227,7 +227,7 @@ func (a *Agent) Detach(_ context.Context, iface string) error {
 			return fmt.Errorf("port %s is configured in %s; remove it there: %w", iface, a.opts.ConfigFile, api.ErrConflict)
 		}
 	}
-	i := slices.IndexFunc(a.attached, func(p config.Port) bool { return p.Interface == iface })
+	i := slices.IndexFunc(a.attached, func(p spec.Port) bool { return p.Interface == iface })
 	if i < 0 {
 		return fmt.Errorf("port %s is not attached: %w", iface, api.ErrNotFound)
 	}
@@ -280,7 +280,7 @@ func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
 	ids := segmentIDs(a.cfg)
 	out := []api.BridgeDomain{}
 	for _, s := range a.cfg.Segments {
-		if s.Type != config.SegmentVXLAN {
+		if s.Type != spec.SegmentVXLAN {
 			continue
 		}
 		bd := api.BridgeDomain{
@@ -308,7 +308,7 @@ func (a *Agent) PortChannels(context.Context) ([]api.PortChannel, error) {
 	}
 	st := u.ch.Status()
 	pc := api.PortChannel{
-		Name: st.Name, Mode: st.Mode, Up: st.Up, MinLinks: st.MinLinks,
+		Name: st.Name, Mode: string(st.Mode), Up: st.Up, MinLinks: st.MinLinks,
 		AutoPriorityFailover: st.AutoPriorityFailover, Members: []api.PortChannelMember{},
 	}
 	reasons := map[string]string{}

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/portchannel"
 )
@@ -26,7 +26,7 @@ type uplinkChannel struct {
 
 // syncChannel makes the uplink's port-channel match cfg: created,
 // reconfigured in place, recreated, or stopped. Called with a.mu held.
-func (a *Agent) syncChannel(cfg *config.Config, vEths []string) error {
+func (a *Agent) syncChannel(cfg *spec.Switch, vEths []string) error {
 	pc, ok := cfg.PortChannel(cfg.Uplink)
 	if !ok {
 		a.stopChannel()
@@ -66,7 +66,7 @@ func (a *Agent) syncChannel(cfg *config.Config, vEths []string) error {
 	// has: a restarted agent does not stop the uplink while LACP starts.
 	a.uplink = &uplinkChannel{ch: ch, cfg: want}
 	ch.SetVEths(vEths)
-	a.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", want.Mode))
+	a.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", string(want.Mode)))
 	if a.runCtx != nil {
 		a.startChannel()
 	}
@@ -94,7 +94,7 @@ func (a *Agent) stopChannel() {
 
 // channelConfig is the portchannel configuration of pc, with this host's
 // persisted LACP identity.
-func (a *Agent) channelConfig(pc *config.PortChannel) (portchannel.Config, error) {
+func (a *Agent) channelConfig(pc *spec.PortChannel) (portchannel.Config, error) {
 	names := make([]string, len(pc.Members))
 	for i, m := range pc.Members {
 		names[i] = m.Interface
@@ -102,7 +102,7 @@ func (a *Agent) channelConfig(pc *config.PortChannel) (portchannel.Config, error
 	if err := a.identity.ensure(pc.Name, names); err != nil {
 		return portchannel.Config{}, err
 	}
-	lacpMode := pc.Mode == config.ModeLACPActive || pc.Mode == config.ModeLACPPassive
+	lacpMode := pc.Mode == spec.ModeLACPActive || pc.Mode == spec.ModeLACPPassive
 	c := portchannel.Config{
 		Name: pc.Name, Mode: pc.Mode, Rate: pc.Rate, MinLinks: pc.MinLinks,
 		AutoPriorityFailover: pc.AutoFailback(),

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 )
 
@@ -291,11 +291,11 @@ var testLinks = fakeLinks{
 }
 
 // mustParse parses an operator's YAML.
-func mustParse(t *testing.T, yaml string) *config.Config {
+func mustParse(t *testing.T, yaml string) *spec.Switch {
 	t.Helper()
-	cfg, err := config.Parse([]byte(yaml))
+	cfg, err := spec.Parse([]byte(yaml))
 	if err != nil {
-		t.Fatalf("config.Parse: %v\n%s", err, yaml)
+		t.Fatalf("spec.Parse: %v\n%s", err, yaml)
 	}
 	return cfg
 }

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
 	"github.com/vem-switch/vem/vxlan"
@@ -26,7 +26,7 @@ type portInfo struct {
 	Iface  string
 	Kind   bpf.PortKind
 	Source string
-	Config config.Port // vEths only
+	Config spec.Port // vEths only
 	Entry  bpf.Port
 }
 
@@ -77,7 +77,7 @@ type uplinkState struct {
 // the host's interfaces. ch is the state of the port-channel the uplink
 // names, nil when it names an interface. Slots are allocated in sl;
 // nothing is written.
-func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slots, ch *uplinkState) (*plan, error) {
+func buildPlan(cfg *spec.Switch, attached []spec.Port, links Links, sl *slots, ch *uplinkState) (*plan, error) {
 	p := &plan{
 		ports:    map[int]portInfo{},
 		segments: map[uint32]bpf.Segment{},
@@ -96,13 +96,13 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		id := ids[s.Name]
 		seg := bpf.Segment{ID: id, VNI: uint32(s.VNI)}
 		switch s.Type {
-		case config.SegmentVLAN:
+		case spec.SegmentVLAN:
 			seg.Type, seg.VLAN = bpf.SegmentVLAN, uint16(s.VLAN)
 			p.vlans[uint16(s.VLAN)] = id
-		case config.SegmentFlat:
+		case spec.SegmentFlat:
 			seg.Type = bpf.SegmentFlat
 			p.vlans[0] = id
-		case config.SegmentVXLAN:
+		case spec.SegmentVXLAN:
 			seg.Type, seg.MTU = bpf.SegmentVXLAN, uint16(s.MTU)
 			p.vnis[uint32(s.VNI)] = id
 			for _, bd := range p.bds {
@@ -145,7 +145,7 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 		if err != nil {
 			return nil, err
 		}
-		mac, err := config.ParseMAC(pi.Config.MAC)
+		mac, err := spec.ParseMAC(pi.Config.MAC)
 		if err != nil {
 			return nil, fmt.Errorf("port %s: %w", pi.Iface, err)
 		}
@@ -195,7 +195,7 @@ func buildPlan(cfg *config.Config, attached []config.Port, links Links, sl *slot
 }
 
 // planUnderlay sets up the local VTEP on the uplink (its first member).
-func (p *plan) planUnderlay(cfg *config.Config, links Links) error {
+func (p *plan) planUnderlay(cfg *spec.Switch, links Links) error {
 	if cfg.VTEP == nil {
 		return nil
 	}
@@ -221,7 +221,7 @@ func (p *plan) planUnderlay(cfg *config.Config, links Links) error {
 
 // planUplink plans the uplink members' port entries and the distributing
 // set, and returns the members by interface name.
-func (p *plan) planUplink(cfg *config.Config, links Links, sl *slots, ch *uplinkState) (map[string]bpf.Member, error) {
+func (p *plan) planUplink(cfg *spec.Switch, links Links, sl *slots, ch *uplinkState) (map[string]bpf.Member, error) {
 	names := cfg.UplinkInterfaces()
 	if len(names) == 0 {
 		return nil, nil
@@ -238,7 +238,7 @@ func (p *plan) planUplink(cfg *config.Config, links Links, sl *slots, ch *uplink
 	// each: only the first collecting member (the designated one)
 	// delivers floods, so VMs get one copy.
 	designated := ""
-	if pc, ok := cfg.PortChannel(cfg.Uplink); ok && pc.Mode == config.ModeMACPinning && len(collecting) > 0 {
+	if pc, ok := cfg.PortChannel(cfg.Uplink); ok && pc.Mode == spec.ModeMACPinning && len(collecting) > 0 {
 		designated = collecting[0]
 	}
 	members := make(map[string]bpf.Member, len(names))
@@ -281,11 +281,11 @@ func (p *plan) planUplink(cfg *config.Config, links Links, sl *slots, ch *uplink
 	return members, nil
 }
 
-func hashMode(s string) bpf.HashMode {
+func hashMode(s spec.HashMode) bpf.HashMode {
 	switch s {
-	case config.HashSrcDstIP:
+	case spec.HashSrcDstIP:
 		return bpf.HashSrcDstIP
-	case config.HashSrcDstIPL4Port:
+	case spec.HashSrcDstIPL4Port:
 		return bpf.HashSrcDstIPL4Port
 	}
 	return bpf.HashSrcDstMAC

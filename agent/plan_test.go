@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 )
 
@@ -37,7 +37,7 @@ ports:
 
 func TestBuildPlan(t *testing.T) {
 	cfg := mustParse(t, planYAML)
-	attached := []config.Port{{Interface: "tap-e", MAC: "52:54:00:00:00:0e", Segment: "lab"}}
+	attached := []spec.Port{{Interface: "tap-e", MAC: "52:54:00:00:00:0e", Segment: "lab"}}
 	p, err := buildPlan(cfg, attached, testLinks, newSlots(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestBuildPlan(t *testing.T) {
 					tt.want.Ifindex, pi.Iface, pi.Kind, pi.Source, tt.iface, tt.want.Kind, tt.source)
 			}
 			if tt.want.Kind == bpf.PortVEth {
-				tt.want.MAC, _ = config.ParseMAC("52:54:00:00:00:0" + tt.iface[len(tt.iface)-1:])
+				tt.want.MAC, _ = spec.ParseMAC("52:54:00:00:00:0" + tt.iface[len(tt.iface)-1:])
 			}
 			if !portEqual(pi.Entry, tt.want) {
 				t.Errorf("%s entry = %+v, want %+v", tt.iface, pi.Entry, tt.want)
@@ -171,11 +171,11 @@ func TestBuildPlanAbsentVEth(t *testing.T) {
 	tests := []struct {
 		name     string
 		yaml     string
-		attached []config.Port
+		attached []spec.Port
 	}{
 		{"configured", head + `ports: [{interface: tap-gone, mac: "52:54:00:00:00:01", segment: web, profile: secure}, {interface: tap-a, mac: "52:54:00:00:00:0a", segment: web, profile: secure}]`, nil},
 		{"attached", head + `ports: [{interface: tap-a, mac: "52:54:00:00:00:0a", segment: web, profile: secure}]`,
-			[]config.Port{{Interface: "tap-gone", MAC: "52:54:00:00:00:01", Segment: "web", Profile: "secure"}}},
+			[]spec.Port{{Interface: "tap-gone", MAC: "52:54:00:00:00:01", Segment: "web", Profile: "secure"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +207,7 @@ func TestBuildPlanErrors(t *testing.T) {
 	tests := []struct {
 		name     string
 		yaml     string
-		attached []config.Port
+		attached []spec.Port
 		want     string
 		wantIs   error
 	}{
@@ -221,7 +221,7 @@ func TestBuildPlanErrors(t *testing.T) {
 		{"uplink MTU too small", "host: hv1\nuplink: eth3\nvtep: {address: 198.51.100.1}\nsegments: [{name: db, type: vxlan, vni: 5001, vteps: [198.51.100.2]}]\n",
 			nil, "segment db", nil},
 		{"configured and attached", head + `ports: [{interface: tap-a, mac: "52:54:00:00:00:01", segment: web}]`,
-			[]config.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:02", Segment: "web"}}, "tap-a", nil},
+			[]spec.Port{{Interface: "tap-a", MAC: "52:54:00:00:00:02", Segment: "web"}}, "tap-a", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"hash/fnv"
 	"sort"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Segment IDs key the datapath's segment and MAC tables. They are derived
@@ -23,18 +23,18 @@ const (
 )
 
 // segmentIDs assigns every segment of c its datapath ID.
-func segmentIDs(c *config.Config) map[string]uint32 {
+func segmentIDs(c *spec.Switch) map[string]uint32 {
 	ids := make(map[string]uint32, len(c.Segments))
 	used := map[uint32]bool{}
 	var locals []string
 	for _, s := range c.Segments {
 		var id uint32
 		switch s.Type {
-		case config.SegmentVLAN:
+		case spec.SegmentVLAN:
 			id = uint32(s.VLAN)
-		case config.SegmentFlat:
+		case spec.SegmentFlat:
 			id = flatSegmentID
-		case config.SegmentVXLAN:
+		case spec.SegmentVXLAN:
 			id = vxlanSegmentTag | uint32(s.VNI)
 		default:
 			locals = append(locals, s.Name)

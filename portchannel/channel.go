@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 )
 
@@ -20,7 +20,7 @@ import (
 type Channel struct {
 	// Fixed by New.
 	name     string
-	mode     string
+	mode     spec.ChannelMode
 	clock    lacp.Clock
 	log      *zap.Logger
 	netNS    string
@@ -83,7 +83,7 @@ func New(cfg Config) (*Channel, error) {
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
-	if c.mode == config.ModeMACPinning {
+	if c.mode == spec.ModeMACPinning {
 		c.pins = map[string]string{}
 		c.state.Pins = map[string]string{}
 	}
@@ -216,7 +216,7 @@ func (c *Channel) qualifying() []string {
 // update recomputes the pins and the state after an input, queueing the
 // events and the OnChange call of what changed. c.mu is held.
 func (c *Channel) update() {
-	if c.mode == config.ModeMACPinning {
+	if c.mode == spec.ModeMACPinning {
 		c.repin()
 	}
 	q := c.qualifying()
@@ -234,7 +234,7 @@ func (c *Channel) update() {
 	if up {
 		st.Distributing, st.Collecting = q, slices.Clone(q)
 	}
-	if c.mode == config.ModeMACPinning {
+	if c.mode == spec.ModeMACPinning {
 		st.Pins = map[string]string{}
 		if up {
 			maps.Copy(st.Pins, c.pins)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // step is one input to a Channel and the State expected after it.
@@ -55,7 +55,7 @@ func runSteps(t *testing.T, cfg Config, steps []step) {
 		if !slices.Equal(st.Distributing, want) || !slices.Equal(st.Collecting, want) {
 			t.Fatalf("step %d: distributing %v collecting %v, want %v", i, st.Distributing, st.Collecting, want)
 		}
-		if cfg.Mode != config.ModeMACPinning {
+		if cfg.Mode != spec.ModeMACPinning {
 			if st.Pins != nil {
 				t.Fatalf("step %d: pins %v in mode %s, want nil", i, st.Pins, cfg.Mode)
 			}
@@ -112,7 +112,7 @@ func TestStatic(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runSteps(t, Config{Mode: config.ModeStatic, Members: members(t, tc.members), MinLinks: tc.minLinks}, tc.steps)
+			runSteps(t, Config{Mode: spec.ModeStatic, Members: members(t, tc.members), MinLinks: tc.minLinks}, tc.steps)
 		})
 	}
 }
@@ -206,7 +206,7 @@ func TestMACPinning(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			runSteps(t, Config{Mode: config.ModeMACPinning, Members: members(t, tc.members),
+			runSteps(t, Config{Mode: spec.ModeMACPinning, Members: members(t, tc.members),
 				MinLinks: tc.minLinks, AutoPriorityFailover: tc.auto}, tc.steps)
 		})
 	}
@@ -215,35 +215,35 @@ func TestMACPinning(t *testing.T) {
 func TestOnChangeOnlyOnRealChanges(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		mode string
+		mode spec.ChannelMode
 		do   func(*Channel)
 		want int // OnChange calls
 	}{
-		{"static carrier up", config.ModeStatic, carrier("a", true), 1},
-		{"static carrier repeated", config.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetCarrier("a", true) }, 1},
-		{"static carrier down while down", config.ModeStatic, carrier("a", false), 0},
-		{"static non-member", config.ModeStatic, carrier("x", true), 0},
-		{"static vEths", config.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetVEths([]string{"v1"}) }, 1},
-		{"static flap", config.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetCarrier("a", false) }, 2},
-		{"static min-links not reached", config.ModeStatic, func(c *Channel) {
+		{"static carrier up", spec.ModeStatic, carrier("a", true), 1},
+		{"static carrier repeated", spec.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetCarrier("a", true) }, 1},
+		{"static carrier down while down", spec.ModeStatic, carrier("a", false), 0},
+		{"static non-member", spec.ModeStatic, carrier("x", true), 0},
+		{"static vEths", spec.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetVEths([]string{"v1"}) }, 1},
+		{"static flap", spec.ModeStatic, func(c *Channel) { c.SetCarrier("a", true); c.SetCarrier("a", false) }, 2},
+		{"static min-links not reached", spec.ModeStatic, func(c *Channel) {
 			c.mu.Lock()
 			c.cfg.MinLinks = 2
 			c.mu.Unlock()
 			c.SetCarrier("a", true)
 		}, 0},
-		{"pinning up then vEths", config.ModeMACPinning, func(c *Channel) { c.SetCarrier("a", true); c.SetVEths([]string{"v1"}) }, 2},
-		{"pinning same vEths", config.ModeMACPinning, func(c *Channel) {
+		{"pinning up then vEths", spec.ModeMACPinning, func(c *Channel) { c.SetCarrier("a", true); c.SetVEths([]string{"v1"}) }, 2},
+		{"pinning same vEths", spec.ModeMACPinning, func(c *Channel) {
 			c.SetCarrier("a", true)
 			c.SetVEths([]string{"v1"})
 			c.SetVEths([]string{"v1"})
 		}, 2},
-		{"pinning vEths while down", config.ModeMACPinning, veths("v1 v2"), 0},
-		{"pinning standby up", config.ModeMACPinning, func(c *Channel) {
+		{"pinning vEths while down", spec.ModeMACPinning, veths("v1 v2"), 0},
+		{"pinning standby up", spec.ModeMACPinning, func(c *Channel) {
 			c.SetCarrier("a", true)
 			c.SetVEths([]string{"v1"})
 			c.SetCarrier("b", true) // b distributes now; pins stay
 		}, 3},
-		{"pinning unchanged reconfigure", config.ModeMACPinning, func(c *Channel) {
+		{"pinning unchanged reconfigure", spec.ModeMACPinning, func(c *Channel) {
 			c.SetCarrier("a", true)
 			reconfigure(nil, func(*Config) {})(c)
 		}, 1},
@@ -259,7 +259,7 @@ func TestOnChangeOnlyOnRealChanges(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
-	c, rec := newTestChannel(t, Config{Mode: config.ModeMACPinning, Members: members(t, "a:1 b:2"), MinLinks: 1, AutoPriorityFailover: true})
+	c, rec := newTestChannel(t, Config{Mode: spec.ModeMACPinning, Members: members(t, "a:1 b:2"), MinLinks: 1, AutoPriorityFailover: true})
 	c.SetVEths([]string{"v1"})
 	c.SetCarrier("a", true)
 	c.SetCarrier("b", true)
@@ -296,11 +296,11 @@ func TestEvents(t *testing.T) {
 }
 
 func TestMACPinningStatus(t *testing.T) {
-	c, _ := newTestChannel(t, Config{Mode: config.ModeMACPinning, Members: members(t, "a:1 b:1 c:2"), AutoPriorityFailover: true})
+	c, _ := newTestChannel(t, Config{Mode: spec.ModeMACPinning, Members: members(t, "a:1 b:1 c:2"), AutoPriorityFailover: true})
 	c.SetVEths([]string{"v1", "v2", "v3"})
 	up("a c")(c)
 	s := c.Status()
-	if !s.Up || s.MinLinks != 1 || !s.AutoPriorityFailover || s.Mode != config.ModeMACPinning || s.LACP != nil {
+	if !s.Up || s.MinLinks != 1 || !s.AutoPriorityFailover || s.Mode != spec.ModeMACPinning || s.LACP != nil {
 		t.Errorf("status %+v: want up, min-links 1, auto, mac-pinning, no LACP", s)
 	}
 	want := []MemberStatus{
@@ -323,7 +323,7 @@ func TestMACPinningStatus(t *testing.T) {
 }
 
 func TestStaticStatus(t *testing.T) {
-	c, _ := newTestChannel(t, Config{Mode: config.ModeStatic, Members: members(t, "a b c"), MinLinks: 2})
+	c, _ := newTestChannel(t, Config{Mode: spec.ModeStatic, Members: members(t, "a b c"), MinLinks: 2})
 	c.SetCarrier("a", true)
 	s := c.Status()
 	if s.Up || s.Members[0].Active || s.Members[0].Status != StatusOperational || s.Members[1].Status != StatusLinkDown {
@@ -346,7 +346,7 @@ func memberStatusEqual(a, b MemberStatus) bool {
 func TestCallbacksMayReenter(t *testing.T) {
 	var c *Channel
 	var seen []State
-	cfg := Config{Name: "po1", Mode: config.ModeMACPinning, Members: members(t, "a b"), AutoPriorityFailover: true}
+	cfg := Config{Name: "po1", Mode: spec.ModeMACPinning, Members: members(t, "a b"), AutoPriorityFailover: true}
 	cfg.OnChange = func(s State) {
 		seen = append(seen, s)
 		if got := c.State(); len(seen) == 1 && !got.Equal(s) {
@@ -368,7 +368,7 @@ func TestCallbacksMayReenter(t *testing.T) {
 }
 
 func TestStateIsACopy(t *testing.T) {
-	c, _ := newTestChannel(t, Config{Mode: config.ModeMACPinning, Members: members(t, "a")})
+	c, _ := newTestChannel(t, Config{Mode: spec.ModeMACPinning, Members: members(t, "a")})
 	c.SetVEths([]string{"v1"})
 	c.SetCarrier("a", true)
 	s := c.State()

@@ -7,7 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 )
 
@@ -25,12 +25,12 @@ type Member struct {
 type Config struct {
 	// Name names the port-channel in events and status.
 	Name string
-	// Mode is config.ModeLACPActive, config.ModeLACPPassive,
-	// config.ModeStatic or config.ModeMACPinning.
-	Mode string
+	// Mode is spec.ModeLACPActive, spec.ModeLACPPassive,
+	// spec.ModeStatic or spec.ModeMACPinning.
+	Mode spec.ChannelMode
 	// Rate is "fast" (the default) or "slow" in LACP modes; other modes
 	// ignore it.
-	Rate string
+	Rate spec.Rate
 	// Members are the 1..16 member interfaces, in configuration order,
 	// which is the order of State.Distributing and State.Collecting.
 	Members []Member
@@ -84,8 +84,8 @@ type Config struct {
 }
 
 // isLACP reports whether mode runs the protocol.
-func isLACP(mode string) bool {
-	return mode == config.ModeLACPActive || mode == config.ModeLACPPassive
+func isLACP(mode spec.ChannelMode) bool {
+	return mode == spec.ModeLACPActive || mode == spec.ModeLACPPassive
 }
 
 // validate reports every problem of c, wrapped with the port-channel name.
@@ -95,13 +95,13 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("name: required"))
 	}
 	switch c.Mode {
-	case config.ModeLACPActive, config.ModeLACPPassive, config.ModeStatic, config.ModeMACPinning:
+	case spec.ModeLACPActive, spec.ModeLACPPassive, spec.ModeStatic, spec.ModeMACPinning:
 	default:
 		errs = append(errs, fmt.Errorf("mode %q: want one of %s, %s, %s, %s", c.Mode,
-			config.ModeLACPActive, config.ModeLACPPassive, config.ModeStatic, config.ModeMACPinning))
+			spec.ModeLACPActive, spec.ModeLACPPassive, spec.ModeStatic, spec.ModeMACPinning))
 	}
-	if n := len(c.Members); n < 1 || n > config.MaxMembers {
-		errs = append(errs, fmt.Errorf("members: %d, want 1..%d", n, config.MaxMembers))
+	if n := len(c.Members); n < 1 || n > spec.MaxMembers {
+		errs = append(errs, fmt.Errorf("members: %d, want 1..%d", n, spec.MaxMembers))
 	}
 	seen := make(map[string]bool, len(c.Members))
 	for i, m := range c.Members {
@@ -112,8 +112,8 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("member %s: duplicate name", m.Name))
 		}
 		seen[m.Name] = true
-		if m.Priority < 0 || m.Priority > config.MaxPriority {
-			errs = append(errs, fmt.Errorf("member %s: priority %d, want 0..%d", m.Name, m.Priority, config.MaxPriority))
+		if m.Priority < 0 || m.Priority > spec.MaxPriority {
+			errs = append(errs, fmt.Errorf("member %s: priority %d, want 0..%d", m.Name, m.Priority, spec.MaxPriority))
 		}
 	}
 	maxMin := len(c.Members)
@@ -143,21 +143,21 @@ func (c *Config) validate() error {
 func (c *Config) minLinks() int { return max(c.MinLinks, 1) }
 
 // lacpRate maps the configuration's rate to the protocol's.
-func lacpRate(rate string) (lacp.Rate, error) {
+func lacpRate(rate spec.Rate) (lacp.Rate, error) {
 	switch rate {
-	case "", config.RateFast:
+	case "", spec.RateFast:
 		return lacp.RateFast, nil
-	case config.RateSlow:
+	case spec.RateSlow:
 		return lacp.RateSlow, nil
 	}
-	return 0, fmt.Errorf("rate %q: want %s or %s", rate, config.RateFast, config.RateSlow)
+	return 0, fmt.Errorf("rate %q: want %s or %s", rate, spec.RateFast, spec.RateSlow)
 }
 
 // lacpConfig returns the Aggregator configuration of an LACP-mode c, which
 // validate has accepted. Transmitter and callbacks are left to the caller.
 func (c *Config) lacpConfig() lacp.Config {
 	mode := lacp.ModeActive
-	if c.Mode == config.ModeLACPPassive {
+	if c.Mode == spec.ModeLACPPassive {
 		mode = lacp.ModePassive
 	}
 	rate, _ := lacpRate(c.Rate)
@@ -201,4 +201,4 @@ func (c *Config) sameLACP(o *Config) bool {
 	return true
 }
 
-func isFast(rate string) bool { return rate == "" || rate == config.RateFast }
+func isFast(rate spec.Rate) bool { return rate == "" || rate == spec.RateFast }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func TestNewValidates(t *testing.T) {
@@ -15,7 +15,7 @@ func TestNewValidates(t *testing.T) {
 		many[i] = Member{Name: fmt.Sprintf("eth%d", i)}
 	}
 	static := func(f func(*Config)) Config {
-		cfg := Config{Name: "po1", Mode: config.ModeStatic, Members: members(t, "eth1 eth2")}
+		cfg := Config{Name: "po1", Mode: spec.ModeStatic, Members: members(t, "eth1 eth2")}
 		f(&cfg)
 		return cfg
 	}
@@ -30,9 +30,9 @@ func TestNewValidates(t *testing.T) {
 		want string // substring of the error; empty: valid
 	}{
 		{"static", static(func(*Config) {}), ""},
-		{"mac-pinning", static(func(c *Config) { c.Mode = config.ModeMACPinning }), ""},
+		{"mac-pinning", static(func(c *Config) { c.Mode = spec.ModeMACPinning }), ""},
 		{"lacp-active", lacpCfg(func(*Config) {}), ""},
-		{"lacp-passive slow", lacpCfg(func(c *Config) { c.Mode, c.Rate = config.ModeLACPPassive, config.RateSlow }), ""},
+		{"lacp-passive slow", lacpCfg(func(c *Config) { c.Mode, c.Rate = spec.ModeLACPPassive, spec.RateSlow }), ""},
 		{"lacp default rate", lacpCfg(func(c *Config) { c.Rate = "" }), ""},
 		{"16 members", static(func(c *Config) { c.Members = many[:16] }), ""},
 		{"no name", static(func(c *Config) { c.Name = "" }), "name: required"},
@@ -78,7 +78,7 @@ func TestNewReportsAllProblems(t *testing.T) {
 }
 
 func TestNewCopiesConfig(t *testing.T) {
-	cfg := Config{Name: "po1", Mode: config.ModeStatic, Members: members(t, "eth1 eth2")}
+	cfg := Config{Name: "po1", Mode: spec.ModeStatic, Members: members(t, "eth1 eth2")}
 	c, _ := newTestChannel(t, cfg)
 	cfg.Members[0].Name = "changed"
 	c.SetCarrier("eth1", true)
@@ -94,19 +94,19 @@ func TestReconfigureRefuses(t *testing.T) {
 		change func(*Config)
 		want   error // nil: applied
 	}{
-		{"static name", Config{Mode: config.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Name = "po2" }, ErrRecreate},
-		{"static mode", Config{Mode: config.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Mode = config.ModeMACPinning }, ErrRecreate},
-		{"static netns", Config{Mode: config.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.NetNS = "/run/netns/x" }, ErrRecreate},
-		{"static members", Config{Mode: config.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Members = members(t, "a c") }, nil},
+		{"static name", Config{Mode: spec.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Name = "po2" }, ErrRecreate},
+		{"static mode", Config{Mode: spec.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Mode = spec.ModeMACPinning }, ErrRecreate},
+		{"static netns", Config{Mode: spec.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.NetNS = "/run/netns/x" }, ErrRecreate},
+		{"static members", Config{Mode: spec.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Members = members(t, "a c") }, nil},
 		{"lacp unchanged", lacpTestConfig(1, "a", "b"), func(*Config) {}, nil},
 		{"lacp fast is default", lacpTestConfig(1, "a", "b"), func(c *Config) { c.Rate = "" }, nil},
-		{"lacp rate", lacpTestConfig(1, "a", "b"), func(c *Config) { c.Rate = config.RateSlow }, ErrRecreate},
+		{"lacp rate", lacpTestConfig(1, "a", "b"), func(c *Config) { c.Rate = spec.RateSlow }, ErrRecreate},
 		{"lacp priority", lacpTestConfig(1, "a", "b"), func(c *Config) { c.Members[1].Priority = 1 }, ErrRecreate},
 		{"lacp member", lacpTestConfig(1, "a", "b"), func(c *Config) { c.Members = c.Members[:1] }, ErrRecreate},
 		{"lacp port number", lacpTestConfig(1, "a", "b"), func(c *Config) { c.PortNumbers = map[string]uint16{"a": 1, "b": 3} }, ErrRecreate},
 		{"lacp min links", lacpTestConfig(1, "a", "b"), func(c *Config) { c.MinLinks = 2 }, ErrRecreate},
 		{"lacp system", lacpTestConfig(1, "a", "b"), func(c *Config) { c.System.Priority = 1 }, ErrRecreate},
-		{"invalid", Config{Mode: config.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Members = nil }, errInvalid},
+		{"invalid", Config{Mode: spec.ModeStatic, Members: members(t, "a b")}, func(c *Config) { c.Members = nil }, errInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, _ := newTestChannel(t, tc.base)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 )
 
@@ -62,10 +62,10 @@ func (r *recorder) last() State {
 }
 
 // members builds members from "name:priority" words.
-func members(t testing.TB, spec string) []Member {
+func members(t testing.TB, desc string) []Member {
 	t.Helper()
 	var ms []Member
-	for _, w := range strings.Fields(spec) {
+	for _, w := range strings.Fields(desc) {
 		name, prio, _ := strings.Cut(w, ":")
 		p := 0
 		for _, d := range prio {
@@ -77,9 +77,9 @@ func members(t testing.TB, spec string) []Member {
 }
 
 // pinsOf parses "v1:a v2:b" into a pin map; "" is the empty map.
-func pinsOf(spec string) map[string]string {
+func pinsOf(desc string) map[string]string {
 	m := map[string]string{}
-	for _, w := range strings.Fields(spec) {
+	for _, w := range strings.Fields(desc) {
 		v, member, _ := strings.Cut(w, ":")
 		m[v] = member
 	}
@@ -118,8 +118,8 @@ func newTestChannel(t testing.TB, cfg Config) (*Channel, *recorder) {
 func lacpTestConfig(mac byte, names ...string) Config {
 	cfg := Config{
 		Name:        "po1",
-		Mode:        config.ModeLACPActive,
-		Rate:        config.RateFast,
+		Mode:        spec.ModeLACPActive,
+		Rate:        spec.RateFast,
 		System:      lacp.SystemID{Priority: lacp.DefaultSystemPriority, MAC: lacp.MAC{0x02, 0, 0, 0, 0, mac}},
 		Key:         1,
 		PortNumbers: map[string]uint16{},

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/test/topo"
 )
 
@@ -118,8 +118,8 @@ func distributing(names ...string) func(State) bool {
 	}
 }
 
-func pinned(spec string) func(State) bool {
-	want := pinsOf(spec)
+func pinned(desc string) func(State) bool {
+	want := pinsOf(desc)
 	return func(s State) bool { return maps.Equal(s.Pins, want) }
 }
 
@@ -195,7 +195,7 @@ func TestRunStatic(t *testing.T) {
 	n.veth(nsB, "p0", nsB, "p1")
 	n.veth(nsA, "x1", nsB, "y1")
 	n.veth(nsA, "x2", nsB, "y2")
-	c, err := New(Config{Name: "po1", Mode: config.ModeStatic, Members: members(t, "x1 x2 x3"), Logger: zaptest.NewLogger(t)})
+	c, err := New(Config{Name: "po1", Mode: spec.ModeStatic, Members: members(t, "x1 x2 x3"), Logger: zaptest.NewLogger(t)})
 	must(t, err)
 	n.run(c, nsA)
 	step := func(what string, action func() error, check func(State) bool) {
@@ -232,7 +232,7 @@ func TestRunMACPinning(t *testing.T) {
 	nsA, nsB := n.ns("a"), n.ns("b")
 	n.veth(nsA, "x1", nsB, "y1")
 	n.veth(nsA, "x2", nsB, "y2")
-	cfg := Config{Name: "po1", Mode: config.ModeMACPinning, Members: members(t, "x1:2"), AutoPriorityFailover: true,
+	cfg := Config{Name: "po1", Mode: spec.ModeMACPinning, Members: members(t, "x1:2"), AutoPriorityFailover: true,
 		NetNS: nsA.Path(), Logger: zaptest.NewLogger(t)}
 	c, err := New(cfg)
 	must(t, err)
@@ -255,8 +255,8 @@ func TestRunMACPinning(t *testing.T) {
 }
 
 func TestRunBadNamespace(t *testing.T) {
-	for _, mode := range []string{config.ModeStatic, config.ModeLACPActive} {
-		t.Run(mode, func(t *testing.T) {
+	for _, mode := range []spec.ChannelMode{spec.ModeStatic, spec.ModeLACPActive} {
+		t.Run(string(mode), func(t *testing.T) {
 			cfg := lacpTestConfig(1, "x1")
 			cfg.Mode, cfg.NetNS = mode, "/nonexistent/netns"
 			c, err := New(cfg)

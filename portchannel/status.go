@@ -3,7 +3,7 @@ package portchannel
 import (
 	"slices"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 )
 
@@ -35,7 +35,7 @@ type MemberStatus struct {
 // Status describes a port-channel for the CLI.
 type Status struct {
 	Name string `json:"name"`
-	Mode string `json:"mode"`
+	Mode spec.ChannelMode `json:"mode"`
 	// Up is true when at least MinLinks members qualify.
 	Up       bool `json:"up"`
 	MinLinks int  `json:"minLinks"`
@@ -69,7 +69,7 @@ func (c *Channel) Status() Status {
 		State:    c.state.clone(),
 		LACP:     ls,
 	}
-	if c.mode == config.ModeMACPinning {
+	if c.mode == spec.ModeMACPinning {
 		s.AutoPriorityFailover = c.cfg.AutoPriorityFailover
 	}
 	for _, m := range c.cfg.Members {
@@ -83,7 +83,7 @@ func (c *Channel) Status() Status {
 				ms.Status = string(ls.Ports[i].State)
 			}
 			ms.Active = slices.Contains(s.State.Distributing, m.Name)
-		case c.mode == config.ModeMACPinning:
+		case c.mode == spec.ModeMACPinning:
 			for _, v := range c.vEths {
 				if pinned, ok := s.State.Pins[v]; ok && pinned == m.Name {
 					ms.VEths = append(ms.VEths, v)

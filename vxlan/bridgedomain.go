@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Overhead is what VXLAN adds to an inner L3 packet: the outer IPv4 (20),
@@ -25,10 +25,10 @@ type BridgeDomain struct {
 
 // BridgeDomains returns the bridge domains of cfg's vxlan segments, in
 // file order.
-func BridgeDomains(cfg *config.Config) ([]BridgeDomain, error) {
+func BridgeDomains(cfg *spec.Switch) ([]BridgeDomain, error) {
 	var out []BridgeDomain
 	for _, s := range cfg.Segments {
-		if s.Type != config.SegmentVXLAN {
+		if s.Type != spec.SegmentVXLAN {
 			continue
 		}
 		bd := BridgeDomain{Segment: s.Name, VNI: uint32(s.VNI), MTU: s.MTU}

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Uplink is the interface that holds the local VTEP address.
@@ -34,7 +34,7 @@ type Underlay struct {
 // over up: the address must be on it, and its MTU must leave room for
 // each domain's MTU plus Overhead. Every problem is reported, with the
 // numbers that conflict.
-func NewUnderlay(v *config.VTEP, up Uplink, bds []BridgeDomain) (*Underlay, error) {
+func NewUnderlay(v *spec.VTEP, up Uplink, bds []BridgeDomain) (*Underlay, error) {
 	addr, err := netip.ParseAddr(v.Address)
 	if err != nil {
 		return nil, fmt.Errorf("vtep address: %w", err)

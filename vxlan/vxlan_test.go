@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 const twoDomains = `host: hv1
@@ -19,7 +19,7 @@ segments:
 `
 
 func TestBridgeDomains(t *testing.T) {
-	cfg, err := config.Parse([]byte(twoDomains))
+	cfg, err := spec.Parse([]byte(twoDomains))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestBridgeDomains(t *testing.T) {
 }
 
 func TestNewUnderlay(t *testing.T) {
-	cfg, err := config.Parse([]byte(twoDomains))
+	cfg, err := spec.Parse([]byte(twoDomains))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // AttachRequest is the body of POST /v1/ports: a vEth port to add at run
-// time. It carries the fields of config.Port, which has only YAML tags.
+// time. It carries the fields of spec.Port, which has only YAML tags.
 type AttachRequest struct {
 	Interface string `json:"interface"`
 	MAC       string `json:"mac"`
@@ -17,13 +17,13 @@ type AttachRequest struct {
 }
 
 // NewAttachRequest returns the request that attaches p.
-func NewAttachRequest(p config.Port) AttachRequest {
+func NewAttachRequest(p spec.Port) AttachRequest {
 	return AttachRequest{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
 }
 
 // Port returns the port r asks for.
-func (r AttachRequest) Port() config.Port {
-	return config.Port{Interface: r.Interface, MAC: r.MAC, Segment: r.Segment, Profile: r.Profile}
+func (r AttachRequest) Port() spec.Port {
+	return spec.Port{Interface: r.Interface, MAC: r.MAC, Segment: r.Segment, Profile: r.Profile}
 }
 
 // Validate checks what can be checked without the agent's configuration:
@@ -43,7 +43,7 @@ func (r AttachRequest) Validate() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: missing %s", ErrInvalid, strings.Join(missing, ", "))
 	}
-	if _, err := config.ParseMAC(r.MAC); err != nil {
+	if _, err := spec.ParseMAC(r.MAC); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // maxResponseBody bounds what the client reads of one answer; a MAC table
@@ -116,7 +116,7 @@ func (c *Client) Counters(ctx context.Context, port string) ([]Counters, error) 
 }
 
 // Attach adds the vEth port p.
-func (c *Client) Attach(ctx context.Context, p config.Port) error {
+func (c *Client) Attach(ctx context.Context, p spec.Port) error {
 	return c.do(ctx, http.MethodPost, "/v1/ports", nil, NewAttachRequest(p), nil)
 }
 

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Sentinel errors a Backend wraps (fmt.Errorf("...: %w", ErrNotFound)) so
@@ -53,7 +53,7 @@ type errorBody struct {
 
 // statusOf maps an error to the HTTP status the server answers with.
 func statusOf(err error) int {
-	var ve *config.ValidationError
+	var ve *spec.ValidationError
 	var he *Error
 	switch {
 	case errors.As(err, &he):

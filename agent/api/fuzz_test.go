@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // FuzzAttach sends arbitrary bodies to POST /v1/ports, the entry point a
@@ -49,7 +49,7 @@ func FuzzAttach(f *testing.F) {
 			if err := dec.Decode(&req); err != nil {
 				t.Fatalf("status %d for a body that does not decode (%v): %q", code, err, body)
 			}
-			if _, err := config.ParseMAC(req.MAC); err != nil || req.Interface == "" || req.Segment == "" {
+			if _, err := spec.ParseMAC(req.MAC); err != nil || req.Interface == "" || req.Segment == "" {
 				t.Fatalf("status %d attached an invalid request %+v", code, req)
 			}
 			if len(b.PortList) != before+1 {

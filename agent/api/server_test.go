@@ -14,7 +14,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/agent/api/apitest"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // fixture returns a backend with two segments, two ports, MACs and counters.
@@ -121,7 +121,7 @@ func TestClientAttachDetach(t *testing.T) {
 	c := api.NewClient(apitest.Serve(t, b))
 	ctx := context.Background()
 
-	p := config.Port{Interface: "tap-new", MAC: "52:54:00:00:00:0c", Segment: "db", Profile: "default"}
+	p := spec.Port{Interface: "tap-new", MAC: "52:54:00:00:00:0c", Segment: "db", Profile: "default"}
 	if err := c.Attach(ctx, p); err != nil {
 		t.Fatalf("attach: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestClientAttachDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := ports[len(ports)-1]
-	if got := (config.Port{Interface: last.Interface, MAC: last.MAC, Segment: last.Segment, Profile: last.Profile}); got != p {
+	if got := (spec.Port{Interface: last.Interface, MAC: last.MAC, Segment: last.Segment, Profile: last.Profile}); got != p {
 		t.Errorf("attached port %+v, want %+v", got, p)
 	}
 
@@ -207,7 +207,7 @@ func TestServerErrors(t *testing.T) {
 		{name: "attach body too large", method: "POST", url: "/v1/ports", body: `{"interface":"` + strings.Repeat("x", api.MaxRequestBody) + `"}`, status: 413, msg: "larger than 65536 bytes"},
 		{name: "backend failure", backendErr: errors.New("map update: no space left"), method: "GET", url: "/v1/ports", status: 500, msg: "list ports: map update: no space left"},
 		{name: "backend invalid", backendErr: fmt.Errorf("profile shut: %w", api.ErrInvalid), method: "GET", url: "/v1/status", status: 400, msg: "profile shut: invalid request"},
-		{name: "backend validation error", backendErr: &config.ValidationError{Problems: []config.Problem{{Field: "ports[0].segment", Msg: "no segment x"}}}, method: "GET", url: "/v1/segments", status: 400, msg: "ports[0].segment: no segment x"},
+		{name: "backend validation error", backendErr: &spec.ValidationError{Problems: []spec.Problem{{Field: "ports[0].segment", Msg: "no segment x"}}}, method: "GET", url: "/v1/segments", status: 400, msg: "ports[0].segment: no segment x"},
 		{name: "backend conflict", backendErr: fmt.Errorf("reloading: %w", api.ErrConflict), method: "DELETE", url: "/v1/ports/tap-a", status: 409, msg: "reloading: conflict"},
 	}
 	for _, tt := range tests {

@@ -5,7 +5,7 @@ package api
 import (
 	"context"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Status describes the agent itself (vemctl show module).
@@ -187,7 +187,7 @@ type Backend interface {
 	// Counters for one port (by interface or Vethernet name), or all when port is "".
 	Counters(ctx context.Context, port string) ([]Counters, error)
 	// Attach adds a vEth port at run time (the libvirt hook's entry point).
-	Attach(ctx context.Context, p config.Port) error
+	Attach(ctx context.Context, p spec.Port) error
 	// Detach removes a port attached at run time or by configuration.
 	Detach(ctx context.Context, iface string) error
 }

@@ -22,7 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vem-switch/vem/agent"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 )
 
@@ -52,7 +52,7 @@ func run(args []string) error {
 	}
 
 	if *check {
-		if _, err := config.Load(*cfgFile); err != nil {
+		if _, err := spec.Load(*cfgFile); err != nil {
 			return err
 		}
 		fmt.Printf("%s: ok\n", *cfgFile)
@@ -61,7 +61,7 @@ func run(args []string) error {
 	if *uninstall {
 		name := *instance
 		if name == "" {
-			cfg, err := config.Load(*cfgFile)
+			cfg, err := spec.Load(*cfgFile)
 			if err != nil {
 				return fmt.Errorf("%w (name the instance with --instance)", err)
 			}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func newPortCmd(o *options) *cobra.Command {
@@ -21,7 +21,7 @@ func newPortCmd(o *options) *cobra.Command {
 }
 
 func newPortAttachCmd(o *options) *cobra.Command {
-	var p config.Port
+	var p spec.Port
 	cmd := &cobra.Command{
 		Use:     "attach --interface IF --mac MAC --segment SEGMENT [--profile PROFILE]",
 		Short:   "Attach a VM interface to a segment as a vEth port",
@@ -53,7 +53,7 @@ func newPortAttachCmd(o *options) *cobra.Command {
 
 // checkAttach names the flags that are missing or malformed before the
 // agent is asked, which would name the request's fields instead.
-func checkAttach(p config.Port) error {
+func checkAttach(p spec.Port) error {
 	var missing []string
 	for _, f := range []struct{ name, value string }{
 		{"--interface", p.Interface}, {"--mac", p.MAC}, {"--segment", p.Segment},
@@ -65,7 +65,7 @@ func checkAttach(p config.Port) error {
 	if len(missing) > 0 {
 		return usageErrorf("missing required flag(s): %s", strings.Join(missing, ", "))
 	}
-	if _, err := config.ParseMAC(p.MAC); err != nil {
+	if _, err := spec.ParseMAC(p.MAC); err != nil {
 		return usageErrorf("--mac: %w", err)
 	}
 	return nil

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/test/topo"
 )
 
@@ -52,7 +52,7 @@ func run() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("needs root: it creates network namespaces and loads eBPF programs")
 	}
-	cfg, err := config.Parse(demoConfig)
+	cfg, err := spec.Parse(demoConfig)
 	if err != nil {
 		return fmt.Errorf("embedded configuration: %w", err)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Backend is an api.Backend over fixed tables. Set its fields before
@@ -166,7 +166,7 @@ func (b *Backend) Counters(_ context.Context, port string) ([]api.Counters, erro
 // Attach appends p to PortList as an attached vEth named Vethernet<n>. An
 // unknown segment is api.ErrNotFound and an interface that already is a
 // port api.ErrConflict.
-func (b *Backend) Attach(_ context.Context, p config.Port) error {
+func (b *Backend) Attach(_ context.Context, p spec.Port) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.Err != nil {

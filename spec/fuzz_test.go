@@ -1,4 +1,4 @@
-package config_test
+package spec_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func FuzzParse(f *testing.F) {
@@ -27,9 +27,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("host: hv1\nmacAgeing: -1s\nvtep: {address: '::1', port: 70000}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := config.Parse(data)
+		c, err := spec.Parse(data)
 		if err != nil {
-			var verr *config.ValidationError
+			var verr *spec.ValidationError
 			if !errors.As(err, &verr) {
 				return
 			}
@@ -44,7 +44,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := c.Validate(config.ValidateOptions{}); err != nil {
+		if err := c.Validate(spec.ValidateOptions{}); err != nil {
 			t.Fatalf("parsed config does not validate again: %v", err)
 		}
 		// What parses, written back out, parses to the same thing.
@@ -52,7 +52,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)
 		}
-		c2, err := config.Parse(out)
+		c2, err := spec.Parse(out)
 		if err != nil {
 			t.Fatalf("re-parse of\n%s\nfailed: %v", out, err)
 		}

@@ -1,4 +1,4 @@
-package config
+package spec
 
 import (
 	"fmt"
@@ -24,7 +24,7 @@ func indexLines(doc *yaml.Node) (lineIndex, []Problem) {
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		root := doc.Content[0]
 		w.lines[""] = root.Line
-		w.walk(root, reflect.TypeFor[Config](), "")
+		w.walk(root, reflect.TypeFor[Switch](), "")
 	}
 	return w.lines, w.unknown
 }

@@ -1,14 +1,14 @@
-package config_test
+package spec_test
 
 import (
 	"reflect"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func TestLookups(t *testing.T) {
-	c, err := config.Load("testdata/example.yaml")
+	c, err := spec.Load("testdata/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestLookups(t *testing.T) {
 }
 
 func TestUplinkInterfaces(t *testing.T) {
-	pcs := []config.PortChannel{{Name: "po1", Members: []config.Member{{Interface: "eth2"}, {Interface: "eth1"}}}}
+	pcs := []spec.PortChannel{{Name: "po1", Members: []spec.Member{{Interface: "eth2"}, {Interface: "eth1"}}}}
 	tests := []struct {
 		uplink string
 		want   []string
@@ -51,7 +51,7 @@ func TestUplinkInterfaces(t *testing.T) {
 		{"po1", []string{"eth2", "eth1"}},
 	}
 	for _, tt := range tests {
-		c := &config.Config{Uplink: tt.uplink, PortChannels: pcs}
+		c := &spec.Switch{Uplink: tt.uplink, PortChannels: pcs}
 		if got := c.UplinkInterfaces(); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("uplink %q: UplinkInterfaces() = %v, want %v", tt.uplink, got, tt.want)
 		}
@@ -59,16 +59,16 @@ func TestUplinkInterfaces(t *testing.T) {
 }
 
 func TestPortPolicy(t *testing.T) {
-	c := &config.Config{Profiles: []config.Profile{{Name: "gold", PortSecurity: true}}}
+	c := &spec.Switch{Profiles: []spec.Profile{{Name: "gold", PortSecurity: true}}}
 	tests := []struct {
 		profile string
-		want    config.Profile
+		want    spec.Profile
 	}{
-		{"gold", config.Profile{Name: "gold", PortSecurity: true}},
-		{"", config.Profile{}}, // no policy: admin up, port security off
+		{"gold", spec.Profile{Name: "gold", PortSecurity: true}},
+		{"", spec.Profile{}}, // no policy: admin up, port security off
 	}
 	for _, tt := range tests {
-		if got := c.PortPolicy(config.Port{Profile: tt.profile}); got != tt.want {
+		if got := c.PortPolicy(spec.Port{Profile: tt.profile}); got != tt.want {
 			t.Errorf("PortPolicy(profile %q) = %+v, want %+v", tt.profile, got, tt.want)
 		}
 	}

@@ -1,4 +1,4 @@
-package config_test
+package spec_test
 
 import (
 	"errors"
@@ -9,37 +9,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func TestParseExample(t *testing.T) {
-	c, err := config.Load("testdata/example.yaml")
+	c, err := spec.Load("testdata/example.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := &config.Config{
+	want := &spec.Switch{
 		Host:     "hv1",
 		Instance: "default",
 		Socket:   "/run/vem/default.sock",
 		Uplink:   "eth1",
-		VTEP:     &config.VTEP{Address: "198.51.100.1", Port: 4789},
-		PortChannels: []config.PortChannel{{
-			Name: "po1", Mode: config.ModeLACPActive, Rate: config.RateFast, Hash: config.HashSrcDstIPL4Port,
-			Members: []config.Member{{Interface: "eth1"}, {Interface: "eth2"}},
+		VTEP:     &spec.VTEP{Address: "198.51.100.1", Port: 4789},
+		PortChannels: []spec.PortChannel{{
+			Name: "po1", Mode: spec.ModeLACPActive, Rate: spec.RateFast, Hash: spec.HashSrcDstIPL4Port,
+			Members: []spec.Member{{Interface: "eth1"}, {Interface: "eth2"}},
 		}},
-		Segments: []config.Segment{
-			{Name: "web", Type: config.SegmentVLAN, VLAN: 100},
-			{Name: "mgmt", Type: config.SegmentFlat},
-			{Name: "db", Type: config.SegmentVXLAN, VNI: 5001, VTEPs: []string{"198.51.100.2", "198.51.100.3"}, MTU: config.DefaultSegmentMTU},
+		Segments: []spec.Segment{
+			{Name: "web", Type: spec.SegmentVLAN, VLAN: 100},
+			{Name: "mgmt", Type: spec.SegmentFlat},
+			{Name: "db", Type: spec.SegmentVXLAN, VNI: 5001, VTEPs: []string{"198.51.100.2", "198.51.100.3"}, MTU: spec.DefaultSegmentMTU},
 		},
-		Profiles: []config.Profile{
+		Profiles: []spec.Profile{
 			{Name: "default", PortSecurity: true},
 			{Name: "shut", AdminDown: true},
 		},
-		Ports: []config.Port{
+		Ports: []spec.Port{
 			{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default"},
 		},
-		MACAgeing: config.Duration(300 * time.Second),
+		MACAgeing: spec.Duration(300 * time.Second),
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(example.yaml) =\n%+v\nwant\n%+v", c, want)
@@ -51,61 +51,61 @@ func TestParseDefaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		yaml  string
-		check func(*config.Config) (got, want any)
+		check func(*spec.Switch) (got, want any)
 	}{
-		{"instance", "host: hv1\n", func(c *config.Config) (any, any) {
+		{"instance", "host: hv1\n", func(c *spec.Switch) (any, any) {
 			return c.Instance, "default"
 		}},
-		{"socket follows default instance", "host: hv1\n", func(c *config.Config) (any, any) {
+		{"socket follows default instance", "host: hv1\n", func(c *spec.Switch) (any, any) {
 			return c.Socket, "/run/vem/default.sock"
 		}},
-		{"socket follows instance", "host: hv1\ninstance: blue\n", func(c *config.Config) (any, any) {
+		{"socket follows instance", "host: hv1\ninstance: blue\n", func(c *spec.Switch) (any, any) {
 			return c.Socket, "/run/vem/blue.sock"
 		}},
-		{"socket kept", "host: hv1\nsocket: /tmp/x.sock\n", func(c *config.Config) (any, any) {
+		{"socket kept", "host: hv1\nsocket: /tmp/x.sock\n", func(c *spec.Switch) (any, any) {
 			return c.Socket, "/tmp/x.sock"
 		}},
-		{"macAgeing", "host: hv1\n", func(c *config.Config) (any, any) {
-			return time.Duration(c.MACAgeing), config.DefaultMACAgeing
+		{"macAgeing", "host: hv1\n", func(c *spec.Switch) (any, any) {
+			return time.Duration(c.MACAgeing), spec.DefaultMACAgeing
 		}},
-		{"macAgeing zero", "host: hv1\nmacAgeing: 0s\n", func(c *config.Config) (any, any) {
-			return time.Duration(c.MACAgeing), config.DefaultMACAgeing
+		{"macAgeing zero", "host: hv1\nmacAgeing: 0s\n", func(c *spec.Switch) (any, any) {
+			return time.Duration(c.MACAgeing), spec.DefaultMACAgeing
 		}},
-		{"macAgeing kept", "host: hv1\nmacAgeing: 5m\n", func(c *config.Config) (any, any) {
+		{"macAgeing kept", "host: hv1\nmacAgeing: 5m\n", func(c *spec.Switch) (any, any) {
 			return time.Duration(c.MACAgeing), 5 * time.Minute
 		}},
-		{"vtep port", "host: hv1\nvtep: {address: 198.51.100.1}\n", func(c *config.Config) (any, any) {
+		{"vtep port", "host: hv1\nvtep: {address: 198.51.100.1}\n", func(c *spec.Switch) (any, any) {
 			return c.VTEP.Port, uint16(4789)
 		}},
-		{"vtep port kept", "host: hv1\nvtep: {address: 198.51.100.1, port: 8472}\n", func(c *config.Config) (any, any) {
+		{"vtep port kept", "host: hv1\nvtep: {address: 198.51.100.1, port: 8472}\n", func(c *spec.Switch) (any, any) {
 			return c.VTEP.Port, uint16(8472)
 		}},
-		{"no vtep", "host: hv1\n", func(c *config.Config) (any, any) {
+		{"no vtep", "host: hv1\n", func(c *spec.Switch) (any, any) {
 			return c.VTEP == nil, true
 		}},
-		{"lacp rate and hash", "host: hv1\nportChannels: [{name: po1, mode: lacp-passive, members: [{interface: eth1}]}]\n", func(c *config.Config) (any, any) {
+		{"lacp rate and hash", "host: hv1\nportChannels: [{name: po1, mode: lacp-passive, members: [{interface: eth1}]}]\n", func(c *spec.Switch) (any, any) {
 			pc := c.PortChannels[0]
-			return [2]string{pc.Rate, pc.Hash}, [2]string{"fast", "src-dst-mac"}
+			return [2]string{string(pc.Rate), string(pc.Hash)}, [2]string{"fast", "src-dst-mac"}
 		}},
-		{"lacp slow kept", "host: hv1\nportChannels: [{name: po1, mode: lacp-active, rate: slow, hash: src-dst-ip, members: [{interface: eth1}]}]\n", func(c *config.Config) (any, any) {
+		{"lacp slow kept", "host: hv1\nportChannels: [{name: po1, mode: lacp-active, rate: slow, hash: src-dst-ip, members: [{interface: eth1}]}]\n", func(c *spec.Switch) (any, any) {
 			pc := c.PortChannels[0]
-			return [2]string{pc.Rate, pc.Hash}, [2]string{"slow", "src-dst-ip"}
+			return [2]string{string(pc.Rate), string(pc.Hash)}, [2]string{"slow", "src-dst-ip"}
 		}},
-		{"static hashes without rate", "host: hv1\nportChannels: [{name: po1, mode: static, members: [{interface: eth1}]}]\n", func(c *config.Config) (any, any) {
+		{"static hashes without rate", "host: hv1\nportChannels: [{name: po1, mode: static, members: [{interface: eth1}]}]\n", func(c *spec.Switch) (any, any) {
 			pc := c.PortChannels[0]
-			return [2]string{pc.Rate, pc.Hash}, [2]string{"", "src-dst-mac"}
+			return [2]string{string(pc.Rate), string(pc.Hash)}, [2]string{"", "src-dst-mac"}
 		}},
-		{"mac-pinning neither", "host: hv1\nportChannels: [{name: po1, mode: mac-pinning, members: [{interface: eth1}]}]\n", func(c *config.Config) (any, any) {
+		{"mac-pinning neither", "host: hv1\nportChannels: [{name: po1, mode: mac-pinning, members: [{interface: eth1}]}]\n", func(c *spec.Switch) (any, any) {
 			pc := c.PortChannels[0]
-			return [2]string{pc.Rate, pc.Hash}, [2]string{"", ""}
+			return [2]string{string(pc.Rate), string(pc.Hash)}, [2]string{"", ""}
 		}},
-		{"local segments need no uplink", "host: hv1\n" + segs, func(c *config.Config) (any, any) {
+		{"local segments need no uplink", "host: hv1\n" + segs, func(c *spec.Switch) (any, any) {
 			return c.UplinkInterfaces(), []string(nil)
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := config.Parse([]byte(tt.yaml))
+			c, err := spec.Parse([]byte(tt.yaml))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
 			}
@@ -122,8 +122,8 @@ segments:
   - {name: web, type: local, vlna: 3}
 portchannels: []
 `
-	_, err := config.Parse([]byte(in))
-	want := []config.Problem{
+	_, err := spec.Parse([]byte(in))
+	want := []spec.Problem{
 		{Line: 3, Field: "segments[0].vlna", Msg: "unknown field (want one of name, type, vlan, vni, vteps, mtu)"},
 		{Line: 4, Field: "portchannels", Msg: "unknown field (want one of host, instance, socket, uplink, vtep, portChannels, segments, profiles, ports, macAgeing)"},
 	}
@@ -154,7 +154,7 @@ func TestParseDecodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tt.yaml))
+			_, err := spec.Parse([]byte(tt.yaml))
 			if err == nil {
 				t.Fatalf("Parse succeeded, want error containing %q", tt.want)
 			}
@@ -174,7 +174,7 @@ ports:
   - {interface: tap-a, mac: "ff:ff:ff:ff:ff:ff", segment: web}
 uplink: eth1
 `
-	_, err := config.Parse([]byte(in))
+	_, err := spec.Parse([]byte(in))
 	want := strings.Join([]string{
 		`line 2: instance: "../etc" is not 1..32 of [a-zA-Z0-9_-]: it names the directory /sys/fs/bpf/vem/<instance>/`,
 		`line 4: segments[0].vlan: 5000 is outside 1..4094`,
@@ -212,16 +212,16 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("host: hv1\nmacAgeing: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := config.Load(bad)
+	_, err := spec.Load(bad)
 	if want := "config " + bad + ": line 2: macAgeing: 1s is outside 10s..1000000s"; err == nil || err.Error() != want {
 		t.Errorf("Load(bad) = %v, want %s", err, want)
 	}
-	var verr *config.ValidationError
+	var verr *spec.ValidationError
 	if !errors.As(err, &verr) {
 		t.Errorf("Load(bad) error %T does not wrap *ValidationError", err)
 	}
 
-	_, err = config.Load(filepath.Join(dir, "missing.yaml"))
+	_, err = spec.Load(filepath.Join(dir, "missing.yaml"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load(missing) = %v, want os.ErrNotExist", err)
 	}
@@ -229,9 +229,9 @@ func TestLoad(t *testing.T) {
 
 // problems returns the problems of a *ValidationError, failing the test
 // for any other error.
-func problems(t *testing.T, err error) []config.Problem {
+func problems(t *testing.T, err error) []spec.Problem {
 	t.Helper()
-	var verr *config.ValidationError
+	var verr *spec.ValidationError
 	if !errors.As(err, &verr) {
 		t.Fatalf("error %v (%T) is not a *ValidationError", err, err)
 	}
@@ -240,7 +240,7 @@ func problems(t *testing.T, err error) []config.Problem {
 
 func mustFail(t *testing.T, in string) error {
 	t.Helper()
-	_, err := config.Parse([]byte(in))
+	_, err := spec.Parse([]byte(in))
 	if err == nil {
 		t.Fatalf("Parse succeeded on\n%s", in)
 	}

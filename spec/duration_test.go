@@ -1,4 +1,4 @@
-package config_test
+package spec_test
 
 import (
 	"strings"
@@ -7,11 +7,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 type durationDoc struct {
-	D config.Duration `yaml:"d"`
+	D spec.Duration `yaml:"d"`
 }
 
 func TestDurationUnmarshal(t *testing.T) {
@@ -52,7 +52,7 @@ func TestDurationUnmarshal(t *testing.T) {
 
 func TestDurationRoundTrip(t *testing.T) {
 	for _, d := range []time.Duration{0, time.Nanosecond, 10 * time.Second, 300 * time.Second, 1000000 * time.Second, 90*time.Minute + 250*time.Millisecond} {
-		out, err := yaml.Marshal(durationDoc{D: config.Duration(d)})
+		out, err := yaml.Marshal(durationDoc{D: spec.Duration(d)})
 		if err != nil {
 			t.Fatalf("Marshal(%v): %v", d, err)
 		}

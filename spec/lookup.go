@@ -1,7 +1,7 @@
-package config
+package spec
 
 // Segment returns the segment called name.
-func (c *Config) Segment(name string) (*Segment, bool) {
+func (c *Switch) Segment(name string) (*Segment, bool) {
 	for i := range c.Segments {
 		if c.Segments[i].Name == name {
 			return &c.Segments[i], true
@@ -11,7 +11,7 @@ func (c *Config) Segment(name string) (*Segment, bool) {
 }
 
 // Profile returns the profile called name.
-func (c *Config) Profile(name string) (*Profile, bool) {
+func (c *Switch) Profile(name string) (*Profile, bool) {
 	for i := range c.Profiles {
 		if c.Profiles[i].Name == name {
 			return &c.Profiles[i], true
@@ -21,7 +21,7 @@ func (c *Config) Profile(name string) (*Profile, bool) {
 }
 
 // PortChannel returns the port-channel called name.
-func (c *Config) PortChannel(name string) (*PortChannel, bool) {
+func (c *Switch) PortChannel(name string) (*PortChannel, bool) {
 	for i := range c.PortChannels {
 		if c.PortChannels[i].Name == name {
 			return &c.PortChannels[i], true
@@ -32,7 +32,7 @@ func (c *Config) PortChannel(name string) (*PortChannel, bool) {
 
 // PortPolicy returns the profile that applies to p: the one it names, or
 // the zero Profile (admin up, port security off) when it names none.
-func (c *Config) PortPolicy(p Port) Profile {
+func (c *Switch) PortPolicy(p Port) Profile {
 	if prof, ok := c.Profile(p.Profile); ok && p.Profile != "" {
 		return *prof
 	}
@@ -42,7 +42,7 @@ func (c *Config) PortPolicy(p Port) Profile {
 // UplinkInterfaces returns the physical interfaces behind the uplink: the
 // members of the port-channel it names, in file order, or the uplink
 // interface itself. It is empty when there is no uplink.
-func (c *Config) UplinkInterfaces() []string {
+func (c *Switch) UplinkInterfaces() []string {
 	if c.Uplink == "" {
 		return nil
 	}

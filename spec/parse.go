@@ -1,4 +1,4 @@
-package config
+package spec
 
 import (
 	"bytes"
@@ -13,17 +13,17 @@ import (
 
 // Parse decodes a YAML configuration, applies defaults and validates it
 // without checking that interfaces exist.
-func Parse(data []byte) (*Config, error) {
+func Parse(data []byte) (*Switch, error) {
 	return ParseWith(data, ValidateOptions{})
 }
 
 // Load reads and parses the configuration file at path.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Switch, error) {
 	return LoadWith(path, ValidateOptions{})
 }
 
 // LoadWith reads the configuration file at path and parses it with ParseWith.
-func LoadWith(path string, opts ValidateOptions) (*Config, error) {
+func LoadWith(path string, opts ValidateOptions) (*Switch, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
@@ -39,7 +39,7 @@ func LoadWith(path string, opts ValidateOptions) (*Config, error) {
 // validates it with opts. Unknown fields and validation failures are
 // returned as a *ValidationError whose problems carry YAML line numbers;
 // malformed YAML and values of the wrong type as the decoder's error.
-func ParseWith(data []byte, opts ValidateOptions) (*Config, error) {
+func ParseWith(data []byte, opts ValidateOptions) (*Switch, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
@@ -74,10 +74,10 @@ func ParseWith(data []byte, opts ValidateOptions) (*Config, error) {
 
 // decodeStrict decodes the single document in data, rejecting unknown
 // fields (also inside aliases and merges, which indexLines skips).
-func decodeStrict(data []byte) (*Config, error) {
+func decodeStrict(data []byte) (*Switch, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var c Config
+	var c Switch
 	if err := dec.Decode(&c); err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
-package config_test
+package spec_test
 
 import (
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func TestParseMAC(t *testing.T) {
@@ -29,7 +29,7 @@ func TestParseMAC(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			mac, err := config.ParseMAC(tt.in)
+			mac, err := spec.ParseMAC(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || err.Error() != tt.wantErr {
 					t.Fatalf("ParseMAC(%q) = %v, %v; want error %q", tt.in, mac, err, tt.wantErr)

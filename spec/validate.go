@@ -1,4 +1,4 @@
-package config
+package spec
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ var instanceRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,32}$`)
 // Validate checks the configuration as Parse leaves it (defaults applied)
 // and returns a *ValidationError listing every problem, or nil. Problems
 // name the field path; their Line is 0, Parse fills it in.
-func (c *Config) Validate(opts ValidateOptions) error {
+func (c *Switch) Validate(opts ValidateOptions) error {
 	v := validator{
 		c:        c,
 		opts:     opts,
@@ -66,7 +66,7 @@ func (c *Config) Validate(opts ValidateOptions) error {
 }
 
 type validator struct {
-	c        *Config
+	c        *Switch
 	opts     ValidateOptions
 	problems []Problem
 
@@ -159,7 +159,7 @@ func (v *validator) portChannels() {
 		switch {
 		case pc.Mode == ModeMACPinning && pc.Hash != "":
 			v.addf(p+".hash", "mac-pinning pins each vEth to one member and takes no hash")
-		case hashes(pc.Mode):
+		case pc.Mode.Hashes():
 			switch pc.Hash {
 			case HashSrcDstMAC, HashSrcDstIP, HashSrcDstIPL4Port:
 			case "":
@@ -409,7 +409,7 @@ func (v *validator) name(field, name string) bool {
 	return false
 }
 
-func validSegmentType(t string) bool {
+func validSegmentType(t SegmentType) bool {
 	switch t {
 	case SegmentVLAN, SegmentFlat, SegmentLocal, SegmentVXLAN:
 		return true

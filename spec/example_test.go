@@ -1,14 +1,14 @@
-package config_test
+package spec_test
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 func ExampleParse() {
-	c, err := config.Parse([]byte(`
+	c, err := spec.Parse([]byte(`
 host: hv1
 uplink: po1
 portChannels:
@@ -31,14 +31,14 @@ ports:
 }
 
 func ExampleParse_problems() {
-	_, err := config.Parse([]byte(`host: hv1
+	_, err := spec.Parse([]byte(`host: hv1
 segments:
   - {name: web, type: vlan, vlan: 5000}
   - {name: web, type: local}
 `))
 	fmt.Println(err)
 
-	var verr *config.ValidationError
+	var verr *spec.ValidationError
 	if errors.As(err, &verr) {
 		fmt.Println(len(verr.Problems), "problems")
 	}

@@ -1,4 +1,4 @@
-package config_test
+package spec_test
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/agent/config"
+	"github.com/vem-switch/vem/spec"
 )
 
 // base is a valid file that the rule cases vary one line at a time;
@@ -214,7 +214,7 @@ func TestValidateRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tt.yaml))
+			_, err := spec.Parse([]byte(tt.yaml))
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("Parse:\n%s\nerror: %v", tt.yaml, err)
@@ -256,13 +256,13 @@ portChannels:
 `
 	exists := map[string]bool{"eth1": true, "eth2": true, "tap-a": true, "tap-b": true}
 	var asked []string
-	opts := config.ValidateOptions{InterfaceExists: func(name string) bool {
+	opts := spec.ValidateOptions{InterfaceExists: func(name string) bool {
 		asked = append(asked, name)
 		return exists[name]
 	}}
 
-	_, err := config.ParseWith([]byte(in), opts)
-	want := []config.Problem{
+	_, err := spec.ParseWith([]byte(in), opts)
+	want := []spec.Problem{
 		{Line: 5, Field: "ports[1].interface", Msg: "interface tap-x does not exist"},
 		{Line: 9, Field: "portChannels[0].members[1].interface", Msg: "interface eth9 does not exist"},
 	}
@@ -275,7 +275,7 @@ portChannels:
 	}
 
 	// An uplink interface is checked too.
-	_, err = config.ParseWith([]byte(strings.Replace(base, "uplink: eth1", "uplink: eth7", 1)), opts)
+	_, err = spec.ParseWith([]byte(strings.Replace(base, "uplink: eth1", "uplink: eth7", 1)), opts)
 	if want := "line 2: uplink: interface eth7 does not exist"; err == nil || err.Error() != want {
 		t.Errorf("uplink eth7: %v, want %s", err, want)
 	}
@@ -284,13 +284,13 @@ portChannels:
 // TestValidateInCode checks a Config built without YAML: problems name the
 // field but no line.
 func TestValidateInCode(t *testing.T) {
-	c := &config.Config{
+	c := &spec.Switch{
 		Host:     "hv1",
-		Segments: []config.Segment{{Name: "web", Type: config.SegmentVLAN, VLAN: 4095}},
+		Segments: []spec.Segment{{Name: "web", Type: spec.SegmentVLAN, VLAN: 4095}},
 	}
 	c.ApplyDefaults()
-	err := c.Validate(config.ValidateOptions{})
-	want := []config.Problem{
+	err := c.Validate(spec.ValidateOptions{})
+	want := []spec.Problem{
 		{Field: "segments[0].vlan", Msg: "4095 is outside 1..4094"},
 		{Field: "uplink", Msg: "segment web needs an uplink"},
 	}
@@ -303,7 +303,7 @@ func TestValidateInCode(t *testing.T) {
 
 	c.Segments[0].VLAN = 10
 	c.Uplink = "eth1"
-	if err := c.Validate(config.ValidateOptions{}); err != nil {
+	if err := c.Validate(spec.ValidateOptions{}); err != nil {
 		t.Errorf("Validate after fixing: %v", err)
 	}
 }
@@ -316,7 +316,7 @@ func TestValidateVXLANSegmentMTU(t *testing.T) {
 		{"on a vlan segment", "{name: web, type: vlan, vlan: 100, mtu: 1500}", "segments[0].mtu: only vxlan segments take an mtu"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte("host: h\nuplink: eth1\nvtep: {address: 198.51.100.1}\nsegments:\n  - " + tc.seg + "\n"))
+			_, err := spec.Parse([]byte("host: h\nuplink: eth1\nvtep: {address: 198.51.100.1}\nsegments:\n  - " + tc.seg + "\n"))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
@@ -332,13 +332,13 @@ func TestValidatePortChannelOptions(t *testing.T) {
 		{"auto failover outside mac-pinning", "{name: po1, mode: static, autoPriorityFailover: false, members: [{interface: eth1}]}", "portChannels[0].autoPriorityFailover: only mac-pinning"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - " + tc.pc + "\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
+			_, err := spec.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - " + tc.pc + "\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}
-	cfg, err := config.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - {name: po1, mode: mac-pinning, members: [{interface: eth1}]}\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
+	cfg, err := spec.Parse([]byte("host: h\nuplink: po1\nportChannels:\n  - {name: po1, mode: mac-pinning, members: [{interface: eth1}]}\nsegments:\n  - {name: web, type: vlan, vlan: 100}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
