@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
 )
 

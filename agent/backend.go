@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/vem-switch/vem/agent/api"
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
 )
 

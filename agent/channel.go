@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/portchannel"
+	"github.com/vem-switch/vem/spec"
 )
 
 // uplinkChannel is the running port-channel the uplink names.

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/spec"
 )
 
 // fakeLinks resolves interface names from a table instead of netlink.

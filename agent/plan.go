@@ -9,9 +9,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/portchannel"
+	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
 )
 

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/spec"
 )
 
 // planYAML has a vlan, a flat and a local segment, an admin-down port,

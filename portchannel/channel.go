@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Channel is one port-channel: it turns member carrier (static,

@@ -7,8 +7,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Member is a physical interface of a port-channel.

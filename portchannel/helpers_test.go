@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/spec"
 )
 
 // recorder keeps what a Channel reports.

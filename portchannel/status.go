@@ -3,8 +3,8 @@ package portchannel
 import (
 	"slices"
 
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/lacp"
+	"github.com/vem-switch/vem/spec"
 )
 
 // Member statuses in static and mac-pinning modes, as PowerVM's
@@ -34,7 +34,7 @@ type MemberStatus struct {
 
 // Status describes a port-channel for the CLI.
 type Status struct {
-	Name string `json:"name"`
+	Name string           `json:"name"`
 	Mode spec.ChannelMode `json:"mode"`
 	// Up is true when at least MinLinks members qualify.
 	Up       bool `json:"up"`

@@ -33,4 +33,3 @@ func (c *Switch) ApplyDefaults() {
 		}
 	}
 }
-

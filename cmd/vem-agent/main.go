@@ -22,8 +22,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/vem-switch/vem/agent"
-	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/spec"
 )
 
 func main() {
