@@ -3,6 +3,7 @@ package agent
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestAttachedStoreRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got, tt.ports) {
+			if !reflect.DeepEqual(got, tt.ports) {
 				t.Errorf("load = %+v, want %+v", got, tt.ports)
 			}
 		})
@@ -58,7 +59,7 @@ func TestAttachedStoreReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, short) {
+	if !reflect.DeepEqual(got, short) {
 		t.Errorf("load = %+v, want %+v", got, short)
 	}
 	// Written through a temporary file that is renamed into place: none

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"time"
@@ -193,7 +194,7 @@ func (a *Agent) Attach(_ context.Context, p spec.Port) error {
 	}
 	for _, cur := range a.attached {
 		if cur.Interface == p.Interface {
-			if cur == p {
+			if reflect.DeepEqual(cur, p) {
 				return nil // idempotent: a hook may call twice
 			}
 			return fmt.Errorf("port %s is already attached with another configuration; detach it first: %w", p.Interface, api.ErrConflict)

@@ -169,9 +169,41 @@ type Segment struct {
 
 // Profile is a port (policy) profile applied to vEth ports.
 type Profile struct {
-	Name         string `yaml:"name" json:"name,omitempty"`
-	AdminDown    bool   `yaml:"adminDown" json:"adminDown,omitempty"`
-	PortSecurity bool   `yaml:"portSecurity" json:"portSecurity,omitempty"`
+	Name      string `yaml:"name" json:"name,omitempty"`
+	AdminDown bool   `yaml:"adminDown" json:"adminDown,omitempty"`
+	// PortSecurity holds the port to its MAC (and, when the port lists
+	// them, its addresses), and keeps DHCP server and router
+	// advertisements from it unless Trusted.
+	PortSecurity bool `yaml:"portSecurity" json:"portSecurity,omitempty"`
+	// MaxMACs bounds the MACs an open port (no port security) may have
+	// learned at once; 0 means the default, DefaultMaxMACs.
+	MaxMACs int `yaml:"maxMACs" json:"maxMACs,omitempty"`
+	// StormControl limits the broadcast, multicast and unknown-unicast
+	// frames a port may send; nil means DefaultStormControl.
+	StormControl *StormControl `yaml:"stormControl" json:"stormControl,omitempty"`
+	// AllowedAddressPairs are further addresses (and MACs) a port-secured
+	// port may send from, as Neutron's allowed address pairs.
+	AllowedAddressPairs []AddressPair `yaml:"allowedAddressPairs" json:"allowedAddressPairs,omitempty"`
+	// Trusted lets the port answer DHCP and send router advertisements:
+	// for a VM that is its segment's router or DHCP server.
+	Trusted bool `yaml:"trusted" json:"trusted,omitempty"`
+	// AllowLinkLocal names the IEEE link-local frame kinds (01:80:C2:00:00:0X)
+	// the port may send; every other kind is dropped. See LinkLocalKinds.
+	AllowLinkLocal []string `yaml:"allowLinkLocal" json:"allowLinkLocal,omitempty"`
+}
+
+// StormControl limits per class, in packets per second; 0 is no limit.
+type StormControl struct {
+	Broadcast      int `yaml:"broadcast" json:"broadcast,omitempty"`
+	Multicast      int `yaml:"multicast" json:"multicast,omitempty"`
+	UnknownUnicast int `yaml:"unknownUnicast" json:"unknownUnicast,omitempty"`
+}
+
+// AddressPair is an extra address a port may use: an IPv4 or IPv6 address
+// or prefix, and the MAC it comes from (empty: the port's own).
+type AddressPair struct {
+	IP  string `yaml:"ip" json:"ip,omitempty"`
+	MAC string `yaml:"mac" json:"mac,omitempty"`
 }
 
 // Port is one vEth: the host-side interface of a VM NIC.
@@ -181,6 +213,9 @@ type Port struct {
 	MAC string `yaml:"mac" json:"mac,omitempty"`
 	// Segment names a segment of the same config; required.
 	Segment string `yaml:"segment" json:"segment,omitempty"`
+	// IPs are the port's IPv4 and IPv6 addresses: with port security, the
+	// only sources it may use (anti-spoofing). Empty: not checked.
+	IPs []string `yaml:"ips" json:"ips,omitempty"`
 	// Profile names a profile of the same config. Empty means no policy:
 	// the port is admin up with port security off (the zero Profile).
 	Profile string `yaml:"profile" json:"profile,omitempty"`

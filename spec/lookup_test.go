@@ -68,7 +68,7 @@ func TestPortPolicy(t *testing.T) {
 		{"", spec.Profile{}}, // no policy: admin up, port security off
 	}
 	for _, tt := range tests {
-		if got := c.PortPolicy(spec.Port{Profile: tt.profile}); got != tt.want {
+		if got := c.PortPolicy(spec.Port{Profile: tt.profile}); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("PortPolicy(profile %q) = %+v, want %+v", tt.profile, got, tt.want)
 		}
 	}
