@@ -31,13 +31,18 @@ func (c *Switch) PortChannel(name string) (*PortChannel, bool) {
 }
 
 // PortPolicy returns the profile that applies to p: the one it names, or
-// the zero Profile (admin up, port security off) when it names none.
+// DefaultProfile when it names none. Secure by default: an open port is
+// an explicit profile.
 func (c *Switch) PortPolicy(p Port) Profile {
 	if prof, ok := c.Profile(p.Profile); ok && p.Profile != "" {
 		return *prof
 	}
-	return Profile{}
+	return DefaultProfile
 }
+
+// DefaultProfile is the policy of a port that names no profile: admin up
+// with port security.
+var DefaultProfile = Profile{PortSecurity: true}
 
 // UplinkInterfaces returns the physical interfaces behind the uplink: the
 // members of the port-channel it names, in file order, or the uplink

@@ -65,7 +65,7 @@ func TestPortPolicy(t *testing.T) {
 		want    spec.Profile
 	}{
 		{"gold", spec.Profile{Name: "gold", PortSecurity: true}},
-		{"", spec.Profile{}}, // no policy: admin up, port security off
+		{"", spec.Profile{PortSecurity: true}}, // secure by default
 	}
 	for _, tt := range tests {
 		if got := c.PortPolicy(spec.Port{Profile: tt.profile}); !reflect.DeepEqual(got, tt.want) {

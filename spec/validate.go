@@ -16,6 +16,15 @@ type ValidateOptions struct {
 	// member and uplink interface. Nil skips the check, as Parse and Load
 	// do, so that a file can be checked away from its host.
 	InterfaceExists func(name string) bool
+	// Limits are the datapath's capacities; nil means DefaultLimits.
+	Limits *Limits
+}
+
+func (o ValidateOptions) limits() Limits {
+	if o.Limits != nil {
+		return *o.Limits
+	}
+	return DefaultLimits
 }
 
 // Limits enforced by Validate.
@@ -24,11 +33,9 @@ const (
 	MaxMACAgeing  = 1000000 * time.Second // longest macAgeing
 	MaxVLAN       = 4094                  // highest VLAN ID; 0 and 4095 are reserved
 	MaxVNI        = 1<<24 - 1             // highest VXLAN network identifier
-	MaxMembers    = 16                    // most members in a port-channel
 	MaxPriority   = 65535                 // highest member priority (16 bits in LACP)
 	MinSegmentMTU = 576                   // smallest vxlan segment MTU
 	MaxSegmentMTU = 9000                  // largest vxlan segment MTU
-	MaxVTEPs      = 32                    // remote VTEPs per bridge domain
 )
 
 // DefaultSegmentMTU is a vxlan segment's MTU when the file sets none.
@@ -49,6 +56,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 	v := validator{
 		c:        c,
 		opts:     opts,
+		lim:      opts.limits(),
 		memberAt: map[string]string{},
 		portAt:   map[string]string{},
 	}
@@ -59,6 +67,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 	v.ports()
 	v.uplink()
 	v.portChannelNames()
+	v.capacity()
 	if len(v.problems) == 0 {
 		return nil
 	}
@@ -68,6 +77,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 type validator struct {
 	c        *Switch
 	opts     ValidateOptions
+	lim      Limits
 	problems []Problem
 
 	// memberAt and portAt map the interfaces of port-channel members and
@@ -171,9 +181,9 @@ func (v *validator) portChannels() {
 
 		switch n := len(pc.Members); {
 		case n == 0:
-			v.addf(p+".members", "required: 1 to %d members", MaxMembers)
-		case n > MaxMembers:
-			v.addf(p+".members", "%d members, at most %d", n, MaxMembers)
+			v.addf(p+".members", "required: 1 to %d members", v.lim.Members)
+		case n > v.lim.Members:
+			v.addf(p+".members", "%d members, at most %d", n, v.lim.Members)
 		}
 		if pc.MinLinks < 0 || pc.MinLinks > max(len(pc.Members), 1) {
 			v.addf(p+".minLinks", "%d is outside 0..%d (the number of members)", pc.MinLinks, len(pc.Members))
@@ -271,8 +281,8 @@ func (v *validator) segments() {
 		if s.Type == SegmentVXLAN && (s.MTU < MinSegmentMTU || s.MTU > MaxSegmentMTU) {
 			v.addf(p+".mtu", "%d is outside %d..%d", s.MTU, MinSegmentMTU, MaxSegmentMTU)
 		}
-		if s.Type == SegmentVXLAN && len(s.VTEPs) > MaxVTEPs {
-			v.addf(p+".vteps", "%d VTEPs, at most %d", len(s.VTEPs), MaxVTEPs)
+		if s.Type == SegmentVXLAN && len(s.VTEPs) > v.lim.VTEPsPerBridgeDomain {
+			v.addf(p+".vteps", "%d VTEPs, at most %d", len(s.VTEPs), v.lim.VTEPsPerBridgeDomain)
 		}
 	}
 	if needsVTEP != "" && v.c.VTEP == nil {
@@ -305,12 +315,14 @@ func (v *validator) vteps(seg string, vteps []string) {
 
 func (v *validator) profiles() {
 	names := map[string]string{}
-	for i, pr := range v.c.Profiles {
+	for i := range v.c.Profiles {
+		pr := &v.c.Profiles[i]
 		field := fmt.Sprintf("profiles[%d].name", i)
 		if pr.Name == "" {
 			v.addf(field, "required")
 		}
 		v.unique(names, pr.Name, field)
+		v.portSecurity(fmt.Sprintf("profiles[%d]", i), pr)
 	}
 }
 
@@ -344,6 +356,7 @@ func (v *validator) ports() {
 				v.addf(p+".profile", "no profile named %q", pt.Profile)
 			}
 		}
+		v.portAddresses(p, &v.c.Ports[i])
 	}
 }
 
