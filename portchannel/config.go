@@ -100,8 +100,8 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("mode %q: want one of %s, %s, %s, %s", c.Mode,
 			spec.ModeLACPActive, spec.ModeLACPPassive, spec.ModeStatic, spec.ModeMACPinning))
 	}
-	if n := len(c.Members); n < 1 || n > spec.MaxMembers {
-		errs = append(errs, fmt.Errorf("members: %d, want 1..%d", n, spec.MaxMembers))
+	if n := len(c.Members); n < 1 || n > spec.DefaultLimits.Members {
+		errs = append(errs, fmt.Errorf("members: %d, want 1..%d", n, spec.DefaultLimits.Members))
 	}
 	seen := make(map[string]bool, len(c.Members))
 	for i, m := range c.Members {
