@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vem-switch/vem/internal/clock"
 )
 
 // ErrClosed is returned by the inputs of a closed Aggregator.
@@ -32,7 +34,7 @@ const maxSettle = 16
 // hand the PDU synchronously to another Aggregator that answers at once.
 type Aggregator struct {
 	cfg   Config
-	clock Clock
+	clock clock.Clock
 
 	mu      sync.Mutex
 	closed  bool
@@ -43,7 +45,7 @@ type Aggregator struct {
 	up      bool
 	saved   Checkpoint // as last reported to OnCheckpoint
 
-	timer    Timer
+	timer    clock.Timer
 	timerAt  time.Time
 	timerGen uint64
 

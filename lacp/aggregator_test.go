@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vem-switch/vem/internal/clock/clocktest"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -425,7 +427,7 @@ func TestMalformedPDU(t *testing.T) {
 func TestMarkerResponder(t *testing.T) {
 	var sent [][]byte
 	cfg := testConfig(0xa, 1)
-	cfg.Clock = NewFakeClock(time.Unix(0, 0))
+	cfg.Clock = clocktest.NewFake(time.Unix(0, 0))
 	cfg.Transmitter = TransmitterFunc(func(port string, payload []byte) error {
 		sent = append(sent, payload)
 		return nil
@@ -466,7 +468,7 @@ func TestMarkerResponder(t *testing.T) {
 // TestSynchronousTransmitter delivers each PDU to the peer inside Transmit,
 // so outputs re-enter the Aggregators while they deliver.
 func TestSynchronousTransmitter(t *testing.T) {
-	clk := NewFakeClock(time.Unix(0, 0))
+	clk := clocktest.NewFake(time.Unix(0, 0))
 	aggs := map[string]*Aggregator{}
 	members := map[string][]string{}
 	for _, pair := range [][2]string{{"A", "B"}, {"B", "A"}} {

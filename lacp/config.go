@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/vem-switch/vem/internal/clock"
 )
 
 // Protocol timers and limits (802.1AX-2008 5.4.4).
@@ -138,8 +140,8 @@ type Config struct {
 	// never aggregated. With the Aggregation and Synchronization bits set
 	// it lets members bundle towards a partner that does not speak LACP.
 	PartnerAdmin *Info
-	// Clock is the time source; nil means SystemClock.
-	Clock Clock
+	// Clock is the time source; nil means clock.System().
+	Clock clock.Clock
 	// Transmitter sends the PDUs; required.
 	Transmitter Transmitter
 	// OnMembers, if set, is called with the ports the datapath may use
@@ -205,7 +207,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, errors.New("timers: want non-negative durations"))
 	}
 	if c.Clock == nil {
-		c.Clock = SystemClock()
+		c.Clock = clock.System()
 	}
 	if len(c.Ports) == 0 {
 		errs = append(errs, errors.New("ports: want at least one"))

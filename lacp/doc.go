@@ -14,8 +14,8 @@
 //     with matching actor keys; at most MaxActive are active, the rest hot
 //     standby, ranked by the port priorities of the system with the better
 //     ID), churn detection and a Marker Responder. It does no I/O: PDUs go
-//     out through a Transmitter, time comes from a Clock (FakeClock in
-//     tests), and the set of collecting/distributing ports, which the
+//     out through a Transmitter, time comes from a clock.Clock (a
+//     clocktest.Fake in tests), and the set of collecting/distributing ports, which the
 //     datapath needs, is reported through Config.OnMembers whenever it
 //     changes. Events (partner change, key mismatch, timeout, churn and so
 //     on) are reported through Config.OnEvent for logging; Status is the

@@ -7,16 +7,18 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vem-switch/vem/internal/clock/clocktest"
 )
 
 // end is one end of a simulated cable: a system and one of its ports.
 type end struct{ sys, port string }
 
 // testNet is a set of Aggregators joined by simulated cables that deliver
-// PDUs after a latency on a shared FakeClock.
+// PDUs after a latency on a shared clocktest.Fake.
 type testNet struct {
 	t       *testing.T
-	clk     *FakeClock
+	clk     *clocktest.Fake
 	latency time.Duration
 
 	mu      sync.Mutex
@@ -37,7 +39,7 @@ func newTestNet(t *testing.T) *testNet {
 	t.Helper()
 	return &testNet{
 		t:           t,
-		clk:         NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)),
+		clk:         clocktest.NewFake(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)),
 		latency:     time.Millisecond,
 		aggs:        map[string]*Aggregator{},
 		peer:        map[end]end{},

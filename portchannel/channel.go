@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/spec"
 )
@@ -21,7 +22,7 @@ type Channel struct {
 	// Fixed by New.
 	name     string
 	mode     spec.ChannelMode
-	clock    lacp.Clock
+	clock    clock.Clock
 	log      *zap.Logger
 	netNS    string
 	onChange func(State)
@@ -66,7 +67,7 @@ func New(cfg Config) (*Channel, error) {
 	}
 	cfg = cfg.clone()
 	if cfg.Clock == nil {
-		cfg.Clock = lacp.SystemClock()
+		cfg.Clock = clock.System()
 	}
 	c := &Channel{
 		name:     cfg.Name,

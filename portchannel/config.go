@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/spec"
 )
@@ -66,8 +67,8 @@ type Config struct {
 	// Logger receives socket and netlink trouble and, in LACP modes, the
 	// protocol events; nil discards.
 	Logger *zap.Logger
-	// Clock is the time source; nil means lacp.SystemClock().
-	Clock lacp.Clock
+	// Clock is the time source; nil means clock.System().
+	Clock clock.Clock
 	// OnChange, if set, is called with the new State whenever it changes.
 	OnChange func(State)
 	// OnEvent, if set, is called with member, pinning, channel and LACP

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vem-switch/vem/internal/clock/clocktest"
 	"github.com/vem-switch/vem/lacp"
 	"github.com/vem-switch/vem/spec"
 )
@@ -102,7 +103,7 @@ func newTestChannel(t testing.TB, cfg Config) (*Channel, *recorder) {
 	rec := &recorder{}
 	cfg.OnChange, cfg.OnEvent = rec.onChange, rec.onEvent
 	if cfg.Clock == nil {
-		cfg.Clock = lacp.NewFakeClock(time.Unix(1_700_000_000, 0))
+		cfg.Clock = clocktest.NewFake(time.Unix(1_700_000_000, 0))
 	}
 	if cfg.Name == "" {
 		cfg.Name = "po1"

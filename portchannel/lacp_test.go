@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vem-switch/vem/internal/clock/clocktest"
 	"github.com/vem-switch/vem/lacp"
 )
 
@@ -13,7 +14,7 @@ import (
 // the bundled members become the State and that MinLinks and the status
 // follow.
 func TestLACPMembers(t *testing.T) {
-	clk := lacp.NewFakeClock(time.Unix(1_700_000_000, 0))
+	clk := clocktest.NewFake(time.Unix(1_700_000_000, 0))
 	cfg := lacpTestConfig(0xa, "eth1", "eth2")
 	cfg.MinLinks, cfg.Clock = 2, clk
 	c, rec := newTestChannel(t, cfg)

@@ -1,21 +1,26 @@
-package lacp
+// Package clocktest provides Fake, a clock.Clock whose time moves only when
+// a test advances it.
+package clocktest
 
 import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/vem-switch/vem/internal/clock"
 )
 
 // maxFiresPerAdvance bounds one Advance, so that timers which keep
 // re-arming themselves at zero delay fail loudly instead of hanging a test.
 const maxFiresPerAdvance = 1_000_000
 
-// FakeClock is a Clock whose time moves only when Advance is called. Timer
+// Fake is a clock.Clock whose time moves only when Advance is called. Timer
 // functions run synchronously inside Advance, in deadline order (ties in the
 // order they were armed), with Now set to their deadline; they may arm
-// further timers, which fire in the same Advance if due. It is safe for
-// concurrent use; other packages' tests may use it too.
-type FakeClock struct {
+// further timers, which fire in the same Advance if due. Tickers deliver on
+// their channel from inside Advance without blocking, dropping a tick the
+// reader has not taken, as time.Ticker does. It is safe for concurrent use.
+type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	seq    uint64
@@ -23,24 +28,24 @@ type FakeClock struct {
 }
 
 type fakeTimer struct {
-	c    *FakeClock
+	c    *Fake
 	when time.Time
 	seq  uint64
 	f    func()
 }
 
-// NewFakeClock returns a FakeClock whose time starts at start.
-func NewFakeClock(start time.Time) *FakeClock { return &FakeClock{now: start} }
+// NewFake returns a Fake whose time starts at start.
+func NewFake(start time.Time) *Fake { return &Fake{now: start} }
 
 // Now returns the fake time.
-func (c *FakeClock) Now() time.Time {
+func (c *Fake) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
 // AfterFunc arms a timer that calls f once Advance reaches now+d.
-func (c *FakeClock) AfterFunc(d time.Duration, f func()) Timer {
+func (c *Fake) AfterFunc(d time.Duration, f func()) clock.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
@@ -63,8 +68,56 @@ func (t *fakeTimer) Stop() bool {
 	return false
 }
 
-// Pending returns the number of armed timers.
-func (c *FakeClock) Pending() int {
+// NewTicker returns a ticker that ticks every d of fake time. It panics if
+// d is not positive, as time.NewTicker does.
+func (c *Fake) NewTicker(d time.Duration) clock.Ticker {
+	if d <= 0 {
+		panic(fmt.Sprintf("clocktest: Fake.NewTicker(%v): non-positive interval", d))
+	}
+	t := &fakeTicker{c: c, d: d, ch: make(chan time.Time, 1)}
+	t.arm()
+	return t
+}
+
+type fakeTicker struct {
+	c  *Fake
+	d  time.Duration
+	ch chan time.Time
+
+	mu      sync.Mutex
+	timer   clock.Timer
+	stopped bool
+}
+
+func (t *fakeTicker) arm() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.stopped {
+		t.timer = t.c.AfterFunc(t.d, t.tick)
+	}
+}
+
+func (t *fakeTicker) tick() {
+	select {
+	case t.ch <- t.c.Now():
+	default: // the reader has not taken the last tick
+	}
+	t.arm()
+}
+
+func (t *fakeTicker) C() <-chan time.Time { return t.ch }
+
+func (t *fakeTicker) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped = true
+	if t.timer != nil {
+		t.timer.Stop()
+	}
+}
+
+// Pending returns the number of armed timers (a running ticker counts one).
+func (c *Fake) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
@@ -73,9 +126,9 @@ func (c *FakeClock) Pending() int {
 // Advance moves the time forward by d, firing every timer that falls due on
 // the way. It panics if d is negative or if the timers keep re-arming
 // without time passing (more than a million fire in one call).
-func (c *FakeClock) Advance(d time.Duration) {
+func (c *Fake) Advance(d time.Duration) {
 	if d < 0 {
-		panic(fmt.Sprintf("lacp: FakeClock.Advance(%v): negative duration", d))
+		panic(fmt.Sprintf("clocktest: Fake.Advance(%v): negative duration", d))
 	}
 	c.mu.Lock()
 	end := c.now.Add(d)
@@ -87,12 +140,12 @@ func (c *FakeClock) Advance(d time.Duration) {
 		}
 		t.f()
 	}
-	panic("lacp: FakeClock.Advance: timers keep re-arming at the same time")
+	panic("clocktest: Fake.Advance: timers keep re-arming at the same time")
 }
 
 // popDue removes and returns the earliest timer due by end, setting the time
 // to its deadline; with none due it sets the time to end and returns nil.
-func (c *FakeClock) popDue(end time.Time) *fakeTimer {
+func (c *Fake) popDue(end time.Time) *fakeTimer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	best := -1

@@ -1,4 +1,4 @@
-package lacp
+package clocktest
 
 import (
 	"slices"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-func TestFakeClock(t *testing.T) {
+func TestFake(t *testing.T) {
 	start := time.Unix(1000, 0)
-	c := NewFakeClock(start)
+	c := NewFake(start)
 	var fired []string
 	at := func(name string) func() {
 		return func() { fired = append(fired, name+"@"+c.Now().Sub(start).String()) }
@@ -43,13 +43,14 @@ func TestFakeClock(t *testing.T) {
 	}
 }
 
-func TestFakeClockPanics(t *testing.T) {
+func TestFakePanics(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		run  func(c *FakeClock)
+		run  func(c *Fake)
 	}{
-		{"negative", func(c *FakeClock) { c.Advance(-time.Second) }},
-		{"runaway", func(c *FakeClock) {
+		{"negative", func(c *Fake) { c.Advance(-time.Second) }},
+		{"ticker", func(c *Fake) { c.NewTicker(0) }},
+		{"runaway", func(c *Fake) {
 			var rearm func()
 			rearm = func() { c.AfterFunc(0, rearm) }
 			c.AfterFunc(0, rearm)
@@ -62,7 +63,39 @@ func TestFakeClockPanics(t *testing.T) {
 					t.Error("no panic")
 				}
 			}()
-			tc.run(NewFakeClock(time.Unix(0, 0)))
+			tc.run(NewFake(time.Unix(0, 0)))
 		})
+	}
+}
+
+func TestFakeTicker(t *testing.T) {
+	start := time.Unix(1000, 0)
+	c := NewFake(start)
+	tk := c.NewTicker(time.Second)
+	c.Advance(500 * time.Millisecond)
+	select {
+	case at := <-tk.C():
+		t.Fatalf("tick at %v, before the interval", at)
+	default:
+	}
+	// Three intervals pass unread: one tick waits, the others are dropped.
+	c.Advance(3 * time.Second)
+	if at := <-tk.C(); at != start.Add(time.Second) {
+		t.Errorf("tick at start+%v, want the first one, start+1s", at.Sub(start))
+	}
+	select {
+	case at := <-tk.C():
+		t.Errorf("second tick at start+%v waiting: want dropped", at.Sub(start))
+	default:
+	}
+	tk.Stop()
+	c.Advance(5 * time.Second)
+	select {
+	case at := <-tk.C():
+		t.Errorf("tick at start+%v after Stop", at.Sub(start))
+	default:
+	}
+	if n := c.Pending(); n != 0 {
+		t.Errorf("%d timers pending after Stop, want 0", n)
 	}
 }
