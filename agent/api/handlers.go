@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+
+	"go.uber.org/zap"
 )
 
 func (s *Server) status(r *http.Request) (any, error) {
@@ -88,6 +90,10 @@ func (s *Server) attach(r *http.Request) (any, error) {
 	if err := s.backend.Attach(r.Context(), req.Port()); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.Interface, err)
 	}
+	s.log.Info("port attached", append([]zap.Field{
+		zap.String(logInterface, req.Interface), zap.String(logMAC, req.MAC),
+		zap.String(logSegment, req.Segment), zap.String(logProfile, req.Profile), zap.Strings(logIPs, req.IPs),
+	}, peerFields(r.Context())...)...)
 	return nil, nil
 }
 
@@ -99,6 +105,7 @@ func (s *Server) detach(r *http.Request) (any, error) {
 	if err := s.backend.Detach(r.Context(), iface); err != nil {
 		return nil, fmt.Errorf("detach %s: %w", iface, err)
 	}
+	s.log.Info("port detached", append([]zap.Field{zap.String(logInterface, iface)}, peerFields(r.Context())...)...)
 	return nil, nil
 }
 

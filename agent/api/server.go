@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -40,6 +39,8 @@ func NewServer(b Backend, log *zap.Logger) *Server {
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          zap.NewStdLog(log),
+		// Every request carries its caller's credentials (PeerFrom).
+		ConnContext: s.connContext,
 	}
 	return s
 }
@@ -101,7 +102,7 @@ func (s *Server) handle(m methods) http.Handler {
 			return
 		}
 		if body == nil {
-			s.log.Debug("api request", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", http.StatusNoContent))
+			s.log.Debug("api request", requestFields(r, http.StatusNoContent)...)
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -130,11 +131,11 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 		s.writeError(w, r, fmt.Errorf("encode response: %w", err))
 		return
 	}
-	s.log.Debug("api request", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status))
+	s.log.Debug("api request", requestFields(r, status)...)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if _, err := w.Write(append(data, '\n')); err != nil {
-		s.log.Debug("write API response", zap.String("path", r.URL.Path), zap.Error(err))
+		s.log.Debug("write API response", zap.String(logPath, r.URL.Path), zap.Error(err))
 	}
 }
 
@@ -144,7 +145,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= http.StatusInternalServerError {
 		log = s.log.Error
 	}
-	log("api request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Int("status", status), zap.Error(err))
+	log("api request failed", append(requestFields(r, status), zap.Error(err))...)
 	data, _ := json.Marshal(errorBody{Error: err.Error()}) // a struct of one string always encodes
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -170,30 +171,9 @@ func query(r *http.Request, allowed ...string) (map[string]string, error) {
 	return out, nil
 }
 
-// decode reads r's JSON body into v, rejecting unknown fields and
-// trailing data. handle has bounded the body to MaxRequestBody.
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
-	}
-	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		if err == nil {
-			return fmt.Errorf("%w: request body holds more than one JSON value", ErrInvalid)
-		}
-		return bodyError(err)
-	}
-	return nil
-}
-
-func bodyError(err error) error {
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		return &Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", tooBig.Limit)}
-	}
-	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: empty request body", ErrInvalid)
-	}
-	return fmt.Errorf("%w: decode request body: %w", ErrInvalid, err)
+// requestFields are the log fields of a request answered with status:
+// what was asked and by whom.
+func requestFields(r *http.Request, status int) []zap.Field {
+	return append([]zap.Field{zap.String(logMethod, r.Method), zap.String(logPath, r.URL.Path), zap.Int(logStatus, status)},
+		peerFields(r.Context())...)
 }

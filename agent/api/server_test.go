@@ -130,7 +130,7 @@ func TestClientAttachDetach(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := ports[len(ports)-1]
-	if got := (spec.Port{Interface: last.Interface, MAC: last.MAC, Segment: last.Segment, Profile: last.Profile}); got != p {
+	if got := (spec.Port{Interface: last.Interface, MAC: last.MAC, Segment: last.Segment, Profile: last.Profile}); got.Interface != p.Interface || got.MAC != p.MAC || got.Segment != p.Segment || got.Profile != p.Profile {
 		t.Errorf("attached port %+v, want %+v", got, p)
 	}
 
@@ -204,6 +204,21 @@ func TestServerErrors(t *testing.T) {
 		{name: "attach two values", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web"} {}`, status: 400, msg: "more than one JSON value"},
 		{name: "attach empty body", method: "POST", url: "/v1/ports", status: 400, msg: "empty request body"},
 		{name: "attach not JSON", method: "POST", url: "/v1/ports", body: `interface=tap-b`, status: 400, msg: "decode request body"},
+		{name: "attach key in another case", method: "POST", url: "/v1/ports", body: `{"Interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web"}`, status: 400, msg: `unknown field "Interface" (field names are case-sensitive: did you mean "interface"?)`},
+		{name: "attach key in capitals", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","MAC":"52:54:00:00:00:0b","segment":"web"}`, status: 400, msg: `unknown field "MAC"`},
+		{name: "attach duplicate key", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","segment":"db"}`, status: 400, msg: `field "segment" given more than once`},
+		{name: "attach duplicate key escaped", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","m\u0061c":"52:54:00:00:00:0c","segment":"web"}`, status: 400, msg: `field "mac" given more than once`},
+		{name: "attach duplicate key differing in case", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","Mac":"52:54:00:00:00:0c","segment":"web"}`, status: 400, msg: `unknown field "Mac"`},
+		{name: "attach trailing garbage", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web"} x`, status: 400, msg: "data after the JSON value"},
+		{name: "attach not an object", method: "POST", url: "/v1/ports", body: `["tap-b"]`, status: 400, msg: "cannot unmarshal array"},
+		{name: "attach truncated", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b"`, status: 400, msg: "unexpected end of JSON input"},
+		{name: "attach wrong type", method: "POST", url: "/v1/ports", body: `{"interface":7,"mac":"52:54:00:00:00:0b","segment":"web"}`, status: 400, msg: "cannot unmarshal number"},
+		{name: "attach not UTF-8", method: "POST", url: "/v1/ports", body: "{\"interface\":\"tap-\xff\",\"mac\":\"52:54:00:00:00:0b\",\"segment\":\"web\"}", status: 400, msg: "not valid UTF-8"},
+		{name: "attach ips not a list", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","ips":"192.0.2.1"}`, status: 400, msg: "cannot unmarshal string"},
+		{name: "attach bad IP", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","ips":["192.0.2.1","192.0.2.300"]}`, status: 400, msg: `ips[1]: invalid IP address "192.0.2.300"`},
+		{name: "attach multicast IP", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","ips":["ff02::1"]}`, status: 400, msg: `ips[0]: IP address "ff02::1" is not a host address`},
+		{name: "attach IP with a prefix", method: "POST", url: "/v1/ports", body: `{"interface":"tap-b","mac":"52:54:00:00:00:0b","segment":"web","ips":["192.0.2.1/24"]}`, status: 400, msg: `invalid IP address "192.0.2.1/24"`},
+		{name: "attach nested too deep", method: "POST", url: "/v1/ports", body: `{"ips":[[[[[[[[[[]]]]]]]]]]}`, status: 400, msg: "nests deeper than"},
 		{name: "attach body too large", method: "POST", url: "/v1/ports", body: `{"interface":"` + strings.Repeat("x", api.MaxRequestBody) + `"}`, status: 413, msg: "larger than 65536 bytes"},
 		{name: "backend failure", backendErr: errors.New("map update: no space left"), method: "GET", url: "/v1/ports", status: 500, msg: "list ports: map update: no space left"},
 		{name: "backend invalid", backendErr: fmt.Errorf("profile shut: %w", api.ErrInvalid), method: "GET", url: "/v1/status", status: 400, msg: "profile shut: invalid request"},

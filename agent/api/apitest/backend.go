@@ -39,11 +39,21 @@ type Backend struct {
 	LACPCounterList []api.LACPCounters
 	// CounterList holds the counters; Counters filters it by port.
 	CounterList []api.Counters
+	// Attachments records every port Attach added, in order, with the
+	// caller that asked for it.
+	Attachments []Attachment
 	// Err, when set, fails every call with it.
 	Err error
 }
 
 var _ api.Backend = (*Backend)(nil)
+
+// Attachment is a port that Attach added and who asked for it.
+type Attachment struct {
+	Port spec.Port
+	// Peer is the caller's credentials (api.PeerFrom), nil when unknown.
+	Peer *api.Peer
+}
 
 // Status returns StatusInfo.
 func (b *Backend) Status(context.Context) (api.Status, error) {
@@ -163,10 +173,10 @@ func (b *Backend) Counters(_ context.Context, port string) ([]api.Counters, erro
 	return nil, fmt.Errorf("unknown port %s: %w", port, api.ErrNotFound)
 }
 
-// Attach appends p to PortList as an attached vEth named Vethernet<n>. An
-// unknown segment is api.ErrNotFound and an interface that already is a
-// port api.ErrConflict.
-func (b *Backend) Attach(_ context.Context, p spec.Port) error {
+// Attach appends p to PortList as an attached vEth named Vethernet<n>,
+// and p and its caller to Attachments. An unknown segment is
+// api.ErrNotFound and an interface that already is a port api.ErrConflict.
+func (b *Backend) Attach(ctx context.Context, p spec.Port) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.Err != nil {
@@ -188,6 +198,12 @@ func (b *Backend) Attach(_ context.Context, p spec.Port) error {
 		State:     "up",
 		Source:    "attached",
 	})
+	a := Attachment{Port: p}
+	a.Port.IPs = slices.Clone(p.IPs)
+	if peer, ok := api.PeerFrom(ctx); ok {
+		a.Peer = &peer
+	}
+	b.Attachments = append(b.Attachments, a)
 	return nil
 }
 
