@@ -1,15 +1,18 @@
-// Package agent is the per-host daemon (the VEM): it reconciles a desired
-// configuration into the eBPF datapath, serves the local API vemctl talks
-// to, and keeps the datapath's MAC table aged.
+// Package agent is the per-host daemon (the VEM). Its engine applies a
+// desired state (spec) to the eBPF datapath, all or nothing; its sources
+// (the configuration file, ports attached at run time) hand the engine
+// whole snapshots; its loop retries what failed, resyncs the datapath
+// against drift, follows interfaces and port-channels, ages MACs and
+// serves the local API vemctl talks to.
 package agent
 
 import (
 	"context"
-	"crypto/sha256"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -17,7 +20,6 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/bpf"
-	"github.com/vem-switch/vem/portchannel"
 	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
 )
@@ -25,9 +27,18 @@ import (
 // DefaultStateDir holds per-instance state that must survive restarts.
 const DefaultStateDir = "/var/lib/vem"
 
-// neighbourRefresh is how often remote VTEPs' next hops are re-resolved:
-// well inside the kernel's neighbour reachable time.
-const neighbourRefresh = 5 * time.Second
+// Loop intervals.
+const (
+	// neighbourRefresh is how often remote VTEPs' next hops are
+	// re-resolved: well inside the kernel's neighbour reachable time.
+	neighbourRefresh = 5 * time.Second
+	// DefaultResyncInterval is how often the datapath is compared with the
+	// applied state and drift repaired.
+	DefaultResyncInterval = 5 * time.Second
+	// minRetry and maxRetry bound the backoff of a failed apply.
+	minRetry = time.Second
+	maxRetry = 30 * time.Second
+)
 
 // Options configure an Agent.
 type Options struct {
@@ -42,6 +53,9 @@ type Options struct {
 	// PollInterval is how often the config file is checked for changes;
 	// one second if zero.
 	PollInterval time.Duration
+	// ResyncInterval is how often the datapath is checked for drift;
+	// DefaultResyncInterval if zero.
+	ResyncInterval time.Duration
 	// NoPeerRedirect delivers to veth ports through their host end
 	// (bpf_redirect) instead of straight into the peer
 	// (bpf_redirect_peer): slower, for comparison and debugging.
@@ -53,31 +67,32 @@ type Options struct {
 
 // Agent is one running VEM instance.
 type Agent struct {
-	opts  Options
-	log   *zap.Logger
-	links Links
-	dp    *bpf.Datapath
-	rec   *reconciler
-	store attachedStore
+	opts   Options
+	log    *zap.Logger
+	links  Links
+	dp     *bpf.Datapath
+	engine *Engine
+	store  attachedStore
+	file   fileSource
+	cfg0   *spec.Switch // the file as the agent started: instance and socket
 
-	// chUpdates carries port-channel states to Run's loop (latest wins).
-	chUpdates chan portchannel.State
-
-	mu         sync.Mutex // guards everything below and all datapath writes
-	slots      *slots
-	identity   *identity
-	uplink     *uplinkChannel  // nil unless the uplink is a port-channel
-	runCtx     context.Context // Run's context, once running
-	cfg        *spec.Switch
-	attached   []spec.Port
-	plan       *plan
-	fileSum    [sha256.Size]byte
+	// mu serialises the sources: composing a desired state and applying
+	// it. Views never take it.
+	mu       sync.Mutex
+	base     *spec.Switch // the file's state, as last applied
+	attached []spec.Port
+	// pending is a file the engine refused or failed to apply; the loop
+	// retries it with backoff until it applies or the file changes.
+	pending    *spec.Switch
+	pendingErr error
+	backoff    time.Duration
+	nextRetry  time.Time
 	lastReload time.Time
-	configErr  string
 }
 
 // New validates the configuration, loads (or adopts) the datapath and
-// reconciles it. A configuration error leaves any running datapath as it is.
+// applies the configuration. A configuration the engine refuses leaves
+// any running datapath as it is.
 func New(opts Options) (*Agent, error) {
 	if opts.Log == nil {
 		opts.Log = zap.NewNop()
@@ -91,25 +106,34 @@ func New(opts Options) (*Agent, error) {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = time.Second
 	}
-	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, slots: newSlots(), chUpdates: make(chan portchannel.State, 1)}
+	if opts.ResyncInterval == 0 {
+		opts.ResyncInterval = DefaultResyncInterval
+	}
+	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, file: fileSource{path: opts.ConfigFile}}
 
-	cfg, sum, err := a.loadFile()
+	cfg, sum, err := a.file.load()
 	if err != nil {
 		return nil, err
 	}
-	a.store = attachedStore{path: filepath.Join(opts.StateDir, cfg.Instance, "attached-ports.json")}
-	if a.identity, err = loadIdentity(filepath.Join(opts.StateDir, cfg.Instance, "lacp-identity.json")); err != nil {
+	a.file.sum = sum
+	a.cfg0 = cfg
+	dir := filepath.Join(opts.StateDir, cfg.Instance)
+	a.store = attachedStore{path: filepath.Join(dir, "attached-ports.json")}
+	id, err := loadIdentity(filepath.Join(dir, "lacp-identity.json"))
+	if err != nil {
 		return nil, err
 	}
 	attached, err := a.store.load()
 	if err != nil {
 		return nil, err
 	}
-	// Attached ports whose interface went away while the agent was down
-	// (a VM that stopped) are dropped rather than failing the start.
-	attached = a.presentPorts(attached)
-	if err := a.validate(cfg, attached, portNames(attached)...); err != nil {
-		return nil, fmt.Errorf("with the ports attached at run time: %w", err)
+	segIDs, err := loadSegmentIDs(filepath.Join(dir, "segment-ids.json"))
+	if err != nil {
+		return nil, err
+	}
+	lim, err := datapathLimits()
+	if err != nil {
+		return nil, err
 	}
 
 	dp, err := bpf.Open(cfg.Instance)
@@ -117,76 +141,91 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.dp = dp
-	a.rec = &reconciler{dp: dp, log: a.log, linked: map[int]bool{}}
-	if opts.SteerVEthFlows {
-		a.rec.steer = steerVEth
+	eo := EngineOptions{
+		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id,
+		SegmentIDs: segIDs,
+		PersistSegmentIDs: func(ids map[string]uint32) error {
+			return saveSegmentIDs(filepath.Join(dir, "segment-ids.json"), ids)
+		},
+		NextHops: func(p *plan, spread func(int) bool) {
+			vxlan.SyncNextHops(dp, p.remoteVTEPs(), func(ifindex int) uint16 {
+				return p.ports[ifindex].Entry.Slot // 0 (unattributed) off the uplink
+			}, spread, a.log)
+		},
 	}
+	if opts.SteerVEthFlows {
+		eo.Steer = steerVEth
+	}
+	a.engine = NewEngine(eo)
 	existing, err := dp.Ports()
 	if err != nil {
 		dp.Close()
 		return nil, err
 	}
-	for _, p := range existing {
-		a.slots.adopt(p.Ifindex, p.Slot)
-	}
+	a.engine.Adopt(existing)
 	if len(existing) > 0 {
 		a.log.Info("adopting pinned datapath", zap.String("pins", dp.PinDir()), zap.Int("ports", len(existing)))
 	}
-	if err := a.commit(cfg, attached); err != nil {
+	if err := a.engine.Apply(context.Background(), Desired{Switch: cfg, Attached: attached}); err != nil {
 		dp.Close()
 		return nil, err
 	}
-	a.fileSum = sum
+	a.base, a.attached, a.lastReload = cfg, attached, time.Now()
 	return a, nil
 }
 
-// Config returns the running configuration.
+// datapathLimits returns the capacities the eBPF objects declare.
+func datapathLimits() (spec.Limits, error) {
+	c, err := bpf.Capacity()
+	if err != nil {
+		return spec.Limits{}, err
+	}
+	return spec.Limits{
+		Segments: c.Segments, PortsPerSegment: c.PortsPerSegment,
+		VTEPsPerBridgeDomain: c.VTEPsPerBridgeDomain, Members: c.Members, Ports: c.Ports,
+	}, nil
+}
+
+// Config returns the file's configuration as last applied.
 func (a *Agent) Config() *spec.Switch {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cfg
+	return a.base
 }
 
 // Close releases the agent's handles. The datapath keeps forwarding.
 func (a *Agent) Close() error { return a.dp.Close() }
 
-// Run serves the local API and watches the config file and MAC ageing
-// until ctx ends.
+// Run serves the local API and runs the agent's loop until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	ln, err := api.Listen(a.cfg.Socket)
+	ln, err := api.Listen(a.cfg0.Socket)
 	if err != nil {
 		return err
 	}
 	srv := api.NewServer(a, a.log)
-	a.mu.Lock()
-	a.runCtx = ctx
-	if a.uplink != nil {
-		a.startChannel()
-	}
-	a.mu.Unlock()
+	a.engine.Start(ctx)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)
-		os.Remove(a.cfg.Socket)
+		os.Remove(a.cfg0.Socket)
 	}()
-	a.log.Info("agent running", zap.String("host", a.cfg.Host), zap.String("instance", a.cfg.Instance),
-		zap.String("socket", a.cfg.Socket))
+	a.log.Info("agent running", zap.String("host", a.cfg0.Host), zap.String("instance", a.cfg0.Instance),
+		zap.String("socket", a.cfg0.Socket))
 
 	poll := time.NewTicker(a.opts.PollInterval)
 	defer poll.Stop()
-	ageing := time.NewTicker(gcInterval(time.Duration(a.cfg.MACAgeing)))
+	ageing := time.NewTicker(gcInterval(time.Duration(a.cfg0.MACAgeing)))
 	defer ageing.Stop()
 	neigh := time.NewTicker(neighbourRefresh)
 	defer neigh.Stop()
-	var linkEvents <-chan LinkEvent // nil, and never ready, without a watcher
-	if w, ok := a.links.(linkWatcher); ok {
-		if linkEvents, err = w.Watch(ctx); err != nil {
-			return err
-		}
-	}
+	resync := time.NewTicker(a.opts.ResyncInterval)
+	defer resync.Stop()
+	retry := time.NewTicker(250 * time.Millisecond)
+	defer retry.Stop()
+	links := a.watchLinks(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -194,186 +233,161 @@ func (a *Agent) Run(ctx context.Context) error {
 		case err := <-serveErr:
 			return fmt.Errorf("local API: %w", err)
 		case <-poll.C:
-			if a.fileChanged() {
+			if a.file.changed() {
 				a.log.Info("configuration file changed", zap.String("file", a.opts.ConfigFile))
 				a.Reload()
 			}
+		case <-retry.C:
+			a.retryDue()
+		case <-resync.C:
+			a.resync()
 		case <-ageing.C:
 			a.ageMACs()
 		case <-neigh.C:
 			a.keepNeighboursWarm()
-		case st := <-a.chUpdates:
-			a.applyChannel(st)
-		case ev, ok := <-linkEvents:
-			if !ok {
-				return fmt.Errorf("interface watch ended")
+		case st := <-a.engine.ChannelUpdates():
+			if err := a.engine.ChannelChanged(st); err != nil {
+				a.log.Error("apply port-channel state", zap.Error(err))
+			} else {
+				a.log.Info("port-channel members", zap.Strings("distributing", st.Distributing), zap.Strings("collecting", st.Collecting))
 			}
-			a.linkChanged(ev)
+		case ev := <-links:
+			why, err := a.engine.LinkChanged(ev.Name, ev.Index, ev.Gone)
+			if why != "" {
+				a.log.Info(why, zap.String("interface", ev.Name), zap.Int("ifindex", ev.Index))
+			}
+			if err != nil {
+				a.log.Error("apply interface change", zap.String("interface", ev.Name), zap.Error(err))
+			}
 		}
 	}
 }
 
-// linkChanged reconciles when a vEth's interface goes away (its VM
-// stopped: the port is unbound and waits) or an absent one's returns (it
-// is bound again). Other interfaces' events change nothing.
-func (a *Agent) linkChanged(ev LinkEvent) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.plan == nil {
-		return
+// watchLinks follows interfaces coming and going, resubscribing when the
+// subscription ends; without a watcher the channel never delivers.
+func (a *Agent) watchLinks(ctx context.Context) <-chan LinkEvent {
+	out := make(chan LinkEvent, 64)
+	w, ok := a.links.(linkWatcher)
+	if !ok {
+		return out
 	}
-	var why string
-	if pi, ok := a.plan.ports[ev.Index]; ev.Gone && ok && pi.Kind == bpf.PortVEth {
-		why = "interface gone; the port is absent until it returns"
-	}
-	if !ev.Gone && slices.ContainsFunc(a.plan.absent, func(pi portInfo) bool { return pi.Iface == ev.Name }) {
-		why = "interface back; the port is bound again"
-	}
-	if why == "" {
-		return
-	}
-	a.log.Info(why, zap.String("interface", ev.Name), zap.Int("ifindex", ev.Index))
-	if err := a.commitLocked(a.cfg, a.attached); err != nil {
-		a.log.Error("apply interface change", zap.String("interface", ev.Name), zap.Error(err))
-	}
+	go func() {
+		for ctx.Err() == nil {
+			events, err := w.Watch(ctx)
+			if err != nil {
+				a.log.Warn("watch interfaces; retrying", zap.Error(err))
+			} else {
+				for ev := range events {
+					select {
+					case out <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				a.log.Warn("interface watch ended; resubscribing")
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			// Events were missed meanwhile: replan against what exists.
+			if _, err := a.engine.Resync(); err != nil {
+				a.log.Warn("resync after interface watch", zap.Error(err))
+			}
+		}
+	}()
+	return out
 }
 
-// Reload re-reads the configuration file and reconciles to it. A bad file
-// is reported and changes nothing.
+// Reload re-reads the configuration file and applies it. A file that
+// cannot be read or parsed changes nothing; one the engine refuses or
+// fails to apply is retried with backoff until it applies or the file
+// changes again.
 func (a *Agent) Reload() error {
-	cfg, sum, err := a.loadFile()
+	cfg, sum, err := a.file.load()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.fileSum = sum
+	a.file.sum = sum
 	if err == nil {
 		err = a.checkFixed(cfg)
 	}
-	if err == nil {
-		if verr := a.validate(cfg, a.attached); verr != nil {
-			err = fmt.Errorf("with the ports attached at run time: %w", verr)
-		}
-	}
-	if err == nil {
-		err = a.commitLocked(cfg, a.attached)
-	}
 	if err != nil {
-		a.configErr = err.Error()
+		// Not retried: the file itself is wrong; the next change is seen.
+		a.pending, a.pendingErr = nil, err
 		a.log.Error("configuration rejected; the running configuration stays", zap.Error(err))
 		return err
 	}
-	a.configErr = ""
-	a.log.Info("configuration applied", zap.Int("ports", len(a.plan.ports)), zap.Int("segments", len(a.plan.segments)))
+	a.pending, a.backoff = cfg, 0
+	return a.applyPendingLocked()
+}
+
+// applyPendingLocked applies the pending file with the attached ports.
+func (a *Agent) applyPendingLocked() error {
+	cfg := a.pending
+	err := a.engine.Apply(context.Background(), Desired{Switch: cfg, Attached: a.attached})
+	if err != nil {
+		a.pendingErr = err
+		a.scheduleRetryLocked()
+		a.log.Error("configuration not applied; the running configuration stays, retrying",
+			zap.Duration("retryIn", a.backoff), zap.Error(err))
+		return err
+	}
+	a.base, a.pending, a.pendingErr, a.backoff = cfg, nil, nil, 0
+	a.lastReload = time.Now()
+	v := a.engine.view()
+	a.log.Info("configuration applied", zap.Int("ports", len(v.plan.ports)), zap.Int("segments", len(v.plan.segments)))
 	return nil
 }
 
-// loadFile reads and validates the file, with the interface checks.
-func (a *Agent) loadFile() (*spec.Switch, [sha256.Size]byte, error) {
-	data, err := os.ReadFile(a.opts.ConfigFile)
-	if err != nil {
-		return nil, [sha256.Size]byte{}, fmt.Errorf("read configuration: %w", err)
-	}
-	sum := sha256.Sum256(data)
-	cfg, err := spec.ParseWith(data, spec.ValidateOptions{InterfaceExists: exists(a.links)})
-	if err != nil {
-		return nil, sum, fmt.Errorf("%s: %w", a.opts.ConfigFile, err)
-	}
-	return cfg, sum, nil
+func (a *Agent) scheduleRetryLocked() {
+	a.backoff = min(max(2*a.backoff, minRetry), maxRetry)
+	a.nextRetry = time.Now().Add(a.backoff)
+	a.engine.SetNextRetry(a.nextRetry)
 }
 
-func (a *Agent) fileChanged() bool {
-	data, err := os.ReadFile(a.opts.ConfigFile)
-	if err != nil {
-		return false
-	}
-	sum := sha256.Sum256(data)
+// retryDue retries a pending file, or the engine's convergence, once its
+// backoff has passed.
+func (a *Agent) retryDue() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return sum != a.fileSum
+	if time.Now().Before(a.nextRetry) {
+		return
+	}
+	switch {
+	case a.pending != nil:
+		a.applyPendingLocked()
+	case a.engine.Status().State == EngineRetrying:
+		if a.engine.Retry() {
+			a.backoff = 0
+			a.log.Info("datapath converged")
+		} else {
+			a.scheduleRetryLocked()
+		}
+	}
+}
+
+// resync repairs drift between the datapath and the applied state.
+func (a *Agent) resync() {
+	n, err := a.engine.Resync()
+	if err != nil {
+		a.log.Warn("datapath resync", zap.Error(err))
+	}
+	if n > 0 {
+		a.log.Warn("datapath drift repaired", zap.Int("writes", n))
+	}
 }
 
 // checkFixed refuses changes that need a restart.
 func (a *Agent) checkFixed(cfg *spec.Switch) error {
-	if cfg.Instance != a.cfg.Instance {
-		return fmt.Errorf("instance changed from %q to %q: restart the agent to change it", a.cfg.Instance, cfg.Instance)
+	if cfg.Instance != a.cfg0.Instance {
+		return fmt.Errorf("instance changed from %q to %q: restart the agent to change it", a.cfg0.Instance, cfg.Instance)
 	}
-	if cfg.Socket != a.cfg.Socket {
-		return fmt.Errorf("socket changed from %q to %q: restart the agent to change it", a.cfg.Socket, cfg.Socket)
-	}
-	return nil
-}
-
-// validate checks the file's ports together with the ones attached at
-// run time (which carry no line numbers). Only the interfaces named in
-// mustExist have to exist: the file's were checked as it was read, and a
-// port whose VM stopped since is absent, not an error.
-func (a *Agent) validate(cfg *spec.Switch, attached []spec.Port, mustExist ...string) error {
-	if len(attached) == 0 {
-		return nil
-	}
-	all := *cfg
-	all.Ports = append(append([]spec.Port(nil), cfg.Ports...), attached...)
-	present := exists(a.links)
-	return all.Validate(spec.ValidateOptions{InterfaceExists: func(name string) bool {
-		return !slices.Contains(mustExist, name) || present(name)
-	}})
-}
-
-func portNames(ports []spec.Port) []string {
-	out := make([]string, len(ports))
-	for i, p := range ports {
-		out[i] = p.Interface
-	}
-	return out
-}
-
-func (a *Agent) presentPorts(ports []spec.Port) []spec.Port {
-	var out []spec.Port
-	for _, p := range ports {
-		if _, err := a.links.Lookup(p.Interface); err != nil {
-			a.log.Warn("forgetting attached port whose interface is gone", zap.String("interface", p.Interface))
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-func (a *Agent) commit(cfg *spec.Switch, attached []spec.Port) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.commitLocked(cfg, attached)
-}
-
-// commitLocked plans and applies a validated desired state.
-func (a *Agent) commitLocked(cfg *spec.Switch, attached []spec.Port) error {
-	vEths := make([]string, 0, len(cfg.Ports)+len(attached))
-	for _, port := range append(slices.Clone(cfg.Ports), attached...) {
-		vEths = append(vEths, port.Interface)
-	}
-	if err := a.syncChannel(cfg, vEths); err != nil {
-		return err
-	}
-	var ch *uplinkState
-	if a.uplink != nil {
-		ch = &a.uplink.view
-	}
-	p, err := buildPlan(cfg, attached, a.links, a.slots, ch)
-	if err != nil {
-		return err
-	}
-	if err := a.rec.apply(p); err != nil {
-		return fmt.Errorf("apply to datapath: %w", err)
-	}
-	a.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
-	a.cfg, a.attached, a.plan = cfg, attached, p
-	a.lastReload = time.Now()
-	if p.settings.VTEP.IsValid() {
-		if err := vxlan.EnableForwarding(cfg.UplinkInterfaces()[0]); err != nil {
-			return err
-		}
-		a.syncNextHopsLocked()
-		// Resolution is asynchronous: look again shortly.
-		time.AfterFunc(200*time.Millisecond, a.keepNeighboursWarm)
+	if cfg.Socket != a.cfg0.Socket {
+		return fmt.Errorf("socket changed from %q to %q: restart the agent to change it", a.cfg0.Socket, cfg.Socket)
 	}
 	return nil
 }
@@ -381,23 +395,15 @@ func (a *Agent) commitLocked(cfg *spec.Switch, attached []spec.Port) error {
 // keepNeighboursWarm refreshes the remote VTEPs' next hops, so they
 // neither age out nor miss a changed route or neighbour.
 func (a *Agent) keepNeighboursWarm() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.plan != nil && a.plan.settings.VTEP.IsValid() {
-		a.syncNextHopsLocked()
+	v := a.engine.view()
+	if v == nil || !v.plan.settings.VTEP.IsValid() {
+		return
 	}
-}
-
-func (a *Agent) syncNextHopsLocked() {
-	p := a.plan
-	vxlan.SyncNextHops(a.dp, p.remoteVTEPs(), func(ifindex int) uint16 {
-		return p.ports[ifindex].Entry.Slot // 0 (unattributed) off the uplink
-	}, func(ifindex int) bool {
-		// The member set changes with the port-channel: spreading is
-		// decided per frame over the distributing set the map holds.
-		_, isPC := a.cfg.PortChannel(a.cfg.Uplink)
-		return isPC && ifindex == p.settings.UnderlayIfindex
-	}, a.log)
+	a.engine.mu.Lock()
+	defer a.engine.mu.Unlock()
+	if a.engine.hops != nil {
+		a.engine.hops(v.plan, a.engine.spreadFunc(v.sw, v.plan))
+	}
 }
 
 // gcInterval is how often aged MACs are deleted from the table.
@@ -415,9 +421,11 @@ func gcInterval(ageing time.Duration) time.Duration {
 // ageMACs deletes entries not seen within the ageing time. The datapath
 // already ignores them; this frees their room and keeps views honest.
 func (a *Agent) ageMACs() {
-	a.mu.Lock()
-	ageing := time.Duration(a.cfg.MACAgeing)
-	a.mu.Unlock()
+	v := a.engine.view()
+	if v == nil {
+		return
+	}
+	ageing := time.Duration(v.sw.MACAgeing)
 	if ageing <= 0 {
 		return
 	}
@@ -438,4 +446,28 @@ func portName(pi portInfo) string {
 		return fmt.Sprintf("Vethernet%d", pi.Entry.Slot)
 	}
 	return pi.Iface
+}
+
+// loadSegmentIDs reads the local segments' IDs a previous agent used.
+func loadSegmentIDs(path string) (map[string]uint32, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read segment IDs: %w", err)
+	}
+	var ids map[string]uint32
+	if err := json.Unmarshal(data, &ids); err != nil {
+		return nil, fmt.Errorf("parse segment IDs %s: %w", path, err)
+	}
+	return ids, nil
+}
+
+func saveSegmentIDs(path string, ids map[string]uint32) error {
+	data, err := json.MarshalIndent(ids, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data)
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -23,22 +24,42 @@ var _ api.Backend = (*Agent)(nil)
 // Status implements api.Backend.
 func (a *Agent) Status(context.Context) (api.Status, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return api.Status{
-		Host:        a.cfg.Host,
-		Instance:    a.cfg.Instance,
-		Mode:        "standalone",
-		Uplink:      a.cfg.Uplink,
-		ConfigFile:  a.opts.ConfigFile,
-		LastReload:  a.lastReload.UTC().Format(time.RFC3339),
-		ConfigError: a.configErr,
-	}, nil
+	last, pendingErr := a.lastReload, a.pendingErr
+	a.mu.Unlock()
+	st := api.Status{
+		Host:       a.cfg0.Host,
+		Instance:   a.cfg0.Instance,
+		Mode:       "standalone",
+		ConfigFile: a.opts.ConfigFile,
+		LastReload: last.UTC().Format(time.RFC3339),
+	}
+	if v := a.engine.view(); v != nil {
+		st.Uplink = v.sw.Uplink
+	}
+	if pendingErr != nil {
+		st.ConfigError = pendingErr.Error()
+	}
+	es := a.engine.Status()
+	st.Engine = api.EngineStatus{State: es.State, Attempts: es.Attempts, DriftRepairs: es.DriftRepairs}
+	if es.Err != nil {
+		st.Engine.Error = es.Err.Error()
+	}
+	if es.State == EngineRetrying && !es.NextRetry.IsZero() {
+		st.Engine.NextRetry = es.NextRetry.UTC().Format(time.RFC3339)
+	}
+	if !es.LastApplied.IsZero() {
+		st.Engine.LastApplied = es.LastApplied.UTC().Format(time.RFC3339)
+	}
+	if !es.LastResync.IsZero() {
+		st.Engine.LastResync = es.LastResync.UTC().Format(time.RFC3339)
+	}
+	return st, nil
 }
 
 // sortedPorts returns the planned ports in slot order: vEths first.
-func (a *Agent) sortedPorts() []portInfo {
-	ports := make([]portInfo, 0, len(a.plan.ports))
-	for _, pi := range a.plan.ports {
+func (v *view) sortedPorts() []portInfo {
+	ports := make([]portInfo, 0, len(v.plan.ports))
+	for _, pi := range v.plan.ports {
 		ports = append(ports, pi)
 	}
 	sort.Slice(ports, func(i, j int) bool {
@@ -52,10 +73,9 @@ func (a *Agent) sortedPorts() []portInfo {
 
 // Ports implements api.Backend.
 func (a *Agent) Ports(context.Context) ([]api.Port, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	cur := a.engine.view()
 	var out []api.Port
-	for _, pi := range a.sortedPorts() {
+	for _, pi := range cur.sortedPorts() {
 		p := api.Port{
 			Name: portName(pi), Interface: pi.Iface, Ifindex: pi.Entry.Ifindex,
 			Kind: pi.Kind.String(), State: "up", Source: pi.Source,
@@ -68,11 +88,18 @@ func (a *Agent) Ports(context.Context) ([]api.Port, error) {
 		}
 		out = append(out, p)
 	}
-	// Absent vEths last: configured, their interface gone.
-	for _, pi := range a.plan.absent {
+	// Absent vEths last: configured, their interface gone; then orphaned
+	// ones: attached, their segment or profile gone.
+	for _, pi := range cur.plan.absent {
 		out = append(out, api.Port{
 			Name: "--", Interface: pi.Iface, Kind: bpf.PortVEth.String(), State: "absent", Source: pi.Source,
 			MAC: pi.Config.MAC, Segment: pi.Config.Segment, Profile: pi.Config.Profile,
+		})
+	}
+	for _, o := range cur.orphans {
+		out = append(out, api.Port{
+			Name: "--", Interface: o.Port.Interface, Kind: bpf.PortVEth.String(), State: "orphaned", Source: sourceAttached,
+			MAC: o.Port.MAC, Segment: o.Port.Segment, Profile: o.Port.Profile,
 		})
 	}
 	return out, nil
@@ -80,14 +107,13 @@ func (a *Agent) Ports(context.Context) ([]api.Port, error) {
 
 // MACTable implements api.Backend.
 func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	cur := a.engine.view()
 	var want uint32
 	if segment != "" {
-		if _, ok := a.cfg.Segment(segment); !ok {
+		if _, ok := cur.sw.Segment(segment); !ok {
 			return nil, fmt.Errorf("segment %q: %w", segment, api.ErrNotFound)
 		}
-		want = segmentIDs(a.cfg)[segment]
+		want = cur.segIDs[segment]
 	}
 	statics, err := a.dp.StaticMACs()
 	if err != nil {
@@ -99,7 +125,7 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 	}
 	entries = append(statics, entries...)
 	now := bpf.Now()
-	ageing := time.Duration(a.cfg.MACAgeing)
+	ageing := time.Duration(cur.sw.MACAgeing)
 	var out []api.MACEntry
 	for _, e := range entries {
 		age := now - e.Seen
@@ -110,10 +136,10 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 			continue
 		}
 		port := fmt.Sprintf("ifindex %d", e.Ifindex)
-		if pi, ok := a.plan.ports[e.Ifindex]; ok {
+		if pi, ok := cur.plan.ports[e.Ifindex]; ok {
 			port = pi.Iface
 		}
-		name := a.plan.segNames[e.Segment]
+		name := cur.plan.segNames[e.Segment]
 		if name == "" {
 			name = fmt.Sprintf("segment %d", e.Segment)
 		}
@@ -137,13 +163,12 @@ func (a *Agent) MACTable(_ context.Context, segment string) ([]api.MACEntry, err
 
 // Segments implements api.Backend.
 func (a *Agent) Segments(context.Context) ([]api.Segment, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ids := segmentIDs(a.cfg)
+	cur := a.engine.view()
+	ids := cur.segIDs
 	var out []api.Segment
-	for _, s := range a.cfg.Segments {
+	for _, s := range cur.sw.Segments {
 		seg := api.Segment{Name: s.Name, Type: string(s.Type), VLAN: s.VLAN, VNI: s.VNI, Ports: []string{}}
-		for _, pi := range a.sortedPorts() {
+		for _, pi := range cur.sortedPorts() {
 			if pi.Kind == bpf.PortVEth && pi.Entry.Segment == ids[s.Name] {
 				seg.Ports = append(seg.Ports, portName(pi))
 			}
@@ -155,10 +180,9 @@ func (a *Agent) Segments(context.Context) ([]api.Segment, error) {
 
 // Counters implements api.Backend.
 func (a *Agent) Counters(_ context.Context, port string) ([]api.Counters, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	cur := a.engine.view()
 	var out []api.Counters
-	for _, pi := range a.sortedPorts() {
+	for _, pi := range cur.sortedPorts() {
 		name := portName(pi)
 		if port != "" && port != name && port != pi.Iface {
 			continue
@@ -185,8 +209,10 @@ func (a *Agent) Counters(_ context.Context, port string) ([]api.Counters, error)
 }
 
 // Attach implements api.Backend: it adds a vEth at run time and keeps it
-// across agent restarts.
-func (a *Agent) Attach(_ context.Context, p spec.Port) error {
+// across agent restarts. The request is checked against the running
+// configuration and applied through the engine; a refused one changes
+// nothing.
+func (a *Agent) Attach(ctx context.Context, p spec.Port) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if mac, err := net.ParseMAC(p.MAC); err == nil {
@@ -200,30 +226,42 @@ func (a *Agent) Attach(_ context.Context, p spec.Port) error {
 			return fmt.Errorf("port %s is already attached with another configuration; detach it first: %w", p.Interface, api.ErrConflict)
 		}
 	}
-	for _, cur := range a.cfg.Ports {
+	for _, cur := range a.base.Ports {
 		if cur.Interface == p.Interface {
 			return fmt.Errorf("port %s is configured in %s: %w", p.Interface, a.opts.ConfigFile, api.ErrConflict)
 		}
 	}
-	attached := append(slices.Clone(a.attached), p)
-	if err := a.validate(a.cfg, attached, p.Interface); err != nil {
-		return fmt.Errorf("%w: %w", api.ErrInvalid, err)
+	// An attach names what exists now: unlike a port already attached,
+	// it cannot be orphaned or absent from the start.
+	if p.Segment != "" && !hasSegment(a.base, p.Segment) {
+		return fmt.Errorf("%w: segment: no segment named %q", api.ErrInvalid, p.Segment)
 	}
+	if p.Profile != "" && !hasProfile(a.base, p.Profile) {
+		return fmt.Errorf("%w: profile: no profile named %q", api.ErrInvalid, p.Profile)
+	}
+	if _, err := a.links.Lookup(p.Interface); err != nil {
+		return fmt.Errorf("%w: interface: %w", api.ErrInvalid, err)
+	}
+	attached := append(slices.Clone(a.attached), p)
 	if err := a.store.save(attached); err != nil {
 		return err
 	}
-	if err := a.commitLocked(a.cfg, attached); err != nil {
+	if err := a.engine.Apply(ctx, Desired{Switch: a.base, Attached: attached}); err != nil {
 		_ = a.store.save(a.attached)
+		if errors.Is(err, ErrRefused) {
+			return fmt.Errorf("%w: %w", api.ErrInvalid, err)
+		}
 		return err
 	}
+	a.attached = attached
 	return nil
 }
 
 // Detach implements api.Backend.
-func (a *Agent) Detach(_ context.Context, iface string) error {
+func (a *Agent) Detach(ctx context.Context, iface string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, cur := range a.cfg.Ports {
+	for _, cur := range a.base.Ports {
 		if cur.Interface == iface {
 			return fmt.Errorf("port %s is configured in %s; remove it there: %w", iface, a.opts.ConfigFile, api.ErrConflict)
 		}
@@ -236,20 +274,20 @@ func (a *Agent) Detach(_ context.Context, iface string) error {
 	if err := a.store.save(attached); err != nil {
 		return err
 	}
-	if err := a.commitLocked(a.cfg, attached); err != nil {
+	if err := a.engine.Apply(ctx, Desired{Switch: a.base, Attached: attached}); err != nil {
 		_ = a.store.save(a.attached)
 		return err
 	}
+	a.attached = attached
 	return nil
 }
 
 // VTEPs implements api.Backend.
 func (a *Agent) VTEPs(context.Context) (api.VTEPs, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	cur := a.engine.view()
 	out := api.VTEPs{Remote: []api.RemoteVTEP{}}
-	if a.cfg.VTEP != nil {
-		out.Local, out.Port = a.cfg.VTEP.Address, int(a.cfg.VTEP.Port)
+	if cur.sw.VTEP != nil {
+		out.Local, out.Port = cur.sw.VTEP.Address, int(cur.sw.VTEP.Port)
 	}
 	macs := map[netip.Addr]int{}
 	if entries, err := a.dp.MACs(); err == nil {
@@ -259,9 +297,9 @@ func (a *Agent) VTEPs(context.Context) (api.VTEPs, error) {
 			}
 		}
 	}
-	for _, v := range a.plan.remoteVTEPs() {
+	for _, v := range cur.plan.remoteVTEPs() {
 		r := api.RemoteVTEP{Address: v.String(), BridgeDomains: []int{}, MACs: macs[v]}
-		for _, s := range a.cfg.Segments {
+		for _, s := range cur.sw.Segments {
 			if slices.Contains(s.VTEPs, v.String()) {
 				r.BridgeDomains = append(r.BridgeDomains, s.VNI)
 			}
@@ -276,11 +314,10 @@ func (a *Agent) VTEPs(context.Context) (api.VTEPs, error) {
 
 // BridgeDomains implements api.Backend.
 func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	ids := segmentIDs(a.cfg)
+	cur := a.engine.view()
+	ids := cur.segIDs
 	out := []api.BridgeDomain{}
-	for _, s := range a.cfg.Segments {
+	for _, s := range cur.sw.Segments {
 		if s.Type != spec.SegmentVXLAN {
 			continue
 		}
@@ -288,7 +325,7 @@ func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
 			VNI: s.VNI, Segment: s.Name, Mode: "unicast-only", MTU: s.MTU,
 			VTEPs: append([]string{}, s.VTEPs...), Ports: []string{},
 		}
-		for _, pi := range a.sortedPorts() {
+		for _, pi := range cur.sortedPorts() {
 			if pi.Kind == bpf.PortVEth && pi.Entry.Segment == ids[s.Name] {
 				bd.Ports = append(bd.Ports, portName(pi))
 			}
@@ -300,9 +337,7 @@ func (a *Agent) BridgeDomains(context.Context) ([]api.BridgeDomain, error) {
 
 // PortChannels implements api.Backend.
 func (a *Agent) PortChannels(context.Context) ([]api.PortChannel, error) {
-	a.mu.Lock()
-	u := a.uplink
-	a.mu.Unlock()
+	u := a.engine.view().uplink
 	out := []api.PortChannel{}
 	if u == nil {
 		return out, nil
@@ -334,9 +369,7 @@ func (a *Agent) PortChannels(context.Context) ([]api.PortChannel, error) {
 // lacpPorts returns the uplink port-channel's LACP view, nil when it runs
 // no LACP.
 func (a *Agent) lacpPorts() (string, []lacp.PortStatus) {
-	a.mu.Lock()
-	u := a.uplink
-	a.mu.Unlock()
+	u := a.engine.view().uplink
 	if u == nil {
 		return "", nil
 	}

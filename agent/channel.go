@@ -25,22 +25,22 @@ type uplinkChannel struct {
 }
 
 // syncChannel makes the uplink's port-channel match cfg: created,
-// reconfigured in place, recreated, or stopped. Called with a.mu held.
-func (a *Agent) syncChannel(cfg *spec.Switch, vEths []string) error {
+// reconfigured in place, recreated, or stopped. Called with e.mu held.
+func (e *Engine) syncChannel(cfg *spec.Switch, vEths []string) error {
 	pc, ok := cfg.PortChannel(cfg.Uplink)
 	if !ok {
-		a.stopChannel()
+		e.stopChannel()
 		return nil
 	}
-	want, err := a.channelConfig(pc)
+	want, err := e.channelConfig(pc)
 	if err != nil {
 		return err
 	}
-	if u := a.uplink; u != nil && sameChannel(u.cfg, want) {
+	if u := e.uplink; u != nil && sameChannel(u.cfg, want) {
 		u.ch.SetVEths(vEths)
 		return nil
 	}
-	if u := a.uplink; u != nil && u.cfg.Name == want.Name {
+	if u := e.uplink; u != nil && u.cfg.Name == want.Name {
 		err := u.ch.Reconfigure(want)
 		if err == nil {
 			u.cfg = want
@@ -52,8 +52,8 @@ func (a *Agent) syncChannel(cfg *spec.Switch, vEths []string) error {
 		}
 	}
 	created := want
-	if cp, err := a.loadCheckpoint(want.Name); err != nil {
-		a.log.Warn("LACP checkpoint unreadable; negotiating afresh", zap.Error(err))
+	if cp, err := e.loadCheckpoint(want.Name); err != nil {
+		e.log.Warn("LACP checkpoint unreadable; negotiating afresh", zap.Error(err))
 	} else {
 		created.Resume = cp
 	}
@@ -61,57 +61,57 @@ func (a *Agent) syncChannel(cfg *spec.Switch, vEths []string) error {
 	if err != nil {
 		return err
 	}
-	a.stopChannel()
+	e.stopChannel()
 	// Until the new channel reports, the datapath keeps the members it
 	// has: a restarted agent does not stop the uplink while LACP starts.
-	a.uplink = &uplinkChannel{ch: ch, cfg: want}
+	e.uplink = &uplinkChannel{ch: ch, cfg: want}
 	ch.SetVEths(vEths)
-	a.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", string(want.Mode)))
-	if a.runCtx != nil {
-		a.startChannel()
+	e.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", string(want.Mode)))
+	if e.runCtx != nil {
+		e.startChannel()
 	}
 	return nil
 }
 
 // startChannel runs the uplink's port-channel until the agent stops.
-func (a *Agent) startChannel() {
-	u := a.uplink
-	ctx, cancel := context.WithCancel(a.runCtx)
+func (e *Engine) startChannel() {
+	u := e.uplink
+	ctx, cancel := context.WithCancel(e.runCtx)
 	u.cancel = cancel
 	go func() {
 		if err := u.ch.Run(ctx); err != nil {
-			a.log.Error("port-channel stopped", zap.String("name", u.cfg.Name), zap.Error(err))
+			e.log.Error("port-channel stopped", zap.String("name", u.cfg.Name), zap.Error(err))
 		}
 	}()
 }
 
-func (a *Agent) stopChannel() {
-	if a.uplink != nil && a.uplink.cancel != nil {
-		a.uplink.cancel()
+func (e *Engine) stopChannel() {
+	if e.uplink != nil && e.uplink.cancel != nil {
+		e.uplink.cancel()
 	}
-	a.uplink = nil
+	e.uplink = nil
 }
 
 // channelConfig is the portchannel configuration of pc, with this host's
 // persisted LACP identity.
-func (a *Agent) channelConfig(pc *spec.PortChannel) (portchannel.Config, error) {
+func (e *Engine) channelConfig(pc *spec.PortChannel) (portchannel.Config, error) {
 	names := make([]string, len(pc.Members))
 	for i, m := range pc.Members {
 		names[i] = m.Interface
 	}
-	if err := a.identity.ensure(pc.Name, names); err != nil {
+	if err := e.id.ensure(pc.Name, names); err != nil {
 		return portchannel.Config{}, err
 	}
 	lacpMode := pc.Mode == spec.ModeLACPActive || pc.Mode == spec.ModeLACPPassive
 	c := portchannel.Config{
 		Name: pc.Name, Mode: pc.Mode, Rate: pc.Rate, MinLinks: pc.MinLinks,
 		AutoPriorityFailover: pc.AutoFailback(),
-		OnChange:             a.channelChanged,
-		OnEvent:              a.channelEvent,
-		Logger:               a.log,
+		OnChange:             e.channelChanged,
+		OnEvent:              e.channelEvent,
+		Logger:               e.log,
 	}
 	if lacpMode {
-		c.OnCheckpoint = func(cp lacp.Checkpoint) { a.saveCheckpoint(pc.Name, cp) }
+		c.OnCheckpoint = func(cp lacp.Checkpoint) { e.saveCheckpoint(pc.Name, cp) }
 	}
 	for _, m := range pc.Members {
 		prio := m.Priority
@@ -121,11 +121,11 @@ func (a *Agent) channelConfig(pc *spec.PortChannel) (portchannel.Config, error) 
 		c.Members = append(c.Members, portchannel.Member{Name: m.Interface, Priority: prio})
 	}
 	if lacpMode {
-		c.System = lacp.SystemID{Priority: lacp.DefaultSystemPriority, MAC: a.identity.SystemMAC}
-		c.Key = a.identity.Keys[pc.Name]
+		c.System = lacp.SystemID{Priority: lacp.DefaultSystemPriority, MAC: e.id.SystemMAC}
+		c.Key = e.id.Keys[pc.Name]
 		c.PortNumbers = map[string]uint16{}
 		for _, n := range names {
-			c.PortNumbers[n] = a.identity.Ports[n]
+			c.PortNumbers[n] = e.id.Ports[n]
 		}
 	}
 	return c, nil
@@ -140,25 +140,25 @@ func sameChannel(a, b portchannel.Config) bool {
 }
 
 // checkpointPath is where a port-channel's LACP checkpoint is kept.
-func (a *Agent) checkpointPath(channel string) string {
-	return filepath.Join(filepath.Dir(a.identity.path), "lacp-"+channel+".json")
+func (e *Engine) checkpointPath(channel string) string {
+	return filepath.Join(filepath.Dir(e.id.path), "lacp-"+channel+".json")
 }
 
 // saveCheckpoint persists the LACP state a restarted agent resumes from,
 // so partners keep their bundles across restarts and upgrades.
-func (a *Agent) saveCheckpoint(channel string, cp lacp.Checkpoint) {
+func (e *Engine) saveCheckpoint(channel string, cp lacp.Checkpoint) {
 	data, err := json.Marshal(cp)
 	if err == nil {
-		err = writeFileAtomic(a.checkpointPath(channel), data)
+		err = writeFileAtomic(e.checkpointPath(channel), data)
 	}
 	if err != nil {
-		a.log.Warn("save LACP checkpoint", zap.String("port-channel", channel), zap.Error(err))
+		e.log.Warn("save LACP checkpoint", zap.String("port-channel", channel), zap.Error(err))
 	}
 }
 
 // loadCheckpoint reads a saved checkpoint; nil when there is none.
-func (a *Agent) loadCheckpoint(channel string) (*lacp.Checkpoint, error) {
-	data, err := os.ReadFile(a.checkpointPath(channel))
+func (e *Engine) loadCheckpoint(channel string) (*lacp.Checkpoint, error) {
+	data, err := os.ReadFile(e.checkpointPath(channel))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -167,7 +167,7 @@ func (a *Agent) loadCheckpoint(channel string) (*lacp.Checkpoint, error) {
 	}
 	var cp lacp.Checkpoint
 	if err := json.Unmarshal(data, &cp); err != nil {
-		return nil, fmt.Errorf("%s: %w", a.checkpointPath(channel), err)
+		return nil, fmt.Errorf("%s: %w", e.checkpointPath(channel), err)
 	}
 	return &cp, nil
 }
@@ -175,35 +175,20 @@ func (a *Agent) loadCheckpoint(channel string) (*lacp.Checkpoint, error) {
 // channelChanged receives the port-channel's new state. It may be called
 // from inside the channel's methods, so it only hands the state to the
 // agent's loop; a newer state replaces one not yet applied.
-func (a *Agent) channelChanged(st portchannel.State) {
+func (e *Engine) channelChanged(st portchannel.State) {
 	for {
 		select {
-		case a.chUpdates <- st:
+		case e.chUpdates <- st:
 			return
 		default:
 		}
 		select {
-		case <-a.chUpdates:
+		case <-e.chUpdates:
 		default:
 		}
 	}
 }
 
-func (a *Agent) channelEvent(e portchannel.Event) {
-	a.log.Info("port-channel event", zap.Any("event", e))
-}
-
-// applyChannel reconciles the datapath to a port-channel state.
-func (a *Agent) applyChannel(st portchannel.State) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.uplink == nil {
-		return
-	}
-	a.uplink.view = uplinkState{State: st, Known: true}
-	if err := a.commitLocked(a.cfg, a.attached); err != nil {
-		a.log.Error("apply port-channel state", zap.Error(err))
-		return
-	}
-	a.log.Info("port-channel members", zap.Strings("distributing", st.Distributing), zap.Strings("collecting", st.Collecting))
+func (e *Engine) channelEvent(ev portchannel.Event) {
+	e.log.Info("port-channel event", zap.Any("event", ev))
 }

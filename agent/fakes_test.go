@@ -2,14 +2,14 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"maps"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"testing"
-
-	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/spec"
@@ -300,43 +300,59 @@ func mustParse(t *testing.T, yaml string) *spec.Switch {
 	return cfg
 }
 
-// testAgent is the part of Agent that plans and reconciles, on fakes.
+// testAgent drives the real Engine over a fake datapath, fake links and
+// a fake forwarding sysctl.
 type testAgent struct {
+	t     testing.TB
 	dp    *fakeDatapath
 	links fakeLinks
-	slots *slots
-	rec   *reconciler
+	fwd   *fakeForwarding
+	e     *Engine
+	dir   string
 }
 
-func newTestAgent(dp *fakeDatapath) *testAgent {
-	a := &testAgent{dp: dp, links: testLinks, slots: newSlots()}
+func newTestAgent(t testing.TB, dp *fakeDatapath) *testAgent {
+	a := &testAgent{t: t, dp: dp, links: testLinks, fwd: &fakeForwarding{on: map[string]bool{}}, dir: t.TempDir()}
 	a.restart()
 	return a
 }
 
-// restart models a new agent process on the same pinned maps: fresh
-// slots adopted from the port table, nothing known to be linked.
+// restart models a new agent process on the same pinned maps: a new
+// engine that adopts the port table's slots, nothing known to be linked.
 func (a *testAgent) restart() {
-	a.slots = newSlots()
-	for _, p := range a.dp.ports {
-		a.slots.adopt(p.Ifindex, p.Slot)
+	id, err := loadIdentity(filepath.Join(a.dir, "lacp-identity.json"))
+	if err != nil {
+		a.t.Fatal(err)
 	}
-	a.rec = &reconciler{dp: a.dp, log: zap.NewNop(), linked: map[int]bool{}}
+	a.e = NewEngine(EngineOptions{Datapath: a.dp, Links: a.links, Limits: spec.DefaultLimits,
+		Forwarding: a.fwd, Identity: id})
+	ports, _ := a.dp.Ports()
+	a.e.Adopt(ports)
 }
 
-// apply plans yaml and reconciles to it as Agent.commitLocked does, and
-// returns the plan. The write log is cleared first.
+// apply applies yaml through the engine and returns the plan it wrote.
+// The write log is cleared first.
 func (a *testAgent) apply(t *testing.T, yaml string) *plan {
 	t.Helper()
 	cfg := mustParse(t, yaml)
-	p, err := buildPlan(cfg, nil, a.links, a.slots, nil)
-	if err != nil {
-		t.Fatalf("buildPlan: %v", err)
-	}
 	a.dp.writes = nil
-	if err := a.rec.apply(p); err != nil {
+	if err := a.e.Apply(context.Background(), Desired{Switch: cfg}); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	a.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
-	return p
+	return a.e.view().plan
+}
+
+// fakeForwarding is the forwarding sysctl of a test.
+type fakeForwarding struct {
+	on   map[string]bool
+	fail error
+}
+
+func (f *fakeForwarding) Forwarding(iface string) (bool, error) { return f.on[iface], nil }
+func (f *fakeForwarding) SetForwarding(iface string, on bool) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	f.on[iface] = on
+	return nil
 }

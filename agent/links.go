@@ -25,6 +25,14 @@ type Link struct {
 	// network namespace: the datapath can then deliver with
 	// bpf_redirect_peer.
 	PeerInOtherNetns bool
+	// Kind is netlink's link type ("veth", "tuntap", "device", ...);
+	// empty when unknown.
+	Kind string
+	// Loopback is true for the loopback interface.
+	Loopback bool
+	// HostAddrs are the interface's global IPv6 addresses; with Addrs,
+	// what makes it a host interface rather than a VM's port.
+	HostAddrs []netip.Addr
 }
 
 // Links resolves interface names; tests may substitute their own.
@@ -65,6 +73,8 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 		MTU:              l.Attrs().MTU,
 		MAC:              l.Attrs().HardwareAddr,
 		PeerInOtherNetns: !n.noPeer && l.Type() == "veth" && l.Attrs().NetNsID >= 0,
+		Kind:             l.Type(),
+		Loopback:         l.Attrs().Flags&net.FlagLoopback != 0,
 	}
 	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
@@ -73,6 +83,15 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
 			link.Addrs = append(link.Addrs, ip)
+		}
+	}
+	addrs6, err := netlink.AddrList(l, netlink.FAMILY_V6)
+	if err != nil {
+		return Link{}, fmt.Errorf("interface %s: addresses: %w", name, err)
+	}
+	for _, a := range addrs6 {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsGlobalUnicast() {
+			link.HostAddrs = append(link.HostAddrs, ip)
 		}
 	}
 	return link, nil

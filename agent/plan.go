@@ -77,7 +77,7 @@ type uplinkState struct {
 // the host's interfaces. ch is the state of the port-channel the uplink
 // names, nil when it names an interface. Slots are allocated in sl;
 // nothing is written.
-func buildPlan(cfg *spec.Switch, attached []spec.Port, links Links, sl *slots, ch *uplinkState) (*plan, error) {
+func buildPlan(cfg *spec.Switch, attached []spec.Port, ids map[string]uint32, links Links, sl *slots, ch *uplinkState) (*plan, error) {
 	p := &plan{
 		ports:    map[int]portInfo{},
 		segments: map[uint32]bpf.Segment{},
@@ -87,7 +87,6 @@ func buildPlan(cfg *spec.Switch, attached []spec.Port, links Links, sl *slots, c
 		settings: bpf.Settings{MACAgeing: time.Duration(cfg.MACAgeing)},
 		statics:  map[staticKey]bpf.MACEntry{},
 	}
-	ids := segmentIDs(cfg)
 	var err error
 	if p.bds, err = vxlan.BridgeDomains(cfg); err != nil {
 		return nil, err
@@ -242,11 +241,18 @@ func (p *plan) planUplink(cfg *spec.Switch, links Links, sl *slots, ch *uplinkSt
 		designated = collecting[0]
 	}
 	members := make(map[string]bpf.Member, len(names))
-	for _, name := range names {
+	var present []string
+	for i, name := range names {
 		l, err := links.Lookup(name)
+		if errors.Is(err, errNoInterface) && ch != nil && (cfg.VTEP == nil || i > 0) {
+			// A missing member is down: the port-channel waits for it,
+			// the others carry the traffic.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
+		present = append(present, name)
 		slot, _, err := sl.get(l.Index, bpf.PortUplink)
 		if err != nil {
 			return nil, err
@@ -265,7 +271,7 @@ func (p *plan) planUplink(cfg *spec.Switch, links Links, sl *slots, ch *uplinkSt
 	}
 	switch {
 	case ch == nil: // a plain interface: always in use
-		for _, name := range names {
+		for _, name := range present {
 			up.Members = append(up.Members, members[name])
 		}
 	case ch.Known:

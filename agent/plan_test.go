@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,11 +39,11 @@ ports:
 func TestBuildPlan(t *testing.T) {
 	cfg := mustParse(t, planYAML)
 	attached := []spec.Port{{Interface: "tap-e", MAC: "52:54:00:00:00:0e", Segment: "lab"}}
-	p, err := buildPlan(cfg, attached, testLinks, newSlots(), nil)
+	p, err := buildPlan(cfg, attached, segmentIDs(cfg, nil), testLinks, newSlots(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := segmentIDs(cfg)
+	ids := segmentIDs(cfg, nil)
 	web, mgmt, lab := ids["web"], ids["mgmt"], ids["lab"]
 
 	t.Run("ports", func(t *testing.T) {
@@ -53,10 +54,10 @@ func TestBuildPlan(t *testing.T) {
 			want   bpf.Port
 		}{
 			{"tap-a", sourceConfig, bpf.Port{Ifindex: 12, Kind: bpf.PortVEth, Segment: web, Slot: 1, Secure: true}},
-			{"tap-b", sourceConfig, bpf.Port{Ifindex: 11, Kind: bpf.PortVEth, Segment: web, Slot: 2, Peer: true}},
+			{"tap-b", sourceConfig, bpf.Port{Ifindex: 11, Kind: bpf.PortVEth, Segment: web, Slot: 2, Peer: true, Secure: true}},
 			{"tap-c", sourceConfig, bpf.Port{Ifindex: 10, Kind: bpf.PortVEth, Segment: web, Slot: 3, Down: true}},
-			{"tap-d", sourceConfig, bpf.Port{Ifindex: 13, Kind: bpf.PortVEth, Segment: mgmt, Slot: 4}},
-			{"tap-e", sourceAttached, bpf.Port{Ifindex: 14, Kind: bpf.PortVEth, Segment: lab, Slot: 5}},
+			{"tap-d", sourceConfig, bpf.Port{Ifindex: 13, Kind: bpf.PortVEth, Segment: mgmt, Slot: 4, Secure: true}},
+			{"tap-e", sourceAttached, bpf.Port{Ifindex: 14, Kind: bpf.PortVEth, Segment: lab, Slot: 5, Secure: true}},
 			{"eth2", sourceConfig, bpf.Port{Ifindex: 3, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 1, Collecting: true, MAC: make(net.HardwareAddr, 6)}},
 			{"eth1", sourceConfig, bpf.Port{Ifindex: 2, Kind: bpf.PortUplink, Slot: bpf.MaxPorts - 2, Collecting: true, MAC: make(net.HardwareAddr, 6)}},
 		}
@@ -137,7 +138,7 @@ func TestBuildPlanUplink(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := mustParse(t, "host: hv1\n"+tt.uplink+"\nsegments: [{name: web, type: vlan, vlan: 100}]\n")
-			p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
+			p, err := buildPlan(cfg, nil, segmentIDs(cfg, nil), testLinks, newSlots(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,7 +154,7 @@ func TestBuildPlanUplink(t *testing.T) {
 
 	t.Run("none", func(t *testing.T) {
 		cfg := mustParse(t, "host: hv1\nsegments: [{name: lab, type: local}]\n")
-		p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
+		p, err := buildPlan(cfg, nil, segmentIDs(cfg, nil), testLinks, newSlots(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func TestBuildPlanAbsentVEth(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := buildPlan(mustParse(t, tt.yaml), tt.attached, testLinks, newSlots(), nil)
+			p, err := buildPlan(mustParse(t, tt.yaml), tt.attached, segmentIDs(mustParse(t, tt.yaml), nil), testLinks, newSlots(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +195,7 @@ func TestBuildPlanAbsentVEth(t *testing.T) {
 			if len(p.statics) != 1 {
 				t.Errorf("static MACs %v, want tap-a's alone", p.statics)
 			}
-			web := p.segments[segmentIDs(mustParse(t, tt.yaml))["web"]]
+			web := p.segments[segmentIDs(mustParse(t, tt.yaml), nil)["web"]]
 			if len(web.Ports) != 1 || web.Ports[0].Ifindex != testLinks["tap-a"].Index {
 				t.Errorf("web floods to %+v, want tap-a alone", web.Ports)
 			}
@@ -225,7 +226,7 @@ func TestBuildPlanErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := buildPlan(mustParse(t, tt.yaml), tt.attached, testLinks, newSlots(), nil)
+			_, err := buildPlan(mustParse(t, tt.yaml), tt.attached, segmentIDs(mustParse(t, tt.yaml), nil), testLinks, newSlots(), nil)
 			if err == nil {
 				t.Fatal("buildPlan succeeded, want an error")
 			}
@@ -249,11 +250,11 @@ segments:
 ports:
   - {interface: tap-a, mac: "52:54:00:00:00:0a", segment: db}
 `)
-	p, err := buildPlan(cfg, nil, testLinks, newSlots(), nil)
+	p, err := buildPlan(cfg, nil, segmentIDs(cfg, nil), testLinks, newSlots(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := segmentIDs(cfg)["db"]
+	id := segmentIDs(cfg, nil)["db"]
 	want := bpf.Segment{
 		ID: id, Type: bpf.SegmentVXLAN, VNI: 5001, MTU: 8950,
 		Ports: []bpf.FloodPort{{Ifindex: 12, Slot: 1}},
@@ -274,9 +275,10 @@ ports:
 	}
 }
 
-// TestBuildPlanFloodLimit checks that a segment with more local ports
-// than its flood list holds is refused rather than silently truncated.
-func TestBuildPlanFloodLimit(t *testing.T) {
+// TestFloodLimitRefused checks that a segment with more local ports
+// than its flood list holds is refused before anything is written,
+// rather than silently truncated.
+func TestFloodLimitRefused(t *testing.T) {
 	links := fakeLinks{}
 	var b strings.Builder
 	b.WriteString("host: hv1\nsegments: [{name: lab, type: local}]\nports:\n")
@@ -285,8 +287,37 @@ func TestBuildPlanFloodLimit(t *testing.T) {
 		links[name] = Link{Index: 100 + i}
 		fmt.Fprintf(&b, "  - {interface: %s, mac: \"52:54:00:00:%02x:%02x\", segment: lab}\n", name, i/256, i%256)
 	}
-	_, err := buildPlan(mustParse(t, b.String()), nil, links, newSlots(), nil)
-	if err == nil || !strings.Contains(err.Error(), "lab") {
-		t.Errorf("%d ports on one segment: err = %v, want an error naming segment lab", bpf.MaxFlood+1, err)
+	if _, err := spec.Parse([]byte(b.String())); err == nil || !strings.Contains(err.Error(), "segment lab has more than 64") {
+		t.Errorf("%d ports on one segment: Parse err = %v, want an error naming segment lab", bpf.MaxFlood+1, err)
+	}
+	// The file alone is fine with 64; 65 with an attached port is refused
+	// by the engine with nothing written.
+	dp := newFakeDatapath()
+	a := newTestAgent(t, dp)
+	a.links = links
+	a.restart()
+	cfg, err := spec.Parse([]byte(strings.TrimSuffix(b.String(), fmt.Sprintf("  - {interface: tap%d, mac: \"52:54:00:00:00:40\", segment: lab}\n", bpf.MaxFlood))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := spec.Port{Interface: fmt.Sprintf("tap%d", bpf.MaxFlood), MAC: "52:54:00:00:00:40", Segment: "lab"}
+	err = a.e.Apply(context.Background(), Desired{Switch: cfg, Attached: []spec.Port{extra}})
+	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "attached port tap64.segment") {
+		t.Errorf("65th port attached: err = %v, want refused naming the attached port", err)
+	}
+	if len(dp.writes) != 0 {
+		t.Errorf("refused state wrote %v", dp.writes)
+	}
+}
+
+// TestDefaultLimitsAreTheDatapaths keeps spec.DefaultLimits, which the
+// supervisor validates with, equal to what the eBPF objects declare.
+func TestDefaultLimitsAreTheDatapaths(t *testing.T) {
+	got, err := datapathLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != spec.DefaultLimits {
+		t.Errorf("datapath limits %+v, spec.DefaultLimits %+v", got, spec.DefaultLimits)
 	}
 }

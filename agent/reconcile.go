@@ -216,6 +216,20 @@ func (r *reconciler) apply(p *plan) error {
 	return nil
 }
 
+// forget drops the mirrors of the VLAN and static MAC tables and what is
+// known to be linked, so that the next apply reads the datapath itself:
+// a resync then finds and repairs what changed behind the agent's back.
+// The settings mirror stays (the map cannot be read back).
+func (r *reconciler) forget() {
+	r.vlans, r.statics = nil, nil
+	r.linked = map[int]bool{}
+	if ifindexes, err := r.dp.Attached(); err == nil {
+		for _, i := range ifindexes {
+			r.linked[i] = true
+		}
+	}
+}
+
 func (r *reconciler) applyVLANs(p *plan) error {
 	if r.vlans == nil {
 		cur, err := r.dp.VLANs()

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/portchannel"
 )
 
 // localHead has two local segments, so no uplink is involved.
@@ -22,6 +24,7 @@ segments:
 profiles:
   - {name: secure, portSecurity: true}
   - {name: shut, adminDown: true}
+  - {name: open}
 ports:
 `
 
@@ -30,7 +33,7 @@ ports:
 const (
 	portA = `  - {interface: tap-a, mac: "52:54:00:00:00:0a", segment: red, profile: secure}` + "\n"
 	portB = `  - {interface: tap-b, mac: "52:54:00:00:00:0b", segment: red, profile: secure}` + "\n"
-	portC = `  - {interface: tap-c, mac: "52:54:00:00:00:0c", segment: blue}` + "\n"
+	portC = `  - {interface: tap-c, mac: "52:54:00:00:00:0c", segment: blue, profile: open}` + "\n"
 )
 
 const localYAML = localHead + portA + portB + portC
@@ -51,12 +54,13 @@ segments:
 profiles:
   - {name: secure, portSecurity: true}
   - {name: shut, adminDown: true}
+  - {name: open}
 ports:
   - {interface: tap-a, mac: "52:54:00:00:00:0a", segment: web, profile: secure}
-  - {interface: tap-b, mac: "52:54:00:00:00:0b", segment: web}
+  - {interface: tap-b, mac: "52:54:00:00:00:0b", segment: web, profile: open}
   - {interface: tap-c, mac: "52:54:00:00:00:0c", segment: mgmt, profile: shut}
-  - {interface: tap-d, mac: "52:54:00:00:00:0d", segment: db}
-  - {interface: tap-e, mac: "52:54:00:00:00:0e", segment: lab}
+  - {interface: tap-d, mac: "52:54:00:00:00:0d", segment: db, profile: open}
+  - {interface: tap-e, mac: "52:54:00:00:00:0e", segment: lab, profile: open}
 `
 
 // sortRuns sorts each run of writes of the same operation: apply walks
@@ -92,7 +96,7 @@ func samePort(a, b bpf.Port) bool {
 
 func TestApplyFirstWritesEverything(t *testing.T) {
 	dp := newFakeDatapath()
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	p := a.apply(t, fullYAML)
 	w := dp.writes
 
@@ -106,7 +110,7 @@ func TestApplyFirstWritesEverything(t *testing.T) {
 		if dp.links[ifindex] != pi.Kind {
 			t.Errorf("port %s: attached as %s, want %s", pi.Iface, dp.links[ifindex], pi.Kind)
 		}
-		if !a.rec.linked[ifindex] {
+		if !a.e.rec.linked[ifindex] {
 			t.Errorf("port %s not recorded as linked", pi.Iface)
 		}
 		// Each port once: a fresh slot's counters are zeroed, its entry
@@ -137,14 +141,22 @@ func TestApplyFirstWritesEverything(t *testing.T) {
 			t.Errorf("segment %s = %+v, want %+v", p.segNames[id], got, s)
 		}
 	}
-	ids := segmentIDs(mustParse(t, fullYAML))
+	ids := segmentIDs(mustParse(t, fullYAML), nil)
 	if want := map[uint16]uint32{100: ids["web"], 0: ids["mgmt"]}; !maps.Equal(dp.vlans, want) {
 		t.Errorf("VLAN map = %v, want %v", dp.vlans, want)
 	}
 	if want := map[uint32]uint32{5001: ids["db"]}; !maps.Equal(dp.vnis, want) {
 		t.Errorf("VNI map = %v, want %v", dp.vnis, want)
 	}
-	if dp.uplink == nil || dp.uplink.Hash != p.uplink.Hash || !slices.Equal(dp.uplink.Members, p.uplink.Members) {
+	if dp.uplink != nil {
+		t.Errorf("uplink written before the port-channel reported: %+v", dp.uplink)
+	}
+	both := []string{"eth1", "eth2"}
+	if err := a.e.ChannelChanged(portchannel.State{Distributing: both, Collecting: both}); err != nil {
+		t.Fatal(err)
+	}
+	p = a.e.view().plan
+	if dp.uplink == nil || dp.uplink.Hash != p.uplink.Hash || len(p.uplink.Members) != 2 || !slices.Equal(dp.uplink.Members, p.uplink.Members) {
 		t.Errorf("uplink = %+v, want %+v", dp.uplink, p.uplink)
 	}
 	if dp.settings == nil || *dp.settings != p.settings {
@@ -199,7 +211,7 @@ func TestApplyUnchangedWritesNothing(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dp := newFakeDatapath()
-			a := newTestAgent(dp)
+			a := newTestAgent(t, dp)
 			a.apply(t, tt.first)
 			a.apply(t, tt.second)
 			if len(dp.writes) != 0 {
@@ -214,7 +226,7 @@ func TestApplyUnchangedWritesNothing(t *testing.T) {
 // apply today (bpf.Datapath has no reader for them to compare with).
 func TestApplyUnchangedSettingsNotRewritten(t *testing.T) {
 	dp := newFakeDatapath()
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	a.apply(t, localYAML)
 	before := dp.settingsWrites
 	a.apply(t, localYAML)
@@ -224,7 +236,7 @@ func TestApplyUnchangedSettingsNotRewritten(t *testing.T) {
 }
 
 func TestApplyChangedPort(t *testing.T) {
-	ids := segmentIDs(mustParse(t, localYAML))
+	ids := segmentIDs(mustParse(t, localYAML), nil)
 	red, blue := ids["red"], ids["blue"]
 	tests := []struct {
 		name  string
@@ -244,7 +256,7 @@ func TestApplyChangedPort(t *testing.T) {
 		},
 		{
 			name: "port security on",
-			yaml: localHead + portA + portB + strings.Replace(portC, "blue}", "blue, profile: secure}", 1),
+			yaml: localHead + portA + portB + strings.Replace(portC, "profile: open", "profile: secure", 1),
 			// The learned entry of the MAC that turned static goes.
 			want: []string{"SetPort 10", fmt.Sprintf("SetStaticMAC %d 52:54:00:00:00:0c 10", blue),
 				fmt.Sprintf("DeleteMAC %d 52:54:00:00:00:0c", blue)},
@@ -265,7 +277,7 @@ func TestApplyChangedPort(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dp := newFakeDatapath()
-			a := newTestAgent(dp)
+			a := newTestAgent(t, dp)
 			a.apply(t, localYAML)
 			dp.learn(red, "52:54:00:00:00:0a", 12)
 			dp.learn(red, "52:54:00:00:01:0a", 12)
@@ -288,9 +300,9 @@ func TestApplyChangedPort(t *testing.T) {
 }
 
 func TestApplyRemovedPort(t *testing.T) {
-	red := segmentIDs(mustParse(t, localYAML))["red"]
+	red := segmentIDs(mustParse(t, localYAML), nil)["red"]
 	dp := newFakeDatapath()
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	a.apply(t, localYAML)
 	dp.learn(red, "52:54:00:00:00:0a", 12)
 	dp.learn(red, "52:54:00:00:00:0b", 11)
@@ -312,7 +324,7 @@ func TestApplyRemovedPort(t *testing.T) {
 	if _, ok := dp.links[11]; ok {
 		t.Error("port 11 still attached")
 	}
-	if a.rec.linked[11] {
+	if a.e.rec.linked[11] {
 		t.Error("port 11 still recorded as linked")
 	}
 	if got := dp.macIfindexes(); !slices.Equal(got, []int{12}) {
@@ -351,10 +363,10 @@ segments:
 		t.Run(tt.name, func(t *testing.T) {
 			before := head + "  - " + tt.segment + "\n" + keep +
 				`  - {interface: tap-b, mac: "52:54:00:00:00:0b", segment: gone}` + "\n"
-			ids := segmentIDs(mustParse(t, before))
+			ids := segmentIDs(mustParse(t, before), nil)
 			web, gone := ids["web"], ids["gone"]
 			dp := newFakeDatapath()
-			a := newTestAgent(dp)
+			a := newTestAgent(t, dp)
 			a.apply(t, before)
 			dp.learn(web, "52:54:00:00:00:0a", 12)
 			dp.learn(web, "52:54:00:00:00:01", 2) // remote, behind the uplink
@@ -406,7 +418,7 @@ segments:
 // left them but must swap its own programs onto every port, once.
 func TestApplyRestartReattaches(t *testing.T) {
 	dp := newFakeDatapath()
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	a.apply(t, localYAML)
 
 	a.restart()
@@ -428,7 +440,7 @@ func TestApplyRestartReattaches(t *testing.T) {
 func TestApplyDetachesStrayLinks(t *testing.T) {
 	dp := newFakeDatapath()
 	dp.links[99] = bpf.PortVEth
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	a.apply(t, localYAML)
 	if _, ok := dp.links[99]; ok {
 		t.Errorf("stray link on ifindex 99 still attached; writes:\n%s", strings.Join(dp.writes, "\n"))
@@ -442,7 +454,7 @@ func TestApplyDetachesStrayLinks(t *testing.T) {
 // in its segment; it follows the port when it moves segment and goes when
 // the port goes down, opens up or is removed.
 func TestApplyStaticMACs(t *testing.T) {
-	ids := segmentIDs(mustParse(t, localYAML))
+	ids := segmentIDs(mustParse(t, localYAML), nil)
 	red, blue := ids["red"], ids["blue"]
 	key := func(seg uint32, mac string) staticKey {
 		m, _ := net.ParseMAC(mac)
@@ -459,7 +471,7 @@ func TestApplyStaticMACs(t *testing.T) {
 			key(red, "52:54:00:00:00:0a"): 12, key(blue, "52:54:00:00:00:0b"): 11}},
 		{"admin down", localHead + portA + strings.Replace(portB, "secure", "shut", 1) + portC, map[staticKey]int{
 			key(red, "52:54:00:00:00:0a"): 12}},
-		{"port security off", localHead + portA + strings.Replace(portB, ", profile: secure", "", 1) + portC, map[staticKey]int{
+		{"port security off", localHead + portA + strings.Replace(portB, "profile: secure", "profile: open", 1) + portC, map[staticKey]int{
 			key(red, "52:54:00:00:00:0a"): 12}},
 		{"removed", localHead + portA + portC, map[staticKey]int{
 			key(red, "52:54:00:00:00:0a"): 12}},
@@ -467,7 +479,7 @@ func TestApplyStaticMACs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dp := newFakeDatapath()
-			a := newTestAgent(dp)
+			a := newTestAgent(t, dp)
 			a.apply(t, localYAML)
 			a.apply(t, tt.yaml)
 			got := map[staticKey]int{}
@@ -487,9 +499,9 @@ func TestApplyStaticMACs(t *testing.T) {
 // TestApplyStaticMACsAfterRestart: a restarted agent reads the static
 // table once, removes entries no port has any more and keeps the rest.
 func TestApplyStaticMACsAfterRestart(t *testing.T) {
-	red := segmentIDs(mustParse(t, localYAML))["red"]
+	red := segmentIDs(mustParse(t, localYAML), nil)["red"]
 	dp := newFakeDatapath()
-	a := newTestAgent(dp)
+	a := newTestAgent(t, dp)
 	a.apply(t, localYAML)
 	stale := bpf.MACEntry{Segment: red, MAC: net.HardwareAddr{0x52, 0x54, 0, 0, 0, 0x99}, Ifindex: 99, Static: true}
 	dp.statics[staticKeyOf(stale)] = stale
@@ -512,16 +524,12 @@ func TestApplyStaticMACsAfterRestart(t *testing.T) {
 // that became static goes once the programs are on, even when the apply
 // that installed the static entry failed to attach a port.
 func TestApplyShadowedPurgeOutlivesFailedAttach(t *testing.T) {
-	red := segmentIDs(mustParse(t, localYAML))["red"]
+	red := segmentIDs(mustParse(t, localYAML), nil)["red"]
 	dp := newFakeDatapath()
 	dp.learn(red, "52:54:00:00:00:0a", 12) // learned by an older program
 	dp.attachErr = errors.New("tcx attach failed")
-	a := newTestAgent(dp)
-	p, err := buildPlan(mustParse(t, localYAML), nil, a.links, a.slots, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.rec.apply(p); err == nil {
+	a := newTestAgent(t, dp)
+	if err := a.e.Apply(context.Background(), Desired{Switch: mustParse(t, localYAML)}); err == nil {
 		t.Fatal("apply succeeded with attach failing")
 	}
 	if got := dp.macIfindexes(); !slices.Equal(got, []int{12}) {

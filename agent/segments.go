@@ -22,8 +22,10 @@ const (
 	localSegmentMax = 1 << 24
 )
 
-// segmentIDs assigns every segment of c its datapath ID.
-func segmentIDs(c *spec.Switch) map[string]uint32 {
+// segmentIDs assigns every segment of c its datapath ID. A local segment
+// keeps the ID prev gave it, so adding a segment whose hash collides with
+// a running one never renumbers the running one.
+func segmentIDs(c *spec.Switch, prev map[string]uint32) map[string]uint32 {
 	ids := make(map[string]uint32, len(c.Segments))
 	used := map[uint32]bool{}
 	var locals []string
@@ -44,7 +46,16 @@ func segmentIDs(c *spec.Switch) map[string]uint32 {
 		used[id] = true
 	}
 	sort.Strings(locals)
+	var fresh []string
 	for _, name := range locals {
+		if id, ok := prev[name]; ok && id&^(localSegmentMax-1) == localSegmentTag && !used[id] {
+			ids[name] = id
+			used[id] = true
+			continue
+		}
+		fresh = append(fresh, name)
+	}
+	for _, name := range fresh {
 		h := fnv.New32a()
 		h.Write([]byte(name))
 		n := h.Sum32() % localSegmentMax

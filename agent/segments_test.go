@@ -43,7 +43,7 @@ func TestSegmentIDsByType(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ids := segmentIDs(mustParse(t, segmentsYAML(tt.seg)))
+			ids := segmentIDs(mustParse(t, segmentsYAML(tt.seg)), nil)
 			if got := ids[tt.name]; got != tt.want {
 				t.Errorf("segmentIDs[%s] = %#x, want %#x", tt.name, got, tt.want)
 			}
@@ -68,7 +68,7 @@ func TestSegmentIDsStableAndDistinct(t *testing.T) {
 	}
 	rotated := append(append([]string(nil), segs[3:]...), segs[:3]...)
 
-	want := segmentIDs(mustParse(t, segmentsYAML(segs...)))
+	want := segmentIDs(mustParse(t, segmentsYAML(segs...)), nil)
 	if len(want) != len(segs) {
 		t.Fatalf("got %d IDs for %d segments: %v", len(want), len(segs), want)
 	}
@@ -84,7 +84,7 @@ func TestSegmentIDsStableAndDistinct(t *testing.T) {
 	// compute the same IDs to keep the pinned tables valid.
 	for name, order := range map[string][]string{"same": segs, "reversed": reversed, "rotated": rotated} {
 		t.Run(name, func(t *testing.T) {
-			got := segmentIDs(mustParse(t, segmentsYAML(order...)))
+			got := segmentIDs(mustParse(t, segmentsYAML(order...)), nil)
 			if !maps.Equal(got, want) {
 				t.Errorf("segmentIDs = %v, want %v", got, want)
 			}
@@ -123,7 +123,7 @@ func TestSegmentIDsLocalCollisionProbes(t *testing.T) {
 	// Probing goes in name order, not file order, so both orders agree:
 	// the first name by sort order keeps its hash, the other moves on.
 	for _, order := range [][]string{{segA, segB}, {segB, segA}} {
-		ids := segmentIDs(mustParse(t, segmentsYAML(order...)))
+		ids := segmentIDs(mustParse(t, segmentsYAML(order...)), nil)
 		if ids[a] != localSegmentTag|h {
 			t.Errorf("order %v: %s = %#x, want %#x", order, a, ids[a], localSegmentTag|h)
 		}

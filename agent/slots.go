@@ -63,3 +63,14 @@ func (s *slots) retain(keep func(ifindex int) bool) {
 		}
 	}
 }
+
+// clone returns an independent copy: a plan built on it allocates
+// nothing in s, so a refused desired state leaves no slot taken.
+func (s *slots) clone() *slots {
+	c := newSlots()
+	for i, slot := range s.byIndex {
+		c.byIndex[i] = slot
+		c.used[slot] = true
+	}
+	return c
+}

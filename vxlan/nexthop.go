@@ -25,20 +25,30 @@ import (
 //     bpf_redirect_neigh only when it is IP (ARP and clones cannot), so the
 //     agent keeps the next hops of all remote VTEPs resolved.
 
-// EnableForwarding turns IPv4 forwarding on for one interface.
-func EnableForwarding(iface string) error {
-	path := filepath.Join("/proc/sys/net/ipv4/conf", iface, "forwarding")
+// Forwarding reports whether IPv4 forwarding is on for one interface.
+func Forwarding(iface string) (bool, error) {
+	path := forwardingPath(iface)
 	cur, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
+		return false, fmt.Errorf("read %s: %w", path, err)
 	}
-	if strings.TrimSpace(string(cur)) == "1" {
-		return nil
+	return strings.TrimSpace(string(cur)) == "1", nil
+}
+
+// SetForwarding turns IPv4 forwarding on or off for one interface.
+func SetForwarding(iface string, on bool) error {
+	v := "0"
+	if on {
+		v = "1"
 	}
-	if err := os.WriteFile(path, []byte("1"), 0o644); err != nil {
-		return fmt.Errorf("enable forwarding on %s (route lookups for VXLAN need it): %w", iface, err)
+	if err := os.WriteFile(forwardingPath(iface), []byte(v), 0o644); err != nil {
+		return fmt.Errorf("set IPv4 forwarding on %s to %s: %w", iface, v, err)
 	}
 	return nil
+}
+
+func forwardingPath(iface string) string {
+	return filepath.Join("/proc/sys/net/ipv4/conf", iface, "forwarding")
 }
 
 // NextHop is how the underlay reaches one remote VTEP.

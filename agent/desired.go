@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"github.com/vem-switch/vem/spec"
+)
+
+// Desired is a whole desired state, as the agent's sources hand it to the
+// engine: a base switch (the file's, later the supervisor's or the
+// checkpoint's) with the ports attached at run time layered on top.
+type Desired struct {
+	// Switch is the base: host facts, segments, profiles and ports. It has
+	// been validated on its own (Parse does), with line numbers.
+	Switch *spec.Switch
+	// Attached are the ports attached at run time (the libvirt hook,
+	// vemctl). One whose segment or profile the base lacks is orphaned:
+	// kept, shown, and programmed again when they return.
+	Attached []spec.Port
+}
+
+// orphan is an attached port the base cannot serve.
+type orphan struct {
+	Port   spec.Port
+	Reason string
+}
+
+// resolve splits d's attached ports into those the base serves and the
+// orphaned ones.
+func resolve(d Desired) (kept []spec.Port, orphans []orphan) {
+	for _, p := range d.Attached {
+		switch {
+		case !hasSegment(d.Switch, p.Segment):
+			orphans = append(orphans, orphan{p, fmt.Sprintf("segment %s no longer exists", p.Segment)})
+		case p.Profile != "" && !hasProfile(d.Switch, p.Profile):
+			orphans = append(orphans, orphan{p, fmt.Sprintf("profile %s no longer exists", p.Profile)})
+		case slices.ContainsFunc(d.Switch.Ports, func(c spec.Port) bool { return c.Interface == p.Interface }):
+			orphans = append(orphans, orphan{p, "the configuration file now configures this interface"})
+		default:
+			kept = append(kept, p)
+		}
+	}
+	return kept, orphans
+}
+
+func hasSegment(sw *spec.Switch, name string) bool { _, ok := sw.Segment(name); return ok }
+func hasProfile(sw *spec.Switch, name string) bool { _, ok := sw.Profile(name); return ok }
+
+// merged is the base with the kept attached ports appended: what is
+// validated against the datapath's limits and planned.
+func merged(base *spec.Switch, attached []spec.Port) *spec.Switch {
+	all := *base
+	all.Ports = append(slices.Clip(base.Ports), attached...)
+	return &all
+}
+
+var portIndexRE = regexp.MustCompile(`^ports\[(\d+)\]`)
+
+// relabel names the attached ports in a merged switch's problems by
+// their interface rather than by an index past the file's ports.
+func relabel(err error, base *spec.Switch, attached []spec.Port) error {
+	var verr *spec.ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	out := &spec.ValidationError{}
+	for _, p := range verr.Problems {
+		if m := portIndexRE.FindStringSubmatch(p.Field); m != nil {
+			if i, _ := strconv.Atoi(m[1]); i >= len(base.Ports) && i-len(base.Ports) < len(attached) {
+				p.Field = "attached port " + attached[i-len(base.Ports)].Interface + p.Field[len(m[0]):]
+			}
+		}
+		out.Problems = append(out.Problems, p)
+	}
+	return out
+}
