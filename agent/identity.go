@@ -68,7 +68,7 @@ func (id *identity) ensure(channel string, members []string) error {
 			id.Ports[m], changed = nextFree(id.Ports), true
 		}
 	}
-	if !changed {
+	if !changed || id.path == "" { // no path: a check, which writes nothing
 		return nil
 	}
 	data, err := json.MarshalIndent(id, "", "  ")

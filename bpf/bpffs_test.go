@@ -58,3 +58,20 @@ func TestEnsureBPFFS(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckInstance: no instance name reaches outside PinRoot.
+func TestCheckInstance(t *testing.T) {
+	for _, name := range []string{"", ".", "..", "a/b", "../etc", "a b", "x234567890123456789012345678901234"} {
+		if checkInstance(name) == nil {
+			t.Errorf("checkInstance(%q) = nil, want an error", name)
+		}
+		if Remove(name) == nil {
+			t.Errorf("Remove(%q) = nil, want an error", name)
+		}
+	}
+	for _, name := range []string{"default", "hv-1_a"} {
+		if err := checkInstance(name); err != nil {
+			t.Errorf("checkInstance(%q) = %v", name, err)
+		}
+	}
+}

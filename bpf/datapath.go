@@ -33,8 +33,8 @@ func PinDir(instance string) string { return filepath.Join(PinRoot, instance) }
 // an earlier agent (their contents are kept) and pinning new ones. It
 // mounts bpffs on /sys/fs/bpf when nothing is mounted there.
 func Open(instance string) (*Datapath, error) {
-	if instance == "" || filepath.Base(instance) != instance {
-		return nil, fmt.Errorf("invalid instance name %q", instance)
+	if err := checkInstance(instance); err != nil {
+		return nil, err
 	}
 	if err := ensureBPFFS(filepath.Dir(PinRoot)); err != nil {
 		return nil, err
@@ -64,8 +64,8 @@ func (d *Datapath) PinDir() string { return d.dir }
 // Remove detaches every program of an instance and deletes its pins.
 // Forwarding through that instance stops.
 func Remove(instance string) error {
-	if instance == "" || filepath.Base(instance) != instance {
-		return fmt.Errorf("invalid instance name %q", instance)
+	if err := checkInstance(instance); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(PinDir(instance)); err != nil {
 		return fmt.Errorf("remove pins of %s: %w", instance, err)

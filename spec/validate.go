@@ -49,6 +49,18 @@ const (
 // instanceRE is what may name the bpffs directory /sys/fs/bpf/vem/<instance>/.
 var instanceRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,32}$`)
 
+const instanceRule = "is not 1..32 of [a-zA-Z0-9_-]: it names the directory /sys/fs/bpf/vem/<instance>/"
+
+// ValidInstance checks an instance name wherever one enters: it names
+// directories (/sys/fs/bpf/vem/<instance>/, /var/lib/vem/<instance>/), so
+// ".", ".." or a path would reach outside them.
+func ValidInstance(name string) error {
+	if !instanceRE.MatchString(name) {
+		return fmt.Errorf("instance %q %s", name, instanceRule)
+	}
+	return nil
+}
+
 // Validate checks the configuration as Parse leaves it (defaults applied)
 // and returns a *ValidationError listing every problem, or nil. Problems
 // name the field path; their Line is 0, Parse fills it in.
@@ -113,8 +125,10 @@ func (v *validator) top() {
 	switch {
 	case c.Instance == "":
 		v.addf("instance", "required")
-	case !instanceRE.MatchString(c.Instance):
-		v.addf("instance", "%q is not 1..32 of [a-zA-Z0-9_-]: it names the directory /sys/fs/bpf/vem/<instance>/", c.Instance)
+	default:
+		if !instanceRE.MatchString(c.Instance) {
+			v.addf("instance", "%q %s", c.Instance, instanceRule)
+		}
 	}
 	switch {
 	case c.Socket == "":
