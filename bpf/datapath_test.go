@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"testing"
 )
@@ -13,7 +14,12 @@ func openTest(t testing.TB) *Datapath {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load eBPF programs: run the tests as root (CI does)")
 	}
-	instance := fmt.Sprintf("test-%d-%s", os.Getpid(), sanitize(t.Name()))
+	// Instance names are at most 32 characters: the process, a hash of
+	// the test's name (unique) and as much of the name as fits (readable).
+	h := fnv.New32a()
+	h.Write([]byte(t.Name()))
+	instance := fmt.Sprintf("t%d-%08x-%s", os.Getpid(), h.Sum32(), sanitize(t.Name()))
+	instance = instance[:min(len(instance), 32)]
 	// Registered before Open: a load that fails half-way leaves pins too.
 	t.Cleanup(func() {
 		if err := Remove(instance); err != nil {
