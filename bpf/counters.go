@@ -31,11 +31,23 @@ const (
 	DropNoNeighbour
 	DropNotDesignated
 	DropLooped
+	DropLinkLocal
+	DropIPSpoof
+	DropARPSpoof
+	DropNDSpoof
+	DropDHCPServer
+	DropRouterAdvert
+	DropMACLimit
+	DropStorm
 	dropReasons
 )
 
-// MaxDropReasons is the size of the datapath's drop counter array.
-const MaxDropReasons = 24
+// MaxDropReasons is the size of the datapath's drop counter array
+// (VEM_DROP_MAX), room for reasons to come.
+const MaxDropReasons = len(vemVemCounters{}.Drops)
+
+// Every reason has a counter: this fails to compile when one has not.
+var _ [MaxDropReasons - int(dropReasons)]struct{}
 
 var dropNames = [...]string{
 	DropUnknownPort:    "unknown-port",
@@ -57,6 +69,14 @@ var dropNames = [...]string{
 	DropNoNeighbour:    "no-neighbour",
 	DropNotDesignated:  "not-designated",
 	DropLooped:         "looped",
+	DropLinkLocal:      "link-local",
+	DropIPSpoof:        "ip-spoof",
+	DropARPSpoof:       "arp-spoof",
+	DropNDSpoof:        "nd-spoof",
+	DropDHCPServer:     "dhcp-server",
+	DropRouterAdvert:   "router-advert",
+	DropMACLimit:       "mac-limit",
+	DropStorm:          "storm",
 }
 
 func (r DropReason) String() string {

@@ -126,15 +126,19 @@ func (d *Datapath) DeleteMAC(segment uint32, mac net.HardwareAddr) error {
 // DeleteMACs removes every learned entry drop selects and returns how
 // many went.
 // The agent uses it to age entries out and to forget MACs of a port that
-// is removed or goes down.
+// is removed or goes down. It then recounts the learned MACs of every
+// port from what is left, which the MAC limit of open ports holds to: a
+// sweep is how deletions and evictions reach those counts.
 func (d *Datapath) DeleteMACs(drop func(MACEntry) bool) (int, error) {
 	entries, err := d.MACs()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
+	kept := entries[:0]
 	for _, e := range entries {
 		if !drop(e) {
+			kept = append(kept, e)
 			continue
 		}
 		k := macKey(e.Segment, e.MAC)
@@ -142,6 +146,9 @@ func (d *Datapath) DeleteMACs(drop func(MACEntry) bool) (int, error) {
 			return n, fmt.Errorf("delete MAC %s: %w", e.MAC, err)
 		}
 		n++
+	}
+	if err := d.recountLearned(kept); err != nil {
+		return n, err
 	}
 	return n, nil
 }

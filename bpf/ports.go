@@ -3,6 +3,7 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 
 	"github.com/cilium/ebpf"
@@ -37,6 +38,8 @@ const (
 	portFlagPeer       = 1 << 2
 	portFlagCollecting = 1 << 3
 	portFlagNoFloodRx  = 1 << 4
+	portFlagTrusted    = 1 << 5
+	portFlagBind       = 1 << 6
 )
 
 // Port is one entry of the port table.
@@ -62,18 +65,43 @@ type Port struct {
 	// Pin is the uplink member a vEth's frames leave on (mac-pinning);
 	// the zero Member lets its flows hash over the distributing set.
 	Pin Member
+
+	// The policy of a vEth (see portsec.go). The zero value of each field
+	// adds nothing, but for AllowLinkLocal: a vEth drops every frame to a
+	// link-local destination unless its kind is allowed here.
+
+	// AllowLinkLocal is the link-local destinations (01:80:C2:00:00:0X,
+	// MAC control) a vEth may send to; none by default.
+	AllowLinkLocal LinkLocal
+	// Trusted lets a Secure vEth send DHCP server messages and IPv6
+	// router advertisements and redirects (a VM that is a DHCP server or
+	// router). Without port security there is no such guard to lift.
+	Trusted bool
+	// BindAddresses makes a Secure vEth's IPv4, IPv6, ARP and neighbour
+	// discovery sources be its bound addresses (SetPortAddresses). Write
+	// the addresses before the port that binds them.
+	BindAddresses bool
+	// MaxMACs is how many source MACs an open (not Secure) vEth learns at
+	// most; frames from further new sources are dropped. 0 is no limit.
+	MaxMACs int
+	// Storm limits the broadcast, multicast and unknown unicast a vEth
+	// floods, in packets per second; 0 is no limit.
+	Storm StormControl
 }
 
 func (p Port) value() vemVemPort {
 	v := vemVemPort{
 		Segment: p.Segment, Slot: p.Slot, Kind: uint8(p.Kind),
 		PinIfindex: uint32(p.Pin.Ifindex), PinSlot: p.Pin.Slot,
+		LinkLocal: uint16(p.AllowLinkLocal), MaxMacs: uint32(p.MaxMACs),
+		StormPps: [3]uint32{p.Storm.Broadcast, p.Storm.Multicast, p.Storm.UnknownUnicast},
 	}
 	copy(v.Mac[:], p.MAC)
 	for _, f := range []struct {
 		on  bool
 		bit uint8
-	}{{p.Down, portFlagDown}, {p.Secure, portFlagSecure}, {p.Peer, portFlagPeer}, {p.Collecting, portFlagCollecting}, {p.NoFloodRx, portFlagNoFloodRx}} {
+	}{{p.Down, portFlagDown}, {p.Secure, portFlagSecure}, {p.Peer, portFlagPeer}, {p.Collecting, portFlagCollecting}, {p.NoFloodRx, portFlagNoFloodRx},
+		{p.Trusted, portFlagTrusted}, {p.BindAddresses, portFlagBind}} {
 		if f.on {
 			v.Flags |= f.bit
 		}
@@ -94,6 +122,12 @@ func portFrom(ifindex uint32, v vemVemPort) Port {
 		Collecting: v.Flags&portFlagCollecting != 0,
 		NoFloodRx:  v.Flags&portFlagNoFloodRx != 0,
 		Pin:        Member{Ifindex: int(v.PinIfindex), Slot: v.PinSlot},
+
+		AllowLinkLocal: LinkLocal(v.LinkLocal),
+		Trusted:        v.Flags&portFlagTrusted != 0,
+		BindAddresses:  v.Flags&portFlagBind != 0,
+		MaxMACs:        int(v.MaxMacs),
+		Storm:          StormControl{Broadcast: v.StormPps[0], Multicast: v.StormPps[1], UnknownUnicast: v.StormPps[2]},
 	}
 }
 
@@ -101,6 +135,9 @@ func portFrom(ifindex uint32, v vemVemPort) Port {
 func (d *Datapath) SetPort(p Port) error {
 	if p.Slot == 0 || p.Slot >= MaxPorts {
 		return fmt.Errorf("port ifindex %d: slot %d outside 1..%d", p.Ifindex, p.Slot, MaxPorts-1)
+	}
+	if p.MaxMACs < 0 || p.MaxMACs > math.MaxUint32 {
+		return fmt.Errorf("port ifindex %d: MAC limit %d out of range", p.Ifindex, p.MaxMACs)
 	}
 	v := p.value()
 	if err := d.objs.VemPorts.Put(uint32(p.Ifindex), &v); err != nil {

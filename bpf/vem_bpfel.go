@@ -13,6 +13,15 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type vemVemAddrKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Slot      uint32
+	Mac       [6]uint8
+	Family    uint16
+	Addr      [16]uint8
+}
+
 type vemVemConfig struct {
 	_               structs.HostLayout
 	AgeingNs        uint64
@@ -30,7 +39,7 @@ type vemVemCounters struct {
 	RxBytes   uint64
 	TxPackets uint64
 	TxBytes   uint64
-	Drops     [24]uint64
+	Drops     [32]uint64
 }
 
 type vemVemFloodPort struct {
@@ -76,6 +85,17 @@ type vemVemPort struct {
 	Mac        [6]uint8
 	PinSlot    uint16
 	PinIfindex uint32
+	LinkLocal  uint16
+	Pad        uint16
+	MaxMacs    uint32
+	StormPps   [3]uint32
+}
+
+type vemVemPortMac struct {
+	_    structs.HostLayout
+	Slot uint32
+	Mac  [6]uint8
+	Pad  uint16
 }
 
 type vemVemSegment struct {
@@ -91,6 +111,11 @@ type vemVemSegment struct {
 	Vteps  [32]uint32
 }
 
+type vemVemStorm struct {
+	_   structs.HostLayout
+	Tat [3]uint64
+}
+
 type vemVemUplink struct {
 	_        structs.HostLayout
 	Nmembers uint32
@@ -103,13 +128,18 @@ type vemVemUplink struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	vemMapVemAddrs          = "vem_addrs"
+	vemMapVemHostAddrs      = "vem_host_addrs"
+	vemMapVemLearned        = "vem_learned"
 	vemMapVemMacs           = "vem_macs"
 	vemMapVemNexthops       = "vem_nexthops"
+	vemMapVemPortMacs       = "vem_port_macs"
 	vemMapVemPorts          = "vem_ports"
 	vemMapVemSegments       = "vem_segments"
 	vemMapVemSettings       = "vem_settings"
 	vemMapVemStaticMacs     = "vem_static_macs"
 	vemMapVemStats          = "vem_stats"
+	vemMapVemStorms         = "vem_storms"
 	vemMapVemUplinks        = "vem_uplinks"
 	vemMapVemVlans          = "vem_vlans"
 	vemMapVemVnis           = "vem_vnis"
@@ -167,13 +197,18 @@ type vemProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type vemMapSpecs struct {
+	VemAddrs      *ebpf.MapSpec `ebpf:"vem_addrs"`
+	VemHostAddrs  *ebpf.MapSpec `ebpf:"vem_host_addrs"`
+	VemLearned    *ebpf.MapSpec `ebpf:"vem_learned"`
 	VemMacs       *ebpf.MapSpec `ebpf:"vem_macs"`
 	VemNexthops   *ebpf.MapSpec `ebpf:"vem_nexthops"`
+	VemPortMacs   *ebpf.MapSpec `ebpf:"vem_port_macs"`
 	VemPorts      *ebpf.MapSpec `ebpf:"vem_ports"`
 	VemSegments   *ebpf.MapSpec `ebpf:"vem_segments"`
 	VemSettings   *ebpf.MapSpec `ebpf:"vem_settings"`
 	VemStaticMacs *ebpf.MapSpec `ebpf:"vem_static_macs"`
 	VemStats      *ebpf.MapSpec `ebpf:"vem_stats"`
+	VemStorms     *ebpf.MapSpec `ebpf:"vem_storms"`
 	VemUplinks    *ebpf.MapSpec `ebpf:"vem_uplinks"`
 	VemVlans      *ebpf.MapSpec `ebpf:"vem_vlans"`
 	VemVnis       *ebpf.MapSpec `ebpf:"vem_vnis"`
@@ -205,13 +240,18 @@ func (o *vemObjects) Close() error {
 //
 // It can be passed to loadVemObjects or ebpf.CollectionSpec.LoadAndAssign.
 type vemMaps struct {
+	VemAddrs      *ebpf.Map `ebpf:"vem_addrs"`
+	VemHostAddrs  *ebpf.Map `ebpf:"vem_host_addrs"`
+	VemLearned    *ebpf.Map `ebpf:"vem_learned"`
 	VemMacs       *ebpf.Map `ebpf:"vem_macs"`
 	VemNexthops   *ebpf.Map `ebpf:"vem_nexthops"`
+	VemPortMacs   *ebpf.Map `ebpf:"vem_port_macs"`
 	VemPorts      *ebpf.Map `ebpf:"vem_ports"`
 	VemSegments   *ebpf.Map `ebpf:"vem_segments"`
 	VemSettings   *ebpf.Map `ebpf:"vem_settings"`
 	VemStaticMacs *ebpf.Map `ebpf:"vem_static_macs"`
 	VemStats      *ebpf.Map `ebpf:"vem_stats"`
+	VemStorms     *ebpf.Map `ebpf:"vem_storms"`
 	VemUplinks    *ebpf.Map `ebpf:"vem_uplinks"`
 	VemVlans      *ebpf.Map `ebpf:"vem_vlans"`
 	VemVnis       *ebpf.Map `ebpf:"vem_vnis"`
@@ -219,13 +259,18 @@ type vemMaps struct {
 
 func (m *vemMaps) Close() error {
 	return _VemClose(
+		m.VemAddrs,
+		m.VemHostAddrs,
+		m.VemLearned,
 		m.VemMacs,
 		m.VemNexthops,
+		m.VemPortMacs,
 		m.VemPorts,
 		m.VemSegments,
 		m.VemSettings,
 		m.VemStaticMacs,
 		m.VemStats,
+		m.VemStorms,
 		m.VemUplinks,
 		m.VemVlans,
 		m.VemVnis,

@@ -24,21 +24,46 @@ static __always_inline __u64 vem_ageing_ns(void)
 	return cfg ? cfg->ageing_ns : 0;
 }
 
+/* vem_learned_add moves the learned-MAC count of slot by delta. */
+static __always_inline void vem_learned_add(__u32 slot, __s32 delta)
+{
+	__s32 *n = bpf_map_lookup_elem(&vem_learned, &slot);
+
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
 /* vem_learn records that mac was seen on ifindex in segment, behind the
- * remote VTEP vtep when it came in over VXLAN. */
-static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
-				      __u16 slot, __u8 flags, __be32 vtep)
+ * remote VTEP vtep when it came in over VXLAN. It returns -1, learning
+ * nothing, when mac is new to the port and the port has learned max_macs
+ * already (0: no limit); 0 otherwise.
+ *
+ * vem_learned counts the entries per slot as they are added and move;
+ * deletions by the agent and the LRU's evictions it cannot see, so the
+ * count can only run high between the agent's sweeps, which recount it:
+ * a port at its limit learns again once a sweep has removed its aged MACs
+ * (an aged entry counts until the sweep deletes it). */
+static __always_inline int vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
+				     __u16 slot, __u8 flags, __be32 vtep, __u32 max_macs)
 {
 	struct vem_mac_key key = { .segment = segment };
 	struct vem_mac_entry *e, fresh = {};
 	__u64 now = bpf_ktime_get_coarse_ns();
+	__u16 old_slot;
 
 	vem_mac_copy(key.mac, mac);
 	e = bpf_map_lookup_elem(&vem_macs, &key);
 	if (e && e->ifindex == ifindex && e->flags == flags && e->vtep == vtep) {
 		if (now - e->seen_ns > VEM_LEARN_REFRESH_NS)
 			e->seen_ns = now;
-		return;
+		return 0;
+	}
+	if (max_macs && (!e || e->slot != slot)) {
+		__u32 s = slot;
+		__s32 *n = bpf_map_lookup_elem(&vem_learned, &s);
+
+		if (n && *n >= 0 && (__u32)*n >= max_macs)
+			return -1;
 	}
 	/* New MAC, or a MAC that moved: replace the entry atomically. */
 	fresh.ifindex = ifindex;
@@ -46,7 +71,17 @@ static __always_inline void vem_learn(__u32 segment, const __u8 *mac, __u32 ifin
 	fresh.flags = flags;
 	fresh.vtep = vtep;
 	fresh.seen_ns = now;
-	bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_ANY);
+	if (e) {
+		old_slot = e->slot;
+		if (bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_ANY) == 0 && old_slot != slot) {
+			vem_learned_add(old_slot, -1);
+			vem_learned_add(slot, 1);
+		}
+	} else if (bpf_map_update_elem(&vem_macs, &key, &fresh, BPF_NOEXIST) == 0) {
+		/* NOEXIST: of CPUs learning the same MAC at once, one counts it. */
+		vem_learned_add(slot, 1);
+	}
+	return 0;
 }
 
 /* vem_lookup returns the entry for mac in segment: the static one, else

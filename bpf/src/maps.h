@@ -86,6 +86,57 @@ struct {
 	__type(value, struct vem_mac_entry);
 } vem_static_macs SEC(".maps");
 
+/* Address bindings of port-secured vEths (portsec.h): the full-length
+ * ones (a port's own /32 and /128 addresses, the common case) in a hash,
+ * looked up first, and the shorter prefixes of allowed address pairs in
+ * an LPM trie. Keys carry the source MAC, so a pair binds its own MAC. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEM_MAX_ADDRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct vem_addr_key);  /* prefixlen always VEM_ADDR_KEY_BITS */
+	__type(value, __u8);               /* unused */
+} vem_host_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, VEM_MAX_ADDRS);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* required of LPM tries */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct vem_addr_key);
+	__type(value, __u8);               /* unused */
+} vem_addrs SEC(".maps");
+
+/* Extra source MACs of port-secured vEths (allowed address pairs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, VEM_MAX_ADDRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, struct vem_port_mac);
+	__type(value, __u8);               /* unused */
+} vem_port_macs SEC(".maps");
+
+/* MACs learned per slot, for the MAC limit of open vEths: counted by
+ * vem_learn as entries come and move, recounted by the agent's ageing
+ * sweep (which sees deletions and LRU evictions the program cannot). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEM_MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u32);              /* slot */
+	__type(value, __s32);
+} vem_learned SEC(".maps");
+
+/* Storm control buckets per slot: shared by every CPU (updated with
+ * atomic adds), so a port's rate holds however its traffic spreads. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, VEM_MAX_PORTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__type(key, __u32);              /* slot */
+	__type(value, struct vem_storm);
+} vem_storms SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, VEM_MAX_PORTS);

@@ -12,6 +12,8 @@
 #define VEM_MAC_ENTRIES   65536
 #define VEM_VLAN_IDS      4096   /* index 0 is the untagged (flat) segment */
 #define VEM_MAX_VTEPS     32     /* remote VTEPs of one bridge domain */
+#define VEM_MAX_ADDRS     16384  /* address bindings (and pair MACs) of all ports */
+#define VEM_ADDR_KEY_BITS 224    /* vem_addr_key.prefixlen of a full-length binding */
 
 /* Why a frame was dropped. The Go side names them; append only. */
 enum vem_drop {
@@ -34,7 +36,17 @@ enum vem_drop {
 	VEM_DROP_NO_NEIGH,          /* underlay next hop not resolved yet */
 	VEM_DROP_NOT_DESIGNATED,    /* flood received on a mac-pinning member that is not the designated one */
 	VEM_DROP_LOOPED,            /* uplink frame from a local vEth's own MAC: the upstream reflected it */
-	VEM_DROP_MAX = 24,
+	VEM_DROP_LINK_LOCAL,        /* vEth frame to 01:80:c2:00:00:0X (or MAC control) the port may not send */
+	VEM_DROP_IP_SPOOF,          /* bound port: IPv4/IPv6 source not bound to the frame's source MAC */
+	VEM_DROP_ARP_SPOOF,         /* bound port: ARP sender MAC not the frame's, or sender IP not bound */
+	VEM_DROP_ND_SPOOF,          /* bound port: NS/NA link-layer option or NA target not the port's */
+	VEM_DROP_DHCP_SERVER,       /* secured, untrusted port: DHCPv4 or DHCPv6 server message */
+	VEM_DROP_ROUTER_ADVERT,     /* secured, untrusted port: ICMPv6 router advertisement or redirect */
+	VEM_DROP_MAC_LIMIT,         /* open port: a new source MAC beyond the port's learned-MAC limit */
+	VEM_DROP_STORM,             /* broadcast, multicast or unknown unicast above the port's rate */
+	/* Size of the drop counter array: raising it changes the vem_stats
+	 * layout (the agent then refuses maps pinned by an older version). */
+	VEM_DROP_MAX = 32,
 };
 
 enum vem_port_kind {
@@ -49,6 +61,16 @@ enum vem_port_flags {
 	VEM_PORT_F_COLLECTING = 1 << 3, /* uplink member accepts frames */
 	VEM_PORT_F_NO_FLOOD_RX = 1 << 4, /* uplink member drops received floods (mac-pinning:
 					  * the upstream floods to every member, one delivers) */
+	VEM_PORT_F_TRUSTED = 1 << 5,    /* secured vEth may send DHCP server messages and RAs */
+	VEM_PORT_F_BIND = 1 << 6,       /* secured vEth: source addresses must be bound (vem_addrs) */
+};
+
+/* Storm control classes: index of vem_port.storm_pps and vem_storm.tat. */
+enum vem_storm_class {
+	VEM_STORM_BROADCAST = 0,
+	VEM_STORM_MULTICAST = 1,
+	VEM_STORM_UNKNOWN_UNICAST = 2,
+	VEM_STORM_CLASSES = 3,
 };
 
 /* Port table value, keyed by ifindex. */
@@ -60,6 +82,37 @@ struct vem_port {
 	__u8 mac[6];     /* vEth: the VM's MAC; uplink: the member's own */
 	__u16 pin_slot;  /* counter slot of pin_ifindex */
 	__u32 pin_ifindex; /* vEth on a mac-pinning uplink: its member; 0 = hash */
+	/* vEth policy (portsec.h); zero is no policy but the link-local drop. */
+	__u16 link_local;  /* bit X allows destination 01:80:c2:00:00:0X */
+	__u16 _pad;
+	__u32 max_macs;    /* open vEth: learned MACs at most; 0 = no limit */
+	__u32 storm_pps[VEM_STORM_CLASSES]; /* packets/s per class; 0 = no limit */
+};
+
+/* Key of the address bindings of a port: vem_addrs, an LPM trie of
+ * prefixes, and vem_host_addrs, a hash of single addresses. prefixlen
+ * counts bits from slot on: 96 + the address's prefix in the trie,
+ * VEM_ADDR_KEY_BITS in the hash and in every lookup. */
+struct vem_addr_key {
+	__u32 prefixlen;
+	__u32 slot;
+	__u8 mac[6];     /* the source MAC the binding is for; zero: the port's own */
+	__u16 family;    /* 4 or 6: an IPv6 prefix never covers IPv4 */
+	__u8 addr[16];   /* IPv4: the first 4 bytes, the rest zero */
+};
+
+/* An extra source MAC a secured port may send from (an allowed address
+ * pair's), key of vem_port_macs. */
+struct vem_port_mac {
+	__u32 slot;
+	__u8 mac[6];
+	__u16 _pad;
+};
+
+/* Storm control state of one port: per class, the GCRA theoretical
+ * arrival time of the next conforming packet, on bpf_ktime_get_ns. */
+struct vem_storm {
+	__u64 tat[VEM_STORM_CLASSES];
 };
 
 enum vem_segment_type {

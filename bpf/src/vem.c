@@ -17,6 +17,7 @@
 #include "uplink.h"
 #include "flood.h"
 #include "vxlan.h"
+#include "portsec.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -46,6 +47,7 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	struct vem_counters *cnt;
 	struct ethhdr *eth = data;
 	struct vem_port *port;
+	int secure, r;
 
 	port = bpf_map_lookup_elem(&vem_ports, &ifindex);
 	if (!port)
@@ -61,15 +63,27 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	 * check both so no tag of any depth enters from an access port. */
 	if (skb->vlan_present || vem_is_vlan_proto(eth->h_proto))
 		return vem_drop(cnt, VEM_DROP_TAGGED_ON_ACCESS);
+	/* A secured port sends from its MAC or an allowed pair's. */
+	secure = port->flags & VEM_PORT_F_SECURE;
 	if (vem_is_multicast(eth->h_source) ||
-	    ((port->flags & VEM_PORT_F_SECURE) && !vem_mac_eq(eth->h_source, port->mac)))
+	    (secure && !vem_mac_eq(eth->h_source, port->mac) && !vem_pair_mac(port->slot, eth->h_source)))
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
+	if (vem_is_multicast(eth->h_dest) || eth->h_proto == bpf_htons(VEM_ETH_P_MAC_CONTROL)) {
+		r = vem_link_local(port, eth);
+		if (r != VEM_PASS)
+			return vem_drop(cnt, r);
+	}
+	if (secure) {
+		r = vem_portsec(skb, port);
+		if (r != VEM_PASS)
+			return vem_drop(cnt, r);
+	}
 
 	/* A port-secured vEth's MAC is a static entry (the source was just
 	 * checked against it): only open ports are learned from. */
-	if (!(port->flags & VEM_PORT_F_SECURE))
-		vem_learn(port->segment, eth->h_source, ifindex, port->slot,
-			  (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0);
+	if (!secure && vem_learn(port->segment, eth->h_source, ifindex, port->slot,
+				 (port->flags & VEM_PORT_F_PEER) ? VEM_MAC_F_PEER : 0, 0, port->max_macs))
+		return vem_drop(cnt, VEM_DROP_MAC_LIMIT);
 
 	/* Known local unicast needs nothing of the segment: its lookup waits
 	 * for the paths that do (MAC keys carry the segment already). */
@@ -82,8 +96,11 @@ int vem_veth_ingress(struct __sk_buff *skb)
 	seg = bpf_map_lookup_elem(&vem_segments, &port->segment);
 	if (!seg)
 		return vem_drop(cnt, VEM_DROP_NO_SEGMENT);
-	if (!dst)
+	if (!dst) {
+		if (!vem_storm_ok(port, vem_storm_class(eth)))
+			return vem_drop(cnt, VEM_DROP_STORM);
 		return vem_flood(skb, seg, port, 0, cnt);
+	}
 	if (seg->type == VEM_SEG_VXLAN)
 		return vem_vxlan_unicast(skb, seg, dst->vtep, cnt);
 	return vem_to_uplink(skb, seg, port, cnt);
@@ -115,7 +132,7 @@ static __always_inline int vem_switch_decapsulated(struct __sk_buff *skb, const 
 		return vem_drop(cnt, VEM_DROP_SPOOFED_SRC);
 	if (vem_looped(rx->segment, eth->h_source))
 		return vem_drop(cnt, VEM_DROP_LOOPED);
-	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep);
+	vem_learn(rx->segment, eth->h_source, skb->ifindex, port->slot, VEM_MAC_F_REMOTE, rx->vtep, 0);
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood(skb, rx->seg, port, 1, cnt);
 	dst = vem_lookup(rx->segment, eth->h_dest);
@@ -191,7 +208,7 @@ int vem_uplink_ingress(struct __sk_buff *skb)
 
 	if (vem_looped(*segid, eth->h_source))
 		return vem_drop(cnt, VEM_DROP_LOOPED);
-	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0);
+	vem_learn(*segid, eth->h_source, ifindex, port->slot, VEM_MAC_F_REMOTE, 0, 0);
 
 	if (vem_is_multicast(eth->h_dest))
 		return vem_flood_in(skb, seg, port, cnt);
