@@ -47,6 +47,8 @@ type fakeDatapath struct {
 	statics        map[staticKey]bpf.MACEntry
 	writes         []string
 	attachErr      error // Attach fails with it when set
+	setPortErr     error // SetPort fails with it when set
+	setPortErrOn   int   // ... only for this ifindex, unless 0
 }
 
 var _ datapath = (*fakeDatapath)(nil)
@@ -77,6 +79,9 @@ func (f *fakeDatapath) Ports() ([]bpf.Port, error) {
 
 func (f *fakeDatapath) SetPort(p bpf.Port) error {
 	f.record("SetPort %d", p.Ifindex)
+	if f.setPortErr != nil && (f.setPortErrOn == 0 || f.setPortErrOn == p.Ifindex) {
+		return f.setPortErr
+	}
 	if p.Slot == 0 || p.Slot >= bpf.MaxPorts {
 		return fmt.Errorf("port ifindex %d: slot %d out of range", p.Ifindex, p.Slot)
 	}

@@ -52,8 +52,14 @@ func run(args []string) error {
 	}
 
 	if *check {
-		if _, err := spec.Load(*cfgFile); err != nil {
+		// The checks the agent applies on this host: limits, interface
+		// kinds, the VTEP on the uplink, MTUs. Nothing is written.
+		res, err := agent.Check(*cfgFile)
+		if err != nil {
 			return err
+		}
+		for _, iface := range res.Absent {
+			fmt.Printf("%s: port %s: interface not present; the port waits for it\n", *cfgFile, iface)
 		}
 		fmt.Printf("%s: ok\n", *cfgFile)
 		return nil
@@ -61,11 +67,14 @@ func run(args []string) error {
 	if *uninstall {
 		name := *instance
 		if name == "" {
-			cfg, err := spec.Load(*cfgFile)
+			cfg, err := agent.LoadFile(*cfgFile)
 			if err != nil {
 				return fmt.Errorf("%w (name the instance with --instance)", err)
 			}
 			name = cfg.Instance
+		}
+		if err := spec.ValidInstance(name); err != nil {
+			return err
 		}
 		if err := bpf.Remove(name); err != nil {
 			return err
@@ -83,16 +92,19 @@ func run(args []string) error {
 	}
 	defer log.Sync()
 
+	// Signals first: a SIGHUP while the agent starts must not kill it
+	// (the default action); it reloads once the agent runs.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+
 	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer, SteerVEthFlows: *steer})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
 			log.Info("SIGHUP: reloading configuration")
