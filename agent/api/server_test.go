@@ -20,7 +20,9 @@ import (
 // fixture returns a backend with two segments, two ports, MACs and counters.
 func fixture() *apitest.Backend {
 	return &apitest.Backend{
-		StatusInfo: api.Status{Host: "hv1", Instance: "default", Mode: "standalone", Uplink: "po1"},
+		StatusInfo: api.Status{Host: "hv1", Instance: "default", Mode: "standalone", Uplink: "po1",
+			Engine: api.EngineStatus{State: api.EngineRetrying, Error: "apply port tap-a: map full", Attempts: 2,
+				NextRetry: "2024-05-01T10:00:04Z", LastApplied: "2024-05-01T09:00:00Z", DriftRepairs: 1, LastResync: "2024-05-01T09:59:00Z"}},
 		PortList: []api.Port{
 			{Name: "Vethernet1", Interface: "tap-a", Ifindex: 7, Kind: "veth", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default", State: "up", Source: "config"},
 			{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},

@@ -20,6 +20,43 @@ type Status struct {
 	// ConfigError is the last rejected configuration's error; the running
 	// state is the previous good one.
 	ConfigError string `json:"configError,omitempty"`
+	// Engine is the state of the engine that applies the desired state
+	// to the datapath. Its State is "" from an agent without one.
+	Engine EngineStatus `json:"engine"`
+}
+
+// The states of EngineStatus.State.
+const (
+	// EngineCurrent: the datapath is the desired state.
+	EngineCurrent = "current"
+	// EngineRetrying: applying the desired state failed; the engine
+	// tries again at NextRetry.
+	EngineRetrying = "retrying"
+	// EngineRolledBack: applying failed and the engine put back the
+	// last state it applied, LastApplied.
+	EngineRolledBack = "rolled-back"
+)
+
+// EngineStatus is how far the datapath is from the desired state
+// (vemctl show module).
+type EngineStatus struct {
+	// State is EngineCurrent, EngineRetrying or EngineRolledBack.
+	State string `json:"state"`
+	// Error is why the last apply failed, when State is not current.
+	Error string `json:"error,omitempty"`
+	// Attempts counts the failed applies of the current desired state.
+	Attempts int `json:"attempts,omitempty"`
+	// NextRetry is the RFC 3339 time of the next attempt (retrying).
+	NextRetry string `json:"nextRetry,omitempty"`
+	// LastApplied is the RFC 3339 time the datapath last reached a
+	// desired state.
+	LastApplied string `json:"lastApplied,omitempty"`
+	// DriftRepairs counts the times the engine found the datapath
+	// changed behind its back and put it right.
+	DriftRepairs uint64 `json:"driftRepairs"`
+	// LastResync is the RFC 3339 time of the last full comparison of
+	// the datapath with the desired state.
+	LastResync string `json:"lastResync,omitempty"`
 }
 
 // Port is one switch port: a vEth or an uplink member.
@@ -31,11 +68,24 @@ type Port struct {
 	MAC       string `json:"mac,omitempty"`
 	Segment   string `json:"segment,omitempty"`
 	Profile   string `json:"profile,omitempty"`
-	// State is "up", "down" (admin down) or "absent" (a vEth whose
-	// interface is gone: its VM stopped; Name is "--" and Ifindex 0).
+	// State is PortUp, PortDown, PortAbsent or PortOrphaned.
 	State  string `json:"state"`
 	Source string `json:"source"` // "config" or "attached"
 }
+
+// The states of Port.State.
+const (
+	// PortUp: the port forwards.
+	PortUp = "up"
+	// PortDown: the port is admin down (its profile says so).
+	PortDown = "down"
+	// PortAbsent: a vEth whose interface is gone (its VM stopped); its
+	// Name is "--" and its Ifindex 0.
+	PortAbsent = "absent"
+	// PortOrphaned: a vEth whose segment or profile no longer exists in
+	// the desired state.
+	PortOrphaned = "orphaned"
+)
 
 // MACEntry is one learned MAC address.
 type MACEntry struct {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/spec"
 )
 
@@ -23,10 +24,11 @@ func newPortCmd(o *options) *cobra.Command {
 func newPortAttachCmd(o *options) *cobra.Command {
 	var p spec.Port
 	cmd := &cobra.Command{
-		Use:     "attach --interface IF --mac MAC --segment SEGMENT [--profile PROFILE]",
-		Short:   "Attach a VM interface to a segment as a vEth port",
-		Example: `  vemctl port attach --interface tap-a --mac 52:54:00:00:00:0a --segment web --profile default`,
-		Args:    noArgs,
+		Use:   "attach --interface IF --mac MAC --segment SEGMENT [--profile PROFILE] [--ip ADDRESS]...",
+		Short: "Attach a VM interface to a segment as a vEth port",
+		Example: `  vemctl port attach --interface tap-a --mac 52:54:00:00:00:0a --segment web --profile default
+  vemctl port attach --interface tap-b --mac 52:54:00:00:00:0b --segment web --ip 192.0.2.11 --ip 2001:db8::11`,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkAttach(p); err != nil {
 				return err
@@ -48,6 +50,7 @@ func newPortAttachCmd(o *options) *cobra.Command {
 	f.StringVar(&p.MAC, "mac", "", "the VM NIC's MAC address, colon-separated, required")
 	f.StringVar(&p.Segment, "segment", "", "the segment to attach to, required")
 	f.StringVar(&p.Profile, "profile", "", "the port profile (default: none, admin up without port security)")
+	f.StringArrayVar(&p.IPs, "ip", nil, "an IPv4 or IPv6 address of the VM NIC, which port security then allows as a source; repeat for several")
 	return cmd
 }
 
@@ -67,6 +70,11 @@ func checkAttach(p spec.Port) error {
 	}
 	if _, err := spec.ParseMAC(p.MAC); err != nil {
 		return usageErrorf("--mac: %w", err)
+	}
+	for _, ip := range p.IPs {
+		if err := api.CheckPortIP(ip); err != nil {
+			return usageErrorf("--ip: %w", err)
+		}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ var (
 	testStatus = api.Status{
 		Host: "hv1", Instance: "default", Mode: "standalone", Uplink: "po1",
 		ConfigFile: "/etc/vem/vem.yaml", LastReload: "2024-05-01T10:00:00Z",
+		Engine: api.EngineStatus{State: api.EngineCurrent, LastApplied: "2024-05-01T10:00:00Z", DriftRepairs: 3, LastResync: "2024-05-01T10:05:00Z"},
 	}
 	testPorts = []api.Port{
 		{Name: "Vethernet1", Interface: "tap-a", Ifindex: 7, Kind: "veth", MAC: "52:54:00:00:00:0a", Segment: "web", Profile: "default", State: "up", Source: "config"},
@@ -22,6 +23,8 @@ var (
 		{Name: "eth1", Interface: "eth1", Ifindex: 3, Kind: "uplink", State: "up", Source: "config"},
 		// Its VM stopped: configured, the interface gone.
 		{Name: "--", Interface: "tap-z", Kind: "veth", MAC: "52:54:00:00:00:0e", Segment: "web", State: "absent", Source: "config"},
+		// Attached to a segment since removed from the configuration.
+		{Name: "Vethernet3", Interface: "tap-y", Ifindex: 14, Kind: "veth", MAC: "52:54:00:00:00:0f", Segment: "old", Profile: "default", State: "orphaned", Source: "attached"},
 	}
 	testMACs = []api.MACEntry{
 		{Segment: "web", MAC: "52:54:00:00:00:0a", Port: "tap-a", Static: true},
@@ -91,6 +94,45 @@ Host  Instance  Mode        Uplink  Last reload
 ----  --------  ----------  ------  --------------------
 hv1   default   standalone  po1     2024-05-01T10:00:00Z
 
+Engine   Attempts  Next retry  Last applied          Drift repairs  Last resync
+-------  --------  ----------  --------------------  -------------  --------------------
+current  --        --          2024-05-01T10:00:00Z  3              2024-05-01T10:05:00Z
+
+Config file: /etc/vem/vem.yaml
+`},
+		{"module retrying", func(w io.Writer) error {
+			return writeStatus(w, api.Status{Host: "hv1", Instance: "default", Mode: "standalone", Engine: api.EngineStatus{
+				State: api.EngineRetrying, Error: "apply port tap-b: update port map: no space left on device", Attempts: 3,
+				NextRetry: "2024-05-01T10:00:08Z", LastApplied: "2024-05-01T09:00:00Z"}})
+		}, `
+Host  Instance  Mode        Uplink  Last reload
+----  --------  ----------  ------  -----------
+hv1   default   standalone  --      --
+
+Engine    Attempts  Next retry            Last applied          Drift repairs  Last resync
+--------  --------  --------------------  --------------------  -------------  -----------
+retrying  3         2024-05-01T10:00:08Z  2024-05-01T09:00:00Z  0              --
+
+Engine error (retrying):
+  apply port tap-b: update port map: no space left on device
+`},
+		{"module rolled back", func(w io.Writer) error {
+			return writeStatus(w, api.Status{Host: "hv1", Instance: "default", Mode: "standalone", ConfigFile: "/etc/vem/vem.yaml",
+				Engine: api.EngineStatus{State: api.EngineRolledBack, Error: "attach program to tap-b: device busy\nrestore tap-b: device busy",
+					Attempts: 5, LastApplied: "2024-05-01T09:00:00Z", DriftRepairs: 1}})
+		}, `
+Host  Instance  Mode        Uplink  Last reload
+----  --------  ----------  ------  -----------
+hv1   default   standalone  --      --
+
+Engine       Attempts  Next retry  Last applied          Drift repairs  Last resync
+-----------  --------  ----------  --------------------  -------------  -----------
+rolled-back  5         --          2024-05-01T09:00:00Z  1              --
+
+Engine error (rolled back to the last applied state):
+  attach program to tap-b: device busy
+  restore tap-b: device busy
+
 Config file: /etc/vem/vem.yaml
 `},
 		{"module with config error", func(w io.Writer) error {
@@ -106,12 +148,13 @@ Config error (running the last good configuration):
   line 9: ports[0].segment: no segment dbx
 `},
 		{"ports", func(w io.Writer) error { return writePorts(w, testPorts) }, `
-Port        Interface  Ifindex  Kind    MAC                Segment  Profile  State   Source
-----------  ---------  -------  ------  -----------------  -------  -------  ------  --------
-Vethernet1  tap-a      7        veth    52:54:00:00:00:0a  web      default  up      config
-Vethernet2  tap-b      12       veth    52:54:00:00:00:0b  db       --       down    attached
-eth1        eth1       3        uplink  --                 --       --       up      config
---          tap-z      --       veth    52:54:00:00:00:0e  web      --       absent  config
+Port        Interface  Ifindex  Kind    MAC                Segment  Profile  State     Source
+----------  ---------  -------  ------  -----------------  -------  -------  --------  --------
+Vethernet1  tap-a      7        veth    52:54:00:00:00:0a  web      default  up        config
+Vethernet2  tap-b      12       veth    52:54:00:00:00:0b  db       --       down      attached
+eth1        eth1       3        uplink  --                 --       --       up        config
+--          tap-z      --       veth    52:54:00:00:00:0e  web      --       absent    config
+Vethernet3  tap-y      14       veth    52:54:00:00:00:0f  old      default  orphaned  attached
 `},
 		{"no ports", func(w io.Writer) error { return writePorts(w, nil) }, `
 Port  Interface  Ifindex  Kind  MAC  Segment  Profile  State  Source
@@ -283,6 +326,7 @@ func TestJSON(t *testing.T) {
 		into any // a pointer to a zero value of v's type
 	}{
 		{"module", testStatus, &api.Status{}},
+		{"module without an engine", api.Status{Host: "hv1", Instance: "default", Mode: "standalone"}, &api.Status{}},
 		{"ports", testPorts, &[]api.Port{}},
 		{"mac-table", testMACs, &[]api.MACEntry{}},
 		{"segments", testSegments, &[]api.Segment{}},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/agent/api/apitest"
+	"github.com/vem-switch/vem/spec"
 )
 
 func testBackend() *apitest.Backend {
@@ -50,6 +52,7 @@ func TestShowJSON(t *testing.T) {
 		into any // a pointer to a zero value of want's type
 		want any
 	}{
+		{"module", []string{"show", "module"}, &api.Status{}, testStatus},
 		{"ports", []string{"show", "ports"}, &[]api.Port{}, testPorts},
 		{"vxlan vteps", []string{"show", "vxlan", "vteps"}, &api.VTEPs{}, testVTEPs},
 		{"bridge-domains", []string{"show", "bridge-domains"}, &[]api.BridgeDomain{}, testBridgeDomains},
@@ -84,8 +87,15 @@ func TestCommands(t *testing.T) {
 		// with runs of spaces collapsed; wantNot must be in no line.
 		want, wantNot []string
 	}{
-		{"module", []string{"show", "module"}, []string{"hv1 default standalone po1 2024-05-01T10:00:00Z"}, nil},
-		{"ports", []string{"show", "ports"}, []string{"Vethernet2 tap-b 12 veth 52:54:00:00:00:0b db -- down attached"}, nil},
+		{"module", []string{"show", "module"}, []string{
+			"hv1 default standalone po1 2024-05-01T10:00:00Z",
+			"current -- -- 2024-05-01T10:00:00Z 3 2024-05-01T10:05:00Z",
+		}, []string{"Engine error"}},
+		{"ports", []string{"show", "ports"}, []string{
+			"Vethernet2 tap-b 12 veth 52:54:00:00:00:0b db -- down attached",
+			"-- tap-z -- veth 52:54:00:00:00:0e web -- absent config",
+			"Vethernet3 tap-y 14 veth 52:54:00:00:00:0f old default orphaned attached",
+		}, nil},
 		{"mac-table", []string{"show", "mac-table"}, []string{"web 52:54:00:00:00:0a static -- tap-a --", "web 52:54:00:00:00:0c local 1 tap-c --", "Total MAC Addresses: 5"}, nil},
 		{"mac-table of a segment", []string{"show", "mac-table", "--segment", "db"}, []string{
 			"db 52:54:00:00:00:fe remote 30 eth1 198.51.100.2",
@@ -172,7 +182,8 @@ func TestSocketSelection(t *testing.T) {
 func TestAttachDetach(t *testing.T) {
 	b := testBackend()
 	socket := apitest.Serve(t, b)
-	code, out, errOut := vemctl(t, socket, "port", "attach", "--interface", "tap-c", "--mac", "52:54:00:00:00:0c", "--segment", "web", "--profile", "default")
+	code, out, errOut := vemctl(t, socket, "port", "attach", "--interface", "tap-c", "--mac", "52:54:00:00:00:0c", "--segment", "web", "--profile", "default",
+		"--ip", "192.0.2.12", "--ip", "2001:db8::12")
 	if code != 0 {
 		t.Fatalf("attach: exit %d: %s", code, errOut)
 	}
@@ -182,6 +193,13 @@ func TestAttachDetach(t *testing.T) {
 	ports, _ := b.Ports(context.Background())
 	if last := ports[len(ports)-1]; last.Interface != "tap-c" || last.MAC != "52:54:00:00:00:0c" || last.Segment != "web" || last.Profile != "default" {
 		t.Errorf("backend got port %+v", last)
+	}
+	want := spec.Port{Interface: "tap-c", MAC: "52:54:00:00:00:0c", Segment: "web", Profile: "default", IPs: []string{"192.0.2.12", "2001:db8::12"}}
+	if len(b.Attachments) != 1 || !reflect.DeepEqual(b.Attachments[0].Port, want) {
+		t.Errorf("backend attached %+v, want %+v", b.Attachments, want)
+	}
+	if a := b.Attachments[0]; a.Peer == nil || a.Peer.PID != int32(os.Getpid()) {
+		t.Errorf("backend got peer %+v, want this process", a.Peer)
 	}
 
 	code, out, errOut = vemctl(t, socket, "port", "detach", "--interface", "tap-c")
@@ -213,6 +231,12 @@ func TestErrors(t *testing.T) {
 			"attach tap-c: unknown segment nope: not found", false},
 		{"attach twice", socket, []string{"port", "attach", "--interface", "tap-a", "--segment", "web", "--mac", "52:54:00:00:00:0a"},
 			"attach tap-a: tap-a is already a port: conflict", false},
+		{"attach with a bad --ip", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "web", "--mac", "52:54:00:00:00:0c", "--ip", "192.0.2.1", "--ip", "192.0.2.0/24"},
+			`--ip: invalid IP address "192.0.2.0/24"`, true},
+		{"attach with commas in --ip", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "web", "--mac", "52:54:00:00:00:0c", "--ip", "192.0.2.1,192.0.2.2"},
+			`--ip: invalid IP address "192.0.2.1,192.0.2.2"`, true},
+		{"attach with a multicast --ip", socket, []string{"port", "attach", "--interface", "tap-c", "--segment", "web", "--mac", "52:54:00:00:00:0c", "--ip", "224.0.0.1"},
+			`--ip: IP address "224.0.0.1" is not a host address`, true},
 		{"detach without --interface", socket, []string{"port", "detach"},
 			"missing required flag: --interface", true},
 		{"detach an unknown port", socket, []string{"port", "detach", "--interface", "tap-x"},
