@@ -21,8 +21,9 @@
 //     on) are reported through Config.OnEvent for logging; Status is the
 //     operator's view.
 //   - Linux I/O: Conn, an AF_PACKET socket per member, and Runner, which
-//     ties an Aggregator, its sockets, netlink carrier events and the system
-//     clock together under a context.
+//     ties an Aggregator, its sockets, the members' link state from a
+//     linkwatch.Watcher (shared through RunnerOptions.Links, or private)
+//     and the clock together under a context.
 //
 // # Concurrency
 //

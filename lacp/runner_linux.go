@@ -4,38 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/vem-switch/vem/internal/clock"
+	"github.com/vem-switch/vem/internal/linkwatch"
 )
 
-// retryInterval paces reopening a member's socket and resubscribing to
-// link updates after a failure.
+// retryInterval paces reopening a member's socket after a failure.
 const retryInterval = time.Second
 
 // RunnerOptions tune a Runner.
 type RunnerOptions struct {
-	// Logger receives the protocol events and I/O trouble; nil discards.
+	// Logger receives socket and link-watch trouble; nil discards. The
+	// protocol's events and member changes are reported through
+	// Config.OnEvent and Config.OnMembers only, for the caller to log.
 	Logger *zap.Logger
 	// NetNS is the path of the network namespace the member interfaces
 	// are in (e.g. /run/netns/x); empty means the caller's.
 	NetNS string
+	// Links, if set, is the namespace's shared link watcher (a running
+	// *linkwatch.Watcher of NetNS): the Runner subscribes to it and has
+	// it poll the members' carrier. Nil makes Run start a private one.
+	Links Links
 }
 
 // Runner runs an Aggregator on real interfaces: an AF_PACKET Conn per
-// member, carrier from netlink link updates, the system clock. The agent
-// starts one per LACP port-channel.
+// member, link state and fast carrier from a linkwatch.Watcher, the
+// Config's clock. The agent starts one per LACP port-channel.
 type Runner struct {
 	agg     *Aggregator
 	log     *zap.Logger
 	nsPath  string
+	links   Links
+	clock   clock.Clock
 	started atomic.Bool
 
 	// carrierMu serialises carrier updates so the Aggregator sees them in
@@ -57,15 +65,19 @@ type runnerPort struct {
 // NewRunner returns a Runner for cfg, whose Transmitter must be unset (the
 // Runner sends through its sockets) and whose Clock, if unset, is the
 // system clock. OnMembers, OnEvent and OnCheckpoint are called as for an
-// Aggregator (with Resume, already inside NewRunner); the events are logged
-// as well.
+// Aggregator (with Resume, already inside NewRunner).
 func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
 	if cfg.Transmitter != nil {
 		return nil, fmt.Errorf("lacp: port-channel %q: a Runner transmits through its own sockets; leave Transmitter unset", cfg.Name)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.System()
+	}
 	r := &Runner{
 		log:    opts.Logger,
 		nsPath: opts.NetNS,
+		links:  opts.Links,
+		clock:  cfg.Clock,
 		ports:  make(map[string]*runnerPort, len(cfg.Ports)),
 	}
 	if r.log == nil {
@@ -76,19 +88,6 @@ func NewRunner(cfg Config, opts RunnerOptions) (*Runner, error) {
 		r.ports[p.Name] = &runnerPort{}
 	}
 	cfg.Transmitter = TransmitterFunc(r.transmit)
-	onEvent, onMembers := cfg.OnEvent, cfg.OnMembers
-	cfg.OnEvent = func(e Event) {
-		r.logEvent(e)
-		if onEvent != nil {
-			onEvent(e)
-		}
-	}
-	cfg.OnMembers = func(m []string) {
-		r.log.Info("LACP members changed", zap.Strings("members", m))
-		if onMembers != nil {
-			onMembers(m)
-		}
-	}
 	agg, err := NewAggregator(cfg)
 	if err != nil {
 		return nil, err
@@ -112,8 +111,10 @@ func (r *Runner) Checkpoint() Checkpoint { return r.agg.Checkpoint() }
 // Shutting down is not a carrier loss: the Aggregator keeps its members, as
 // the datapath does, for Checkpoint.
 // Members that are missing or fail are retried every second meanwhile.
-// It returns an error if it cannot start (a bad namespace, no netlink), or
-// if called more than once.
+// Link state comes from RunnerOptions.Links, or from a private Watcher
+// that Run starts in the Runner's namespace and stops before it returns.
+// It returns an error if it cannot start (a bad namespace), or if called
+// more than once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("lacp: Runner.Run called twice")
@@ -131,15 +132,33 @@ func (r *Runner) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	updates, stop, err := r.subscribe(ns)
-	if err != nil {
-		return fmt.Errorf("lacp: port-channel %q: %w", r.agg.Name(), err)
-	}
 	var wg sync.WaitGroup
+	links := r.links
+	if links == nil {
+		w, err := linkwatch.New(linkwatch.Options{NetNS: r.nsPath, Clock: r.clock, OnError: func(err error) {
+			r.log.Warn("link watch", zap.Error(err))
+		}})
+		if err != nil {
+			return fmt.Errorf("lacp: port-channel %q: %w", r.agg.Name(), err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.Run(ctx)
+		}()
+		links = w
+	}
+	sub := links.Subscribe()
+	defer sub.Close()
+	names := make([]string, 0, len(r.ports))
+	for name := range r.ports {
+		names = append(names, name)
+	}
+	sub.Poll(names...)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		r.watchLinks(ctx, ns, updates, stop)
+		r.watchLinks(ctx, sub)
 	}()
 	for name := range r.ports {
 		wg.Add(1)
@@ -271,84 +290,6 @@ func (r *Runner) updateCarrier(name string) {
 	}
 	if err := r.agg.SetCarrier(name, carrier); err != nil && !errors.Is(err, ErrClosed) {
 		r.log.Error("set carrier", zap.String("port", name), zap.Error(err))
-	}
-}
-
-func (r *Runner) subscribe(ns *netns.NsHandle) (chan netlink.LinkUpdate, chan struct{}, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
-	stop := make(chan struct{})
-	err := netlink.LinkSubscribeWithOptions(updates, stop, netlink.LinkSubscribeOptions{
-		Namespace:    ns,
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			r.log.Debug("link subscription", zap.Error(err))
-		},
-	})
-	if err != nil {
-		close(stop)
-		return nil, nil, fmt.Errorf("subscribe to link updates: %w", err)
-	}
-	return updates, stop, nil
-}
-
-// watchLinks follows the members' links, resubscribing if the subscription
-// ends early.
-func (r *Runner) watchLinks(ctx context.Context, ns *netns.NsHandle, updates chan netlink.LinkUpdate, stop chan struct{}) {
-	for {
-		r.consume(ctx, updates)
-		close(stop)
-		// Drain, so that the subscription's reader can exit.
-		for range updates {
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		r.log.Warn("link subscription ended; resubscribing")
-		for {
-			if !sleep(ctx, retryInterval) {
-				return
-			}
-			var err error
-			if updates, stop, err = r.subscribe(ns); err == nil {
-				break
-			}
-			r.log.Warn("link subscription failed", zap.Error(err))
-		}
-	}
-}
-
-func (r *Runner) consume(ctx context.Context, updates <-chan netlink.LinkUpdate) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case u, ok := <-updates:
-			if !ok {
-				return
-			}
-			attrs := u.Link.Attrs()
-			if _, member := r.ports[attrs.Name]; !member {
-				continue
-			}
-			deleted := u.Header.Type == unix.RTM_DELLINK
-			up := !deleted && attrs.Flags&net.FlagUp != 0 && attrs.RawFlags&unix.IFF_LOWER_UP != 0
-			r.setLink(attrs.Name, up, deleted, attrs.Index)
-		}
-	}
-}
-
-func (r *Runner) logEvent(e Event) {
-	fields := []zap.Field{zap.Stringer("event", e.Kind), zap.String("message", e.Message)}
-	if e.Port != "" {
-		fields = append(fields, zap.String("port", e.Port))
-	}
-	switch e.Kind {
-	case EventKeyMismatch, EventPartnerMismatch, EventPartnerTimeout, EventActorChurn,
-		EventPartnerChurn, EventAggregateDown, EventPartnerChanged,
-		EventCheckpointIgnored, EventResumeContradicted:
-		r.log.Warn("LACP event", fields...)
-	default:
-		r.log.Info("LACP event", fields...)
 	}
 }
 

@@ -25,12 +25,14 @@ type Channel struct {
 	clock    clock.Clock
 	log      *zap.Logger
 	netNS    string
+	links    Links
 	onChange func(State)
 	onEvent  func(Event)
 	runner   *lacp.Runner // LACP modes only
 	started  atomic.Bool
-	// relist asks Run's carrier watcher to read the members' links again
-	// after Reconfigure added some; it holds at most one request.
+	// relist asks Run's carrier watcher to poll the members again, and
+	// report the current state of those Reconfigure added; it holds at
+	// most one request.
 	relist chan struct{}
 
 	mu sync.Mutex
@@ -75,6 +77,7 @@ func New(cfg Config) (*Channel, error) {
 		clock:    cfg.Clock,
 		log:      cfg.Logger,
 		netNS:    cfg.NetNS,
+		links:    cfg.Links,
 		onChange: cfg.OnChange,
 		onEvent:  cfg.OnEvent,
 		relist:   make(chan struct{}, 1),
@@ -92,7 +95,7 @@ func New(cfg Config) (*Channel, error) {
 		lc := cfg.lacpConfig()
 		lc.OnMembers = c.setBundled
 		lc.OnEvent = c.lacpEvent
-		r, err := lacp.NewRunner(lc, lacp.RunnerOptions{Logger: cfg.Logger, NetNS: cfg.NetNS})
+		r, err := lacp.NewRunner(lc, lacp.RunnerOptions{Logger: cfg.Logger, NetNS: cfg.NetNS, Links: cfg.Links})
 		if err != nil {
 			return nil, fmt.Errorf("portchannel %q: %w", cfg.Name, err)
 		}
@@ -108,10 +111,10 @@ func (c Config) clone() Config {
 	return c
 }
 
-// SetCarrier reports a member's link state; Run calls it from netlink, so
-// the agent need not. A name that is not a member is ignored. In LACP modes
-// it is handed to the aggregator, whose Runner (Run) also tracks carrier
-// itself.
+// SetCarrier reports a member's link state; Run calls it from the link
+// watcher, so the agent need not. A name that is not a member is ignored.
+// In LACP modes it is handed to the aggregator, whose Runner (Run) also
+// tracks carrier itself.
 func (c *Channel) SetCarrier(member string, up bool) {
 	if c.runner != nil {
 		err := c.runner.Aggregator().SetCarrier(member, up)

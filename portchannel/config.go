@@ -60,12 +60,17 @@ type Config struct {
 	PortNumbers map[string]uint16
 
 	// NetNS is the path of the network namespace the members are in (e.g.
-	// /run/netns/x); empty means the agent's own. (Static and mac-pinning
-	// modes then watch the namespace of the thread that calls Run, which
-	// is the same unless the caller moved its thread.)
+	// /run/netns/x); empty means the agent's own. (Without Links, static
+	// and mac-pinning modes then watch the namespace of the thread that
+	// calls Run, which is the same unless the caller moved its thread.)
 	NetNS string
-	// Logger receives socket and netlink trouble and, in LACP modes, the
-	// protocol events; nil discards.
+	// Links, if set, is the shared link watcher of the members' namespace
+	// (a *linkwatch.Watcher the caller runs): Run subscribes to it and has
+	// it poll the members' carrier. Nil makes Run start a private one.
+	Links Links
+	// Logger receives socket and link-watch trouble; nil discards.
+	// Changes and protocol events are reported through OnChange and
+	// OnEvent only, for the caller to log.
 	Logger *zap.Logger
 	// Clock is the time source; nil means clock.System().
 	Clock clock.Clock

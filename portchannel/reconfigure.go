@@ -24,8 +24,8 @@ var ErrRecreate = errors.New("change needs a new Channel")
 // rate, MinLinks or identity returns ErrRecreate; an unchanged one returns
 // nil. So does, in every mode, a change of Name, Mode or NetNS.
 //
-// Clock, Logger, OnChange and OnEvent of cfg are ignored: those of New
-// stay.
+// Clock, Logger, Links, OnChange and OnEvent of cfg are ignored: those of
+// New stay.
 func (c *Channel) Reconfigure(cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return err

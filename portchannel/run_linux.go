@@ -2,33 +2,37 @@ package portchannel
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"runtime"
-	"time"
+	"sync"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
+
+	"github.com/vem-switch/vem/internal/linkwatch"
 )
 
-// retryInterval paces resubscribing to link updates after a failure.
-const retryInterval = time.Second
+// Links is where a Channel hears of its members' links: a
+// *linkwatch.Watcher of the members' namespace.
+type Links interface {
+	// Subscribe returns a subscription to every link's changes, with
+	// the current state pending.
+	Subscribe() *linkwatch.Subscription
+}
 
 // Run drives the Channel until ctx ends, then returns nil; it returns an
-// error if it cannot start (a bad namespace, no netlink) or is called
-// twice.
+// error if it cannot start (a bad namespace) or is called twice.
+//
+// Link state comes from Config.Links, or from a private linkwatch.Watcher
+// of the members' namespace that Run starts and stops. Either way the
+// members' carrier is polled, so a loss is seen within milliseconds even
+// when the kernel holds its notification back.
 //
 // LACP modes run a lacp.Runner on the members: an AF_PACKET socket each,
-// carrier from netlink, the protocol machines. Static and mac-pinning
-// modes watch the members' links with netlink (the links that exist at the
-// start, then every change) and call SetCarrier; carrier is up when the
-// link is administratively up and has lower-layer carrier. Members that do
-// not exist are down until they appear. In every mode the last State stays
-// as it was when Run returns, so that the datapath keeps forwarding across
-// an agent restart.
+// carrier from the watcher, the protocol machines. Static and mac-pinning
+// modes call SetCarrier for every change of a member's link; carrier is up
+// when the link is administratively up and has lower-layer carrier.
+// Members that do not exist are down until they appear. In every mode the
+// last State stays as it was when Run returns, so that the datapath keeps
+// forwarding across an agent restart.
 func (c *Channel) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return fmt.Errorf("portchannel %q: Run called twice", c.name)
@@ -50,162 +54,59 @@ func (c *Channel) Run(ctx context.Context) error {
 	return nil
 }
 
-// namespace opens the members' network namespace: Config.NetNS, or the
-// calling thread's.
-func (c *Channel) namespace() (netns.NsHandle, error) {
-	if c.netNS != "" {
-		h, err := netns.GetFromPath(c.netNS)
-		if err != nil {
-			return h, fmt.Errorf("open network namespace %s: %w", c.netNS, err)
-		}
-		return h, nil
-	}
-	// Locked so that the thread asked is the one the caller runs on.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	h, err := netns.Get()
-	if err != nil {
-		return h, fmt.Errorf("current network namespace: %w", err)
-	}
-	return h, nil
-}
-
-// carrierWatcher feeds a static or mac-pinning Channel from netlink.
-type carrierWatcher struct {
-	c  *Channel
-	ns netns.NsHandle
-	h  *netlink.Handle
-	// names remembers the name of each ifindex seen, so that a renamed
-	// member is taken down.
-	names map[int]string
-}
-
+// watchCarrier feeds a static or mac-pinning Channel from the link
+// watcher until ctx ends.
 func (c *Channel) watchCarrier(ctx context.Context) error {
-	ns, err := c.namespace()
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink handle: %w", err)
-	}
-	defer h.Close()
-	w := &carrierWatcher{c: c, ns: ns, h: h, names: map[int]string{}}
-	updates, stop, err := w.subscribe()
-	if err != nil {
-		return err
-	}
-	for {
-		w.consume(ctx, updates)
-		close(stop)
-		for range updates { // drained, so that the subscription's reader exits
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	links := c.links
+	if links == nil {
+		// Opened here, on the caller's thread: with NetNS empty, its
+		// namespace is the one watched.
+		w, err := linkwatch.New(linkwatch.Options{NetNS: c.netNS, Clock: c.clock, OnError: func(err error) {
+			c.log.Warn("link watch", zap.String("portChannel", c.name), zap.Error(err))
+		}})
+		if err != nil {
+			return err
 		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		c.log.Warn("link subscription ended; resubscribing", zap.String("portChannel", c.name))
-		for {
-			if !sleep(ctx, retryInterval) {
-				return nil
-			}
-			if updates, stop, err = w.subscribe(); err == nil {
-				break
-			}
-			c.log.Warn("link subscription failed", zap.String("portChannel", c.name), zap.Error(err))
-		}
-		// Updates were lost meanwhile: the new subscription lists the
-		// links that exist; members that vanished are found here.
-		w.relist(false)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = w.Run(ctx) // fails only if run twice
+		}()
+		links = w
 	}
-}
-
-// subscribe asks for link updates, starting with a dump of the existing
-// links; the dump and the updates come in order on one socket, so no stale
-// state can overtake a newer one.
-func (w *carrierWatcher) subscribe() (chan netlink.LinkUpdate, chan struct{}, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
-	stop := make(chan struct{})
-	err := netlink.LinkSubscribeWithOptions(updates, stop, netlink.LinkSubscribeOptions{
-		Namespace:    &w.ns,
-		ListExisting: true,
-		ErrorCallback: func(err error) {
-			w.c.log.Debug("link subscription", zap.String("portChannel", w.c.name), zap.Error(err))
-		},
-	})
-	if err != nil {
-		close(stop)
-		return nil, nil, fmt.Errorf("subscribe to link updates: %w", err)
-	}
-	return updates, stop, nil
-}
-
-// consume applies link updates until ctx ends or the subscription does.
-func (w *carrierWatcher) consume(ctx context.Context, updates <-chan netlink.LinkUpdate) {
+	sub := links.Subscribe()
+	defer sub.Close()
+	sub.Poll(c.memberNames()...)
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-w.c.relist:
-			w.relist(true)
-		case u, ok := <-updates:
-			if !ok {
-				return
+			return nil
+		case <-c.relist:
+			// Members added: polled from now on, their current
+			// state queued.
+			sub.Poll(c.memberNames()...)
+		case <-sub.Ready():
+			for _, e := range sub.Events() {
+				if e.OldName != "" {
+					c.SetCarrier(e.OldName, false) // renamed away
+				}
+				c.SetCarrier(e.Link.Name, !e.Gone && e.Link.Up())
 			}
-			attrs := u.Link.Attrs()
-			if old, ok := w.names[attrs.Index]; ok && old != attrs.Name {
-				w.c.SetCarrier(old, false)
-			}
-			deleted := u.Header.Type == unix.RTM_DELLINK
-			if deleted {
-				delete(w.names, attrs.Index)
-			} else {
-				w.names[attrs.Index] = attrs.Name
-			}
-			w.c.SetCarrier(attrs.Name, !deleted && linkUp(attrs))
 		}
 	}
 }
 
-// relist reads every member's link: missing ones are down, and, with
-// setUp, present ones take their state (Reconfigure added members whose
-// earlier updates were ignored). Updates still queued are newer or replay
-// what led here, so the last one applied is the current state.
-func (w *carrierWatcher) relist(setUp bool) {
-	w.c.mu.Lock()
-	members := make([]string, len(w.c.cfg.Members))
-	for i, m := range w.c.cfg.Members {
-		members[i] = m.Name
+// memberNames returns the configured members' names.
+func (c *Channel) memberNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names := make([]string, len(c.cfg.Members))
+	for i, m := range c.cfg.Members {
+		names[i] = m.Name
 	}
-	w.c.mu.Unlock()
-	for _, name := range members {
-		l, err := w.h.LinkByName(name)
-		var notFound netlink.LinkNotFoundError
-		switch {
-		case errors.As(err, &notFound):
-			w.c.SetCarrier(name, false)
-		case err != nil:
-			w.c.log.Warn("read member link", zap.String("portChannel", w.c.name), zap.String("member", name), zap.Error(err))
-		case setUp:
-			w.c.SetCarrier(name, linkUp(l.Attrs()))
-		}
-	}
-}
-
-// linkUp reports whether a link can carry frames: administratively up and
-// with lower-layer carrier.
-func linkUp(a *netlink.LinkAttrs) bool {
-	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
-}
-
-// sleep waits for d, reporting false if ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return names
 }

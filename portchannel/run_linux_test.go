@@ -110,6 +110,10 @@ func waitState(t *testing.T, start time.Time, limit time.Duration, what string, 
 // peer has the same index in its namespace) before notifying: linkwatch
 // batches such "non-urgent" events to one run per second. Administrative
 // up/down and urgent events are notified at once.
+//
+// Members' carrier is polled, so Run normally sees such a change within
+// milliseconds; the limits the tests wait for still allow the delay, so
+// that they bound liveness, not speed (the benchmarks measure that).
 const linkwatchDelay = time.Second
 
 func distributing(names ...string) func(State) bool {
