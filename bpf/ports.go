@@ -1,10 +1,12 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 )
@@ -78,9 +80,15 @@ type Port struct {
 	// router). Without port security there is no such guard to lift.
 	Trusted bool
 	// BindAddresses makes a Secure vEth's IPv4, IPv6, ARP and neighbour
-	// discovery sources be its bound addresses (SetPortAddresses). Write
-	// the addresses before the port that binds them.
+	// discovery sources be its bound addresses: Addresses, and the
+	// bindings of SetPortAddresses (write those before the port).
 	BindAddresses bool
+	// Addresses are a bound vEth's own IPv4 and IPv6 addresses (its fixed
+	// IPs), which it sends from with its MAC: at most PortAddresses of
+	// each family. They live in the port entry, where checking them costs
+	// no lookup; further addresses, prefixes and allowed address pairs
+	// are bindings (SetPortAddresses).
+	Addresses []netip.Addr
 	// MaxMACs is how many source MACs an open (not Secure) vEth learns at
 	// most; frames from further new sources are dropped. 0 is no limit.
 	MaxMACs int
@@ -89,7 +97,7 @@ type Port struct {
 	Storm StormControl
 }
 
-func (p Port) value() vemVemPort {
+func (p Port) value() (vemVemPort, error) {
 	v := vemVemPort{
 		Segment: p.Segment, Slot: p.Slot, Kind: uint8(p.Kind),
 		PinIfindex: uint32(p.Pin.Ifindex), PinSlot: p.Pin.Slot,
@@ -106,7 +114,52 @@ func (p Port) value() vemVemPort {
 			v.Flags |= f.bit
 		}
 	}
-	return v
+	var n4, n6 int
+	for _, a := range p.Addresses {
+		switch {
+		case !a.IsValid() || a.IsUnspecified() || a.Zone() != "" || a.Is4In6():
+			return v, fmt.Errorf("address %v: want a plain IPv4 or IPv6 address", a)
+		case a.Is4() && n4 < PortAddresses:
+			b := a.As4()
+			v.Addr4[n4] = binary.NativeEndian.Uint32(b[:])
+			n4++
+		case a.Is6() && n6 < PortAddresses:
+			b := a.As16()
+			for w := range v.Addr6[n6] {
+				v.Addr6[n6][w] = binary.NativeEndian.Uint32(b[4*w:])
+			}
+			n6++
+		default:
+			return v, fmt.Errorf("more than %d %v addresses: bind the others with SetPortAddresses", PortAddresses, a)
+		}
+	}
+	return v, nil
+}
+
+// PortAddresses is how many addresses of each family Port.Addresses
+// holds.
+const PortAddresses = len(vemVemPort{}.Addr4)
+
+// portAddresses reads the addresses of a port entry back.
+func portAddresses(v vemVemPort) []netip.Addr {
+	var out []netip.Addr
+	for _, w := range v.Addr4 {
+		if w != 0 {
+			var b [4]byte
+			binary.NativeEndian.PutUint32(b[:], w)
+			out = append(out, netip.AddrFrom4(b))
+		}
+	}
+	for _, a := range v.Addr6 {
+		if a != [4]uint32{} {
+			var b [16]byte
+			for w := range a {
+				binary.NativeEndian.PutUint32(b[4*w:], a[w])
+			}
+			out = append(out, netip.AddrFrom16(b))
+		}
+	}
+	return out
 }
 
 func portFrom(ifindex uint32, v vemVemPort) Port {
@@ -126,6 +179,7 @@ func portFrom(ifindex uint32, v vemVemPort) Port {
 		AllowLinkLocal: LinkLocal(v.LinkLocal),
 		Trusted:        v.Flags&portFlagTrusted != 0,
 		BindAddresses:  v.Flags&portFlagBind != 0,
+		Addresses:      portAddresses(v),
 		MaxMACs:        int(v.MaxMacs),
 		Storm:          StormControl{Broadcast: v.StormPps[0], Multicast: v.StormPps[1], UnknownUnicast: v.StormPps[2]},
 	}
@@ -139,7 +193,10 @@ func (d *Datapath) SetPort(p Port) error {
 	if p.MaxMACs < 0 || p.MaxMACs > math.MaxUint32 {
 		return fmt.Errorf("port ifindex %d: MAC limit %d out of range", p.Ifindex, p.MaxMACs)
 	}
-	v := p.value()
+	v, err := p.value()
+	if err != nil {
+		return fmt.Errorf("port ifindex %d: %w", p.Ifindex, err)
+	}
 	if err := d.objs.VemPorts.Put(uint32(p.Ifindex), &v); err != nil {
 		return fmt.Errorf("write port ifindex %d: %w", p.Ifindex, err)
 	}

@@ -13,7 +13,8 @@ package bpf
 //     router advertisements and redirects ("router-advert") are dropped, as
 //     Neutron does with port security on;
 //   - a Secure vEth with Port.BindAddresses: the source of IPv4 and IPv6
-//     packets must be bound to the frame's source MAC ("ip-spoof"), as must
+//     packets must be bound to the frame's source MAC, in Port.Addresses
+//     (the port's own MAC) or by SetPortAddresses ("ip-spoof"), as must
 //     the sender of ARP ("arp-spoof") and the link-layer options and the
 //     advertised target of neighbour discovery ("nd-spoof"). Allowed as
 //     Neutron allows: DHCP from 0.0.0.0 (UDP 68 to 67), ARP probes (sender

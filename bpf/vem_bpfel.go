@@ -89,6 +89,8 @@ type vemVemPort struct {
 	Pad        uint16
 	MaxMacs    uint32
 	StormPps   [3]uint32
+	Addr4      [4]uint32
+	Addr6      [4][4]uint32
 }
 
 type vemVemPortMac struct {

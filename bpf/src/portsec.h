@@ -99,16 +99,21 @@ static __always_inline int vem_pair_mac(__u16 slot, const __u8 *mac)
 	return bpf_map_lookup_elem(&vem_port_macs, &k) != NULL;
 }
 
-/* vem_bound reports whether the address in k->addr is bound to the
- * port for the source MAC smac: the port's own bindings (key MAC zero)
- * when smac is the port's MAC, else those of the pair with that MAC; a
- * binding written with the port's MAC spelled out is found too. Host
- * bindings are one hash lookup; only a miss walks the prefix trie. */
-static __always_inline int vem_bound(const struct vem_port *port, const __u8 *smac,
-				     struct vem_addr_key *k)
+static __always_inline int vem_ip6_unspecified(const struct in6_addr *a)
 {
-	int own = vem_mac_eq(smac, port->mac);
+	return (a->in6_u.u6_addr32[0] | a->in6_u.u6_addr32[1] | a->in6_u.u6_addr32[2] |
+		a->in6_u.u6_addr32[3]) == 0;
+}
 
+/* vem_bound_maps reports whether the address in k->addr is bound to the
+ * port for the source MAC smac in the binding maps: the port's own
+ * bindings (key MAC zero) when smac is the port's MAC, else those of the
+ * pair with that MAC; a binding written with the port's MAC spelled out
+ * is found too. Single addresses are one hash lookup; only a miss walks
+ * the prefix trie. */
+static __always_inline int vem_bound_maps(const struct vem_port *port, const __u8 *smac, int own,
+					  struct vem_addr_key *k)
+{
 	k->prefixlen = VEM_ADDR_KEY_BITS;
 	k->slot = port->slot;
 	if (!own)
@@ -121,21 +126,43 @@ static __always_inline int vem_bound(const struct vem_port *port, const __u8 *sm
 	return bpf_map_lookup_elem(&vem_host_addrs, k) || bpf_map_lookup_elem(&vem_addrs, k);
 }
 
+/* vem_bound4 reports whether IPv4 addr is bound to the port for source
+ * MAC smac: one of the port entry's own addresses, or in the maps. */
 static __always_inline int vem_bound4(const struct vem_port *port, const __u8 *smac, __be32 addr)
 {
 	struct vem_addr_key k = { .family = 4 };
+	int own = vem_mac_eq(smac, port->mac);
 
+	if (addr == 0)
+		return 0; /* unused entries are 0.0.0.0; the callers allow it where it may be */
+	if (own) {
+#pragma unroll
+		for (int i = 0; i < VEM_PORT_ADDRS; i++)
+			if (port->addr4[i] == addr)
+				return 1;
+	}
 	__builtin_memcpy(k.addr, &addr, 4);
-	return vem_bound(port, smac, &k);
+	return vem_bound_maps(port, smac, own, &k);
 }
 
 static __always_inline int vem_bound6(const struct vem_port *port, const __u8 *smac,
 				      const struct in6_addr *addr)
 {
 	struct vem_addr_key k = { .family = 6 };
+	int own = vem_mac_eq(smac, port->mac);
+	const __be32 *a = addr->in6_u.u6_addr32;
 
+	if (vem_ip6_unspecified(addr))
+		return 0;
+	if (own) {
+#pragma unroll
+		for (int i = 0; i < VEM_PORT_ADDRS; i++)
+			if (port->addr6[i][0] == a[0] && port->addr6[i][1] == a[1] &&
+			    port->addr6[i][2] == a[2] && port->addr6[i][3] == a[3])
+				return 1;
+	}
 	__builtin_memcpy(k.addr, addr, 16);
-	return vem_bound(port, smac, &k);
+	return vem_bound_maps(port, smac, own, &k);
 }
 
 /* vem_eui64_ll reports whether a is the link-local address derived from
@@ -147,12 +174,6 @@ static __always_inline int vem_eui64_ll(const struct in6_addr *a, const __u8 *ma
 	return a->in6_u.u6_addr32[0] == bpf_htonl(0xfe800000) && a->in6_u.u6_addr32[1] == 0 &&
 	       b[8] == (mac[0] ^ 2) && b[9] == mac[1] && b[10] == mac[2] && b[11] == 0xff &&
 	       b[12] == 0xfe && b[13] == mac[3] && b[14] == mac[4] && b[15] == mac[5];
-}
-
-static __always_inline int vem_ip6_unspecified(const struct in6_addr *a)
-{
-	return (a->in6_u.u6_addr32[0] | a->in6_u.u6_addr32[1] | a->in6_u.u6_addr32[2] |
-		a->in6_u.u6_addr32[3]) == 0;
 }
 
 /* vem_portsec_arp checks an ARP packet of a bound port: the sender MAC
@@ -372,7 +393,9 @@ static __always_inline __u32 vem_storm_class(const struct ethhdr *eth)
  * is shared by every CPU: tat moves by atomic adds, so concurrent CPUs
  * cannot lose each other's packets; the restart is a plain store, which
  * at worst lets a few extra packets through when a storm begins on
- * several CPUs at once. */
+ * several CPUs at once. The clock is the coarse one (a tick, 1 to 10 ms,
+ * is nothing against a second's burst; the precise one cost some 20 ns
+ * more per flooded packet here). */
 static __always_inline int vem_storm_ok(const struct vem_port *port, __u32 class)
 {
 	__u32 slot = port->slot, pps;
@@ -388,7 +411,7 @@ static __always_inline int vem_storm_ok(const struct vem_port *port, __u32 class
 	if (!s)
 		return 1;
 	interval = 1000000000ULL / pps;
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	tat = *(volatile __u64 *)&s->tat[class];
 	if (tat < now) {
 		s->tat[class] = now + interval;

@@ -14,6 +14,7 @@
 #define VEM_MAX_VTEPS     32     /* remote VTEPs of one bridge domain */
 #define VEM_MAX_ADDRS     16384  /* address bindings (and pair MACs) of all ports */
 #define VEM_ADDR_KEY_BITS 224    /* vem_addr_key.prefixlen of a full-length binding */
+#define VEM_PORT_ADDRS    4      /* IPv4 and IPv6 addresses kept in a port entry, each */
 
 /* Why a frame was dropped. The Go side names them; append only. */
 enum vem_drop {
@@ -87,6 +88,10 @@ struct vem_port {
 	__u16 _pad;
 	__u32 max_macs;    /* open vEth: learned MACs at most; 0 = no limit */
 	__u32 storm_pps[VEM_STORM_CLASSES]; /* packets/s per class; 0 = no limit */
+	/* A bound vEth's own addresses with its own MAC, checked in place
+	 * (no lookup: the common case); further ones are in vem_addrs. */
+	__be32 addr4[VEM_PORT_ADDRS];    /* 0.0.0.0: none */
+	__be32 addr6[VEM_PORT_ADDRS][4]; /* ::: none */
 };
 
 /* Key of the address bindings of a port: vem_addrs, an LPM trie of
@@ -110,7 +115,7 @@ struct vem_port_mac {
 };
 
 /* Storm control state of one port: per class, the GCRA theoretical
- * arrival time of the next conforming packet, on bpf_ktime_get_ns. */
+ * arrival time of the next conforming packet, on bpf_ktime_get_coarse_ns. */
 struct vem_storm {
 	__u64 tat[VEM_STORM_CLASSES];
 };
