@@ -123,7 +123,9 @@ func (d *Datapath) Counters(slot uint16) (Counters, error) {
 	return c, nil
 }
 
-// ResetCounters zeroes a slot, for a port that takes over a freed slot.
+// ResetCounters zeroes a slot, for a port that takes over a freed slot:
+// its counters and its storm control buckets, which would otherwise hold
+// up to a second of the former port's floods against it.
 func (d *Datapath) ResetCounters(slot uint16) error {
 	n, err := ebpf.PossibleCPU()
 	if err != nil {
@@ -132,6 +134,9 @@ func (d *Datapath) ResetCounters(slot uint16) error {
 	zero := make([]vemVemCounters, n)
 	if err := d.objs.VemStats.Put(uint32(slot), zero); err != nil {
 		return fmt.Errorf("reset counters of slot %d: %w", slot, err)
+	}
+	if err := d.objs.VemStorms.Put(uint32(slot), vemVemStorm{}); err != nil {
+		return fmt.Errorf("reset storm control of slot %d: %w", slot, err)
 	}
 	return nil
 }

@@ -436,6 +436,14 @@ func TestStormControl(t *testing.T) {
 		t.Errorf("%d broadcasts passed 100 ms after the bucket ran dry, want about 20", passed)
 	}
 
+	// A port that takes the slot over starts with a full bucket.
+	if err := e.dp.ResetCounters(p.slot); err != nil {
+		t.Fatal(err)
+	}
+	if passed, _ := runBurst(bcast, rate); passed != rate {
+		t.Errorf("%d of %d broadcasts passed after a reset, want all", passed, rate)
+	}
+
 	// Rate 0 is no limit.
 	e.setPolicy(t, p, func(*Port) {})
 	if passed, _ := runBurst(bcast, 300); passed != 300 {
