@@ -234,7 +234,9 @@ func bindingFrom(k vemVemAddrKey) AddressBinding {
 // before the addresses that use them and removed after: a frame sees the
 // old set, the new one, or their union, never a set that lacks an entry
 // both have. An empty bindings removes them all. On an error, what was
-// written stays: write again.
+// written stays: write again. It reads the binding maps to find what the
+// slot has (a few syscalls for thousands of bindings): call it when a
+// port's bindings change, not on every pass over the ports.
 func (d *Datapath) SetPortAddresses(slot uint16, bindings []AddressBinding) error {
 	if err := d.setPortAddresses(slot, bindings); err != nil {
 		return fmt.Errorf("address bindings of slot %d: %w", slot, err)
@@ -293,13 +295,34 @@ func (d *Datapath) setPortAddresses(slot uint16, bindings []AddressBinding) erro
 	return deleteStale(d.objs.VemPortMacs, wantMACs, haveMACs, "pair MAC")
 }
 
-// slotKeys returns the keys of m whose slot is slot.
+// slotKeys returns the keys of m whose slot is slot. Hashes are read in
+// batches (a syscall per batchSize entries); the LPM trie, which has no
+// batch operations and holds only prefixes, one entry at a time.
 func slotKeys[K comparable](m *ebpf.Map, slot uint16, slotOf func(K) uint32) (map[K]bool, error) {
+	out := map[K]bool{}
+	if m.Type() == ebpf.Hash {
+		const batchSize = 512
+		keys, vals := make([]K, batchSize), make([]uint8, batchSize)
+		var cursor ebpf.MapBatchCursor
+		for {
+			n, err := m.BatchLookup(&cursor, keys, vals, nil)
+			for _, k := range keys[:n] {
+				if slotOf(k) == uint32(slot) {
+					out[k] = true
+				}
+			}
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				return out, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("read %s: %w", m, err)
+			}
+		}
+	}
 	var (
 		k K
 		v uint8
 	)
-	out := map[K]bool{}
 	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if slotOf(k) == uint32(slot) {

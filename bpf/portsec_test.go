@@ -255,6 +255,26 @@ func TestPortAddresses(t *testing.T) {
 	if err := d.SetPortAddresses(0, nil); err == nil {
 		t.Error("slot 0 accepted")
 	}
+
+	// More bindings than one batch read takes: each slot still finds its
+	// own, and rewriting one leaves the others.
+	many := func(s uint16) []AddressBinding {
+		return []AddressBinding{
+			{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(s >> 8), byte(s)}), 32)},
+			{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 2, byte(s >> 8), byte(s)}), 32)},
+		}
+	}
+	for s := uint16(10); s < 410; s++ {
+		if err := d.SetPortAddresses(s, many(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.SetPortAddresses(200, many(1000)); err != nil {
+		t.Fatal(err)
+	}
+	check(200, many(1000))
+	check(201, many(201))
+	check(409, many(409))
 }
 
 // TestPortPolicyRoundTrip checks that every policy field reads back as
