@@ -38,9 +38,10 @@ static __always_inline void vem_learned_add(__u32 slot, __s32 delta)
  * nothing, when mac is new to the port and the port has learned max_macs
  * already (0: no limit); 0 otherwise.
  *
- * vem_learned counts the entries per slot as they are added and move;
- * deletions by the agent and the LRU's evictions it cannot see, so the
- * count can only run high between the agent's sweeps, which recount it:
+ * vem_learned counts the entries per slot as they are added and move.
+ * The program cannot see the agent's deletions or the LRU's evictions,
+ * so the count can only run high between the agent's sweeps, which
+ * recount it:
  * a port at its limit learns again once a sweep has removed its aged MACs
  * (an aged entry counts until the sweep deletes it). */
 static __always_inline int vem_learn(__u32 segment, const __u8 *mac, __u32 ifindex,
