@@ -33,3 +33,6 @@ func (r *Runner) watchLinks(ctx context.Context, sub *linkwatch.Subscription) {
 		}
 	}
 }
+
+// A Watcher is what the agent passes.
+var _ Links = (*linkwatch.Watcher)(nil)

@@ -18,6 +18,9 @@ type Links interface {
 	Subscribe() *linkwatch.Subscription
 }
 
+// A Watcher is what the agent passes.
+var _ Links = (*linkwatch.Watcher)(nil)
+
 // Run drives the Channel until ctx ends, then returns nil; it returns an
 // error if it cannot start (a bad namespace) or is called twice.
 //

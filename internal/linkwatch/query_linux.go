@@ -1,12 +1,12 @@
 package linkwatch
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
 	"syscall"
 
-	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -38,7 +38,7 @@ func (e *netlinkEdge) query(indexes []int, out []flags) ([]flags, error) {
 }
 
 func (e *netlinkEdge) exchange(indexes []int, out []flags) ([]flags, error) {
-	ne := nl.NativeEndian()
+	ne := binary.NativeEndian
 	base := e.pollSeq + 1
 	e.pollSeq += uint32(len(indexes))
 	e.req = e.req[:0]
