@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,14 +27,14 @@ const bpffsHint = "mount bpffs in the host's mount namespace (mount -t bpf bpf /
 type mountNS struct {
 	// statfsType returns the filesystem type of a path.
 	statfsType func(path string) (int64, error)
-	// dev returns the device a path lives on.
-	dev func(path string) (uint64, error)
-	// sameAsInit reports whether this process shares PID 1's mount
-	// namespace; ok is false when that cannot be told.
-	sameAsInit func() (same, ok bool)
-	// initRoot is where PID 1's root is seen from here.
-	initRoot string
-	mount    func(dir string) error
+	// shared reports whether another process is in this process's mount
+	// namespace, which then outlives the agent.
+	shared func() bool
+	// elsewhere reports whether the bpffs mounted on dir outlives this
+	// mount namespace: its mount propagates from or to another one, or
+	// another process sees the same filesystem on dir from its root.
+	elsewhere func(dir string) bool
+	mount     func(dir string) error
 }
 
 var hostMountNS = mountNS{
@@ -43,22 +45,8 @@ var hostMountNS = mountNS{
 		}
 		return st.Type, nil
 	},
-	dev: func(path string) (uint64, error) {
-		var st unix.Stat_t
-		if err := unix.Stat(path, &st); err != nil {
-			return 0, err
-		}
-		return st.Dev, nil
-	},
-	sameAsInit: func() (bool, bool) {
-		self, err1 := os.Readlink("/proc/self/ns/mnt")
-		init, err2 := os.Readlink("/proc/1/ns/mnt")
-		if err1 != nil || err2 != nil {
-			return false, false
-		}
-		return self == init, true
-	},
-	initRoot: "/proc/1/root",
+	shared:    sharesMountNS,
+	elsewhere: func(dir string) bool { return propagated(dir) || seenElsewhere(dir) },
 	mount: func(dir string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("create %s: %w", dir, err)
@@ -70,31 +58,95 @@ var hostMountNS = mountNS{
 	},
 }
 
-// ensureBPFFS makes sure dir is a bpffs whose pins outlive the agent:
-// in the host's mount namespace it mounts one if none is there; in a
-// private mount namespace it refuses a missing or private bpffs, since
-// pins there die with the agent.
+// ensureBPFFS makes sure dir is a bpffs whose pins outlive the agent.
+// In a mount namespace other processes share (the host's, as systemd or
+// nsenter --net start the agent), it mounts one if none is there. Alone
+// in its mount namespace (`ip netns exec`, a container of its own), the
+// agent accepts only a bpffs that lives on outside it.
 func ensureBPFFS(dir string) error { return hostMountNS.ensure(dir) }
 
 func (m mountNS) ensure(dir string) error {
 	typ, err := m.statfsType(dir)
 	isBPF := err == nil && typ == unix.BPF_FS_MAGIC
-	same, known := m.sameAsInit()
-	if !isBPF {
-		if known && !same {
-			return fmt.Errorf("no bpffs on %s in the agent's mount namespace, which is not the host's: one mounted here "+
-				"would die with the agent: %w; %s", dir, ErrPrivateBPFFS, bpffsHint)
+	if m.shared() {
+		if isBPF {
+			return nil
 		}
 		return m.mount(dir)
 	}
-	if known && !same {
-		// The same bpffs is visible to PID 1 when the host's is
-		// mounted in (a container, HostToContainer): same device.
-		ours, err1 := m.dev(dir)
-		theirs, err2 := m.dev(filepath.Join(m.initRoot, dir))
-		if err1 == nil && err2 == nil && ours != theirs {
-			return fmt.Errorf("the bpffs on %s is private to the agent's mount namespace: %w; %s", dir, ErrPrivateBPFFS, bpffsHint)
-		}
+	if !isBPF {
+		return fmt.Errorf("no bpffs on %s, and the agent is alone in its mount namespace: one mounted here "+
+			"would die with the agent: %w; %s", dir, ErrPrivateBPFFS, bpffsHint)
+	}
+	if !m.elsewhere(dir) {
+		return fmt.Errorf("the bpffs on %s is private to the agent's mount namespace: %w; %s", dir, ErrPrivateBPFFS, bpffsHint)
 	}
 	return nil
+}
+
+// sharesMountNS reports whether any other process is in this process's
+// mount namespace. Processes whose namespace cannot be read are skipped.
+func sharesMountNS() bool {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return true // cannot tell: behave as before
+	}
+	me := strconv.Itoa(os.Getpid())
+	return anyProcess(func(pid string) bool {
+		ns, err := os.Readlink(filepath.Join("/proc", pid, "ns/mnt"))
+		return pid != me && err == nil && ns == self
+	})
+}
+
+// seenElsewhere reports whether another process, from its own root, sees
+// the filesystem mounted on dir.
+func seenElsewhere(dir string) bool {
+	var ours unix.Stat_t
+	if unix.Stat(dir, &ours) != nil {
+		return false
+	}
+	me := strconv.Itoa(os.Getpid())
+	return anyProcess(func(pid string) bool {
+		var st unix.Stat_t
+		return pid != me && unix.Stat(filepath.Join("/proc", pid, "root", dir), &st) == nil && st.Dev == ours.Dev
+	})
+}
+
+// propagated reports whether the mount on dir takes part in mount
+// propagation (a container's HostToContainer or Bidirectional mount of
+// the host's bpffs): its mountinfo line carries shared: or master:.
+func propagated(dir string) bool {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[4] != dir {
+			continue
+		}
+		for _, opt := range f[6:] {
+			if opt == "-" {
+				break
+			}
+			if strings.HasPrefix(opt, "shared:") || strings.HasPrefix(opt, "master:") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// anyProcess reports whether f holds for any process in /proc.
+func anyProcess(f func(pid string) bool) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if n := e.Name(); n[0] >= '0' && n[0] <= '9' && f(n) {
+			return true
+		}
+	}
+	return false
 }

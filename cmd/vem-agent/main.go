@@ -42,6 +42,7 @@ func run(args []string) error {
 	instance := fs.String("instance", "", "with --uninstall: the `name` of the instance to remove (default: the configuration file's)")
 	noPeer := fs.Bool("no-redirect-peer", false, "deliver to veth ports through their host end instead of bpf_redirect_peer (for comparison)")
 	steer := fs.Bool("steer-veth-flows", false, "enable RPS on veth vEths: no TCP reordering on the VM's veth hop, at some throughput cost")
+	resync := fs.Duration("resync-interval", agent.DefaultResyncInterval, "how often the datapath is compared with the configuration and drift repaired")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -99,7 +100,8 @@ func run(args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 
-	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer, SteerVEthFlows: *steer})
+	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer,
+		SteerVEthFlows: *steer, ResyncInterval: *resync})
 	if err != nil {
 		return err
 	}
