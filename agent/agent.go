@@ -20,12 +20,19 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/internal/clock"
+	"github.com/vem-switch/vem/internal/fsutil"
+	"github.com/vem-switch/vem/internal/linkwatch"
 	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
 )
 
 // DefaultStateDir holds per-instance state that must survive restarts.
 const DefaultStateDir = "/var/lib/vem"
+
+// LockDir holds the instance locks (<instance>.lock, with the holder's
+// PID).
+const LockDir = "/run/vem"
 
 // Loop intervals.
 const (
@@ -63,6 +70,9 @@ type Options struct {
 	// SteerVEthFlows enables RPS on veth vEths (see steerVEth): no TCP
 	// reordering on the VM's hop, at a throughput cost on small hosts.
 	SteerVEthFlows bool
+	// Clock drives the agent's loop and the port-channels; the system
+	// clock if nil.
+	Clock clock.Clock
 }
 
 // Agent is one running VEM instance.
@@ -75,6 +85,8 @@ type Agent struct {
 	store  attachedStore
 	file   fileSource
 	cfg0   *spec.Switch // the file as the agent started: instance and socket
+	unlock func() error // releases the instance lock
+	watch  *linkwatch.Watcher
 
 	// mu serialises the sources: composing a desired state and applying
 	// it. Views never take it.
@@ -109,6 +121,9 @@ func New(opts Options) (*Agent, error) {
 	if opts.ResyncInterval == 0 {
 		opts.ResyncInterval = DefaultResyncInterval
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System()
+	}
 	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, file: fileSource{path: opts.ConfigFile}}
 
 	cfg, sum, err := a.file.load()
@@ -117,6 +132,17 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.file.sum = sum
 	a.cfg0 = cfg
+	// One agent per instance: a second would write the live maps under
+	// the first one's mirrors of them.
+	if a.unlock, err = fsutil.LockInstance(filepath.Join(LockDir, cfg.Instance+".lock")); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.unlock()
+		}
+	}()
 	dir := filepath.Join(opts.StateDir, cfg.Instance)
 	a.store = attachedStore{path: filepath.Join(dir, "attached-ports.json")}
 	id, err := loadIdentity(filepath.Join(dir, "lacp-identity.json"))
@@ -136,13 +162,21 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 
+	// One link watcher for everyone: the engine's vEths and the
+	// port-channels' members (polled, so a carrier loss is seen at once).
+	if a.watch, err = linkwatch.New(linkwatch.Options{Clock: opts.Clock, OnError: func(err error) {
+		a.log.Warn("link watch recovered", zap.Error(err))
+	}}); err != nil {
+		return nil, err
+	}
 	dp, err := bpf.Open(cfg.Instance)
 	if err != nil {
 		return nil, err
 	}
 	a.dp = dp
 	eo := EngineOptions{
-		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id,
+		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id, LinkWatch: a.watch,
+		Now: opts.Clock.Now, Clock: opts.Clock,
 		SegmentIDs: segIDs,
 		PersistSegmentIDs: func(ids map[string]uint32) error {
 			return saveSegmentIDs(filepath.Join(dir, "segment-ids.json"), ids)
@@ -170,7 +204,8 @@ func New(opts Options) (*Agent, error) {
 		dp.Close()
 		return nil, err
 	}
-	a.base, a.attached, a.lastReload = cfg, attached, time.Now()
+	a.base, a.attached, a.lastReload = cfg, attached, a.opts.Clock.Now()
+	ok = true
 	return a, nil
 }
 
@@ -193,8 +228,15 @@ func (a *Agent) Config() *spec.Switch {
 	return a.base
 }
 
-// Close releases the agent's handles. The datapath keeps forwarding.
-func (a *Agent) Close() error { return a.dp.Close() }
+// Close releases the agent's handles and its instance lock. The datapath
+// keeps forwarding.
+func (a *Agent) Close() error {
+	err := a.dp.Close()
+	if uerr := a.unlock(); err == nil {
+		err = uerr
+	}
+	return err
+}
 
 // Run serves the local API and runs the agent's loop until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
@@ -209,41 +251,43 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdown)
-		os.Remove(a.cfg0.Socket)
+		srv.Shutdown(shutdown) // the listener removes its socket, if still its own
 	}()
 	a.log.Info("agent running", zap.String("host", a.cfg0.Host), zap.String("instance", a.cfg0.Instance),
 		zap.String("socket", a.cfg0.Socket))
 
-	poll := time.NewTicker(a.opts.PollInterval)
+	poll := a.opts.Clock.NewTicker(a.opts.PollInterval)
 	defer poll.Stop()
-	ageing := time.NewTicker(gcInterval(time.Duration(a.cfg0.MACAgeing)))
+	ageing := a.opts.Clock.NewTicker(gcInterval(time.Duration(a.cfg0.MACAgeing)))
 	defer ageing.Stop()
-	neigh := time.NewTicker(neighbourRefresh)
+	neigh := a.opts.Clock.NewTicker(neighbourRefresh)
 	defer neigh.Stop()
-	resync := time.NewTicker(a.opts.ResyncInterval)
+	resync := a.opts.Clock.NewTicker(a.opts.ResyncInterval)
 	defer resync.Stop()
-	retry := time.NewTicker(250 * time.Millisecond)
+	retry := a.opts.Clock.NewTicker(250 * time.Millisecond)
 	defer retry.Stop()
-	links := a.watchLinks(ctx)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- a.watch.Run(ctx) }()
+	links := a.watch.Subscribe()
+	defer links.Close()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case err := <-serveErr:
 			return fmt.Errorf("local API: %w", err)
-		case <-poll.C:
+		case <-poll.C():
 			if a.file.changed() {
 				a.log.Info("configuration file changed", zap.String("file", a.opts.ConfigFile))
 				a.Reload()
 			}
-		case <-retry.C:
+		case <-retry.C():
 			a.retryDue()
-		case <-resync.C:
+		case <-resync.C():
 			a.resync()
-		case <-ageing.C:
+		case <-ageing.C():
 			a.ageMACs()
-		case <-neigh.C:
+		case <-neigh.C():
 			a.keepNeighboursWarm()
 		case st := <-a.engine.ChannelUpdates():
 			if err := a.engine.ChannelChanged(st); err != nil {
@@ -251,56 +295,29 @@ func (a *Agent) Run(ctx context.Context) error {
 			} else {
 				a.log.Info("port-channel members", zap.Strings("distributing", st.Distributing), zap.Strings("collecting", st.Collecting))
 			}
-		case ev := <-links:
-			why, err := a.engine.LinkChanged(ev.Name, ev.Index, ev.Gone)
-			if why != "" {
-				a.log.Info(why, zap.String("interface", ev.Name), zap.Int("ifindex", ev.Index))
-			}
-			if err != nil {
-				a.log.Error("apply interface change", zap.String("interface", ev.Name), zap.Error(err))
+		case err := <-watchErr:
+			return fmt.Errorf("link watcher: %w", err)
+		case <-links.Ready():
+			for _, ev := range links.Events() {
+				if ev.OldName != "" { // renamed: the old name is gone
+					a.linkChanged(ev.OldName, ev.Link.Index, true)
+				}
+				a.linkChanged(ev.Link.Name, ev.Link.Index, ev.Gone)
 			}
 		}
 	}
 }
 
-// watchLinks follows interfaces coming and going, resubscribing when the
-// subscription ends; without a watcher the channel never delivers.
-func (a *Agent) watchLinks(ctx context.Context) <-chan LinkEvent {
-	out := make(chan LinkEvent, 64)
-	w, ok := a.links.(linkWatcher)
-	if !ok {
-		return out
+// linkChanged hands an interface event to the engine and logs what it
+// did about it.
+func (a *Agent) linkChanged(name string, index int, gone bool) {
+	why, err := a.engine.LinkChanged(name, index, gone)
+	if why != "" {
+		a.log.Info(why, zap.String("interface", name), zap.Int("ifindex", index))
 	}
-	go func() {
-		for ctx.Err() == nil {
-			events, err := w.Watch(ctx)
-			if err != nil {
-				a.log.Warn("watch interfaces; retrying", zap.Error(err))
-			} else {
-				for ev := range events {
-					select {
-					case out <- ev:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if ctx.Err() != nil {
-					return
-				}
-				a.log.Warn("interface watch ended; resubscribing")
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-			// Events were missed meanwhile: replan against what exists.
-			if _, err := a.engine.Resync(); err != nil {
-				a.log.Warn("resync after interface watch", zap.Error(err))
-			}
-		}
-	}()
-	return out
+	if err != nil {
+		a.log.Error("apply interface change", zap.String("interface", name), zap.Error(err))
+	}
 }
 
 // Reload re-reads the configuration file and applies it. A file that
@@ -337,7 +354,7 @@ func (a *Agent) applyPendingLocked() error {
 		return err
 	}
 	a.base, a.pending, a.pendingErr, a.backoff = cfg, nil, nil, 0
-	a.lastReload = time.Now()
+	a.lastReload = a.opts.Clock.Now()
 	v := a.engine.view()
 	a.log.Info("configuration applied", zap.Int("ports", len(v.plan.ports)), zap.Int("segments", len(v.plan.segments)))
 	return nil
@@ -345,7 +362,7 @@ func (a *Agent) applyPendingLocked() error {
 
 func (a *Agent) scheduleRetryLocked() {
 	a.backoff = min(max(2*a.backoff, minRetry), maxRetry)
-	a.nextRetry = time.Now().Add(a.backoff)
+	a.nextRetry = a.opts.Clock.Now().Add(a.backoff)
 	a.engine.SetNextRetry(a.nextRetry)
 }
 
@@ -354,7 +371,7 @@ func (a *Agent) scheduleRetryLocked() {
 func (a *Agent) retryDue() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if time.Now().Before(a.nextRetry) {
+	if a.opts.Clock.Now().Before(a.nextRetry) {
 		return
 	}
 	switch {

@@ -5,22 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
+	"github.com/vem-switch/vem/internal/fsutil"
 	"github.com/vem-switch/vem/spec"
 )
 
 // attachedStore keeps the ports attached at run time (by the libvirt hook
-// or vemctl) in a JSON file, so a restarted agent keeps serving them.
+// or vemctl) in a JSON file, so a restarted agent keeps serving them. The
+// file holds spec.Port values in their JSON shape.
 type attachedStore struct {
 	path string
-}
-
-type attachedPort struct {
-	Interface string `json:"interface"`
-	MAC       string `json:"mac"`
-	Segment   string `json:"segment"`
-	Profile   string `json:"profile,omitempty"`
 }
 
 func (s attachedStore) load() ([]spec.Port, error) {
@@ -34,27 +28,23 @@ func (s attachedStore) load() ([]spec.Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read attached ports: %w", err)
 	}
-	var ports []attachedPort
+	var ports []spec.Port
 	if err := json.Unmarshal(data, &ports); err != nil {
 		return nil, fmt.Errorf("parse attached ports %s: %w", s.path, err)
 	}
-	out := make([]spec.Port, len(ports))
-	for i, p := range ports {
-		out[i] = spec.Port{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
-	}
-	return out, nil
+	return ports, nil
 }
 
-// save writes the list atomically (write, fsync, rename).
+// save writes the list atomically (write, fsync, rename, fsync the
+// directory).
 func (s attachedStore) save(ports []spec.Port) error {
 	if s.path == "" {
 		return nil
 	}
-	list := make([]attachedPort, len(ports))
-	for i, p := range ports {
-		list[i] = attachedPort{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Profile: p.Profile}
+	if ports == nil {
+		ports = []spec.Port{}
 	}
-	data, err := json.MarshalIndent(list, "", "  ")
+	data, err := json.MarshalIndent(ports, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -64,27 +54,8 @@ func (s attachedStore) save(ports []spec.Port) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: write a temporary file beside
-// it, fsync, rename. A crash leaves the old file or the new one.
+// writeFileAtomic replaces path with data, readable by root only; a crash
+// leaves the old file or the new one, and the rename is durable.
 func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, 0o600)
 }

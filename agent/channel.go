@@ -107,6 +107,8 @@ func (e *Engine) channelConfig(pc *spec.PortChannel) (portchannel.Config, error)
 		Name: pc.Name, Mode: pc.Mode, Rate: pc.Rate, MinLinks: pc.MinLinks,
 		AutoPriorityFailover: pc.AutoFailback(),
 		OnChange:             e.channelChanged,
+		Links:                e.watch,
+		Clock:                e.clock,
 		OnEvent:              e.channelEvent,
 		Logger:               e.log,
 	}

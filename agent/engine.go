@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/portchannel"
 	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vxlan"
@@ -83,6 +84,11 @@ type EngineOptions struct {
 	PersistSegmentIDs func(map[string]uint32) error
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// Clock is handed to the port-channels; the system clock if nil.
+	Clock clock.Clock
+	// LinkWatch is the agent's one link watcher, handed to the
+	// port-channels; nil lets each start its own.
+	LinkWatch portchannel.Links
 }
 
 // Engine applies desired states to the datapath, all or nothing:
@@ -98,6 +104,8 @@ type Engine struct {
 	id      *identity
 	now     func() time.Time
 	saveIDs func(map[string]uint32) error
+	watch   portchannel.Links
+	clock   clock.Clock
 
 	// chUpdates carries port-channel states to the agent's loop.
 	chUpdates chan portchannel.State
@@ -138,7 +146,7 @@ func NewEngine(o EngineOptions) *Engine {
 	}
 	e := &Engine{
 		log: o.Log, dp: o.Datapath, links: o.Links, lim: o.Limits, fwd: o.Forwarding,
-		hops: o.NextHops, id: o.Identity, now: o.Now, saveIDs: o.PersistSegmentIDs,
+		hops: o.NextHops, id: o.Identity, now: o.Now, saveIDs: o.PersistSegmentIDs, watch: o.LinkWatch, clock: o.Clock,
 		chUpdates: make(chan portchannel.State, 1),
 		slots:     newSlots(),
 		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer},

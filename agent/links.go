@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // errNoInterface is wrapped by Links.Lookup when no interface has the name.
@@ -39,20 +37,6 @@ type Link struct {
 // Lookup wraps errNoInterface when the interface does not exist.
 type Links interface {
 	Lookup(name string) (Link, error)
-}
-
-// LinkEvent is an interface appearing, changing or going away.
-type LinkEvent struct {
-	Name  string
-	Index int
-	Gone  bool
-}
-
-// linkWatcher is implemented by Links that can report interfaces coming
-// and going, so that a vEth whose VM stopped is unbound and bound again
-// when it returns.
-type linkWatcher interface {
-	Watch(ctx context.Context) (<-chan LinkEvent, error)
 }
 
 // netlinkLinks resolves names in the agent's network namespace.
@@ -95,33 +79,4 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 		}
 	}
 	return link, nil
-}
-
-// Watch reports link changes in the agent's network namespace until ctx
-// ends.
-func (n netlinkLinks) Watch(ctx context.Context) (<-chan LinkEvent, error) {
-	updates := make(chan netlink.LinkUpdate, 64)
-	if err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{}); err != nil {
-		return nil, fmt.Errorf("watch interfaces: %w", err)
-	}
-	out := make(chan LinkEvent, 64)
-	go func() {
-		defer close(out)
-		for u := range updates {
-			ev := LinkEvent{Name: u.Attrs().Name, Index: u.Attrs().Index, Gone: u.Header.Type == unix.RTM_DELLINK}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
-func exists(links Links) func(string) bool {
-	return func(name string) bool {
-		_, err := links.Lookup(name)
-		return err == nil
-	}
 }

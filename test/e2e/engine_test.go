@@ -264,3 +264,25 @@ func TestSIGHUPDuringStartUp(t *testing.T) {
 	})
 	h.ping(t, "vm1", "vm2", 2)
 }
+
+// TestSecondAgentRefused: a second agent for a running instance refuses
+// to start, naming the first one's PID, and touches nothing.
+func TestSecondAgentRefused(t *testing.T) {
+	h := newSmallHost(t, "vm1", "vm2")
+	h.writeConfig(h.head() + h.port("vm1", "web") + h.port("vm2", "web"))
+	h.startAgent()
+	p, err := h.ns.StartNetOnly(agentBin, "--config", h.cfgPath, "--state-dir", h.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err == nil {
+		t.Fatal("a second agent started for the same instance")
+	}
+	if want := fmt.Sprintf("already run by PID %d", h.agent.Pid()); !strings.Contains(p.Output(), want) {
+		t.Errorf("the refusal does not name the first agent (%q):\n%s", want, p.Output())
+	}
+	h.ping(t, "vm1", "vm2", 2)
+	if _, err := h.vemctl("show", "module"); err != nil {
+		t.Errorf("the first agent stopped serving: %v", err)
+	}
+}
