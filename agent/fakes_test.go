@@ -49,6 +49,7 @@ type fakeDatapath struct {
 	attachErr      error // Attach fails with it when set
 	setPortErr     error // SetPort fails with it when set
 	setPortErrOn   int   // ... only for this ifindex, unless 0
+	bindings       map[uint16][]bpf.AddressBinding
 }
 
 var _ datapath = (*fakeDatapath)(nil)
@@ -247,6 +248,19 @@ func (f *fakeDatapath) SetStaticMAC(e bpf.MACEntry) error {
 func (f *fakeDatapath) DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error {
 	f.record("DeleteStaticMAC %d %s", segment, mac)
 	delete(f.statics, staticKeyOf(bpf.MACEntry{Segment: segment, MAC: mac}))
+	return nil
+}
+
+func (f *fakeDatapath) SetPortAddresses(slot uint16, bindings []bpf.AddressBinding) error {
+	f.record("SetPortAddresses %d %v", slot, bindings)
+	if f.bindings == nil {
+		f.bindings = map[uint16][]bpf.AddressBinding{}
+	}
+	if len(bindings) == 0 {
+		delete(f.bindings, slot)
+	} else {
+		f.bindings[slot] = bindings
+	}
 	return nil
 }
 

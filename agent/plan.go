@@ -49,6 +49,10 @@ type plan struct {
 	// absent are the vEths whose interface is gone (their VM stopped):
 	// configured, but with nothing in the datapath until it returns.
 	absent []portInfo
+	// bindings are the address bindings of every vEth with bound
+	// addresses, by slot, beyond what its port entry holds (possibly
+	// none: then stale ones are cleared).
+	bindings map[uint16][]bpf.AddressBinding
 }
 
 // staticKey names a static MAC entry as the datapath keys it.
@@ -86,6 +90,7 @@ func buildPlan(cfg *spec.Switch, attached []spec.Port, ids map[string]uint32, li
 		vnis:     map[uint32]uint32{},
 		settings: bpf.Settings{MACAgeing: time.Duration(cfg.MACAgeing)},
 		statics:  map[staticKey]bpf.MACEntry{},
+		bindings: map[uint16][]bpf.AddressBinding{},
 	}
 	var err error
 	if p.bds, err = vxlan.BridgeDomains(cfg); err != nil {
@@ -152,7 +157,11 @@ func buildPlan(cfg *spec.Switch, attached []spec.Port, ids map[string]uint32, li
 		segID := ids[pi.Config.Segment]
 		pi.Entry = bpf.Port{
 			Ifindex: l.Index, Kind: bpf.PortVEth, Segment: segID, Slot: slot, MAC: mac,
-			Down: pol.AdminDown, Secure: pol.PortSecurity, Peer: l.PeerInOtherNetns,
+			Down: pol.AdminDown, Peer: l.PeerInOtherNetns,
+		}
+		bindings, pairMACs := portSecurity(&pi.Entry, pi.Config, pol)
+		if pi.Entry.BindAddresses {
+			p.bindings[slot] = bindings
 		}
 		if ch != nil && ch.Known {
 			pi.Entry.Pin = members[ch.State.Pins[pi.Iface]] // zero unless pinned
@@ -164,12 +173,15 @@ func buildPlan(cfg *spec.Switch, attached []spec.Port, ids map[string]uint32, li
 		if pi.Entry.Secure && !pi.Entry.Down {
 			// Its MAC is known, and the datapath checks every frame's
 			// source against it: a static entry, never learned.
-			e := bpf.MACEntry{Segment: segID, MAC: mac, Ifindex: l.Index, Slot: slot, Peer: pi.Entry.Peer, Static: true}
-			if other, dup := p.statics[staticKeyOf(e)]; dup {
-				return nil, fmt.Errorf("port %s: MAC %s is already port %s's in segment %s",
-					pi.Iface, mac, p.ports[other.Ifindex].Iface, pi.Config.Segment)
+			// So are the MACs of its allowed address pairs.
+			for _, m := range append([]net.HardwareAddr{mac}, pairMACs...) {
+				e := bpf.MACEntry{Segment: segID, MAC: m, Ifindex: l.Index, Slot: slot, Peer: pi.Entry.Peer, Static: true}
+				if other, dup := p.statics[staticKeyOf(e)]; dup {
+					return nil, fmt.Errorf("port %s: MAC %s is already port %s's in segment %s",
+						pi.Iface, m, p.ports[other.Ifindex].Iface, pi.Config.Segment)
+				}
+				p.statics[staticKeyOf(e)] = e
 			}
-			p.statics[staticKeyOf(e)] = e
 		}
 		if !pi.Entry.Down {
 			seg := p.segments[segID]

@@ -76,6 +76,11 @@ func TestBuildPlan(t *testing.T) {
 			}
 			if tt.want.Kind == bpf.PortVEth {
 				tt.want.MAC, _ = spec.ParseMAC("52:54:00:00:00:0" + tt.iface[len(tt.iface)-1:])
+				// Every vEth has storm control; an open one a MAC limit.
+				tt.want.Storm = bpf.StormControl{Broadcast: 1000, Multicast: 2000, UnknownUnicast: 1000}
+				if !tt.want.Secure {
+					tt.want.MaxMACs = spec.DefaultMaxMACs
+				}
 			}
 			if !portEqual(pi.Entry, tt.want) {
 				t.Errorf("%s entry = %+v, want %+v", tt.iface, pi.Entry, tt.want)

@@ -37,6 +37,7 @@ type datapath interface {
 	SetStaticMAC(bpf.MACEntry) error
 	DeleteStaticMAC(segment uint32, mac net.HardwareAddr) error
 	ResetCounters(slot uint16) error
+	SetPortAddresses(slot uint16, bindings []bpf.AddressBinding) error
 }
 
 // reconciler moves the datapath to a plan, writing only what differs, so
@@ -59,6 +60,9 @@ type reconciler struct {
 	// deleted: they go once the programs are attached, which may take
 	// another pass if an attach fails.
 	shadowed map[staticKey]bpf.MACEntry
+	// bindings mirror the address bindings written per slot; nil until
+	// the first apply, which writes every bound port's.
+	bindings map[uint16][]bpf.AddressBinding
 	// settings were last written by this agent (the map cannot be read
 	// back into bpf.Settings); nil until the first write.
 	settings *bpf.Settings
@@ -102,6 +106,18 @@ func (r *reconciler) apply(p *plan) error {
 			if err := r.dp.SetSegment(s); err != nil {
 				return err
 			}
+		}
+	}
+	// A port's bindings go before the entry that turns them on.
+	if r.bindings == nil {
+		r.bindings = map[uint16][]bpf.AddressBinding{}
+	}
+	for slot, want := range p.bindings {
+		if have, ok := r.bindings[slot]; !ok || !slices.EqualFunc(have, want, bindingEqual) {
+			if err := r.dp.SetPortAddresses(slot, want); err != nil {
+				return err
+			}
+			r.bindings[slot] = want
 		}
 	}
 	for ifindex, pi := range p.ports {
@@ -193,6 +209,15 @@ func (r *reconciler) apply(p *plan) error {
 				return err
 			}
 			delete(r.linked, ifindex)
+		}
+	}
+	// Bindings of ports no longer bound, after their entries say so.
+	for slot := range r.bindings {
+		if _, keep := p.bindings[slot]; !keep {
+			if err := r.dp.SetPortAddresses(slot, nil); err != nil {
+				return err
+			}
+			delete(r.bindings, slot)
 		}
 	}
 	goneSegs := map[uint32]bool{}
@@ -337,7 +362,13 @@ func (r *reconciler) applyUplink(p *plan) error {
 func portEqual(a, b bpf.Port) bool {
 	return a.Ifindex == b.Ifindex && a.Kind == b.Kind && a.Segment == b.Segment && a.Slot == b.Slot &&
 		bytes.Equal(a.MAC, b.MAC) && a.Down == b.Down && a.Secure == b.Secure && a.Peer == b.Peer &&
-		a.Collecting == b.Collecting && a.NoFloodRx == b.NoFloodRx && a.Pin == b.Pin
+		a.Collecting == b.Collecting && a.NoFloodRx == b.NoFloodRx && a.Pin == b.Pin &&
+		a.AllowLinkLocal == b.AllowLinkLocal && a.Trusted == b.Trusted && a.BindAddresses == b.BindAddresses &&
+		slices.Equal(a.Addresses, b.Addresses) && a.MaxMACs == b.MaxMACs && a.Storm == b.Storm
+}
+
+func bindingEqual(a, b bpf.AddressBinding) bool {
+	return a.Prefix == b.Prefix && bytes.Equal(a.MAC, b.MAC)
 }
 
 func segmentEqual(a, b bpf.Segment) bool {
