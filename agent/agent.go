@@ -345,7 +345,9 @@ func (a *Agent) Reload() error {
 // applyPendingLocked applies the pending file with the attached ports.
 func (a *Agent) applyPendingLocked() error {
 	cfg := a.pending
+	start := a.opts.Clock.Now()
 	err := a.engine.Apply(context.Background(), Desired{Switch: cfg, Attached: a.attached})
+	took := a.opts.Clock.Now().Sub(start)
 	if err != nil {
 		a.pendingErr = err
 		a.scheduleRetryLocked()
@@ -356,7 +358,8 @@ func (a *Agent) applyPendingLocked() error {
 	a.base, a.pending, a.pendingErr, a.backoff = cfg, nil, nil, 0
 	a.lastReload = a.opts.Clock.Now()
 	v := a.engine.view()
-	a.log.Info("configuration applied", zap.Int("ports", len(v.plan.ports)), zap.Int("segments", len(v.plan.segments)))
+	a.log.Info("configuration applied", zap.Int("ports", len(v.plan.ports)), zap.Int("segments", len(v.plan.segments)),
+		zap.Duration("took", took))
 	return nil
 }
 
@@ -389,12 +392,14 @@ func (a *Agent) retryDue() {
 
 // resync repairs drift between the datapath and the applied state.
 func (a *Agent) resync() {
+	start := a.opts.Clock.Now()
 	n, err := a.engine.Resync()
+	took := a.opts.Clock.Now().Sub(start)
 	if err != nil {
 		a.log.Warn("datapath resync", zap.Error(err))
 	}
 	if n > 0 {
-		a.log.Warn("datapath drift repaired", zap.Int("writes", n))
+		a.log.Warn("datapath drift repaired", zap.Int("writes", n), zap.Duration("took", took))
 	}
 }
 

@@ -29,6 +29,7 @@ func checkSwitch(cfg *spec.Switch, links Links) (CheckResult, error) {
 	}
 	e := NewEngine(EngineOptions{Links: links, Limits: lim,
 		Identity: &identity{Keys: map[string]uint16{}, Ports: map[string]uint16{}}})
+	e.readInterfaces()
 	pr, err := e.prepare(Desired{Switch: cfg})
 	if err != nil {
 		return CheckResult{}, err

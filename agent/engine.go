@@ -111,6 +111,7 @@ type Engine struct {
 	chUpdates chan portchannel.State
 
 	mu      sync.Mutex // serialises every write to the datapath
+	ifaces  Links      // the interfaces as the running operation read them
 	slots   *slots
 	rec     *reconciler
 	uplink  *uplinkChannel
@@ -182,6 +183,7 @@ func (e *Engine) Adopt(ports []bpf.Port) {
 func (e *Engine) Apply(ctx context.Context, d Desired) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	pr, err := e.prepare(d)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRefused, err)
@@ -200,6 +202,7 @@ func (e *Engine) Apply(ctx context.Context, d Desired) error {
 func (e *Engine) Check(d Desired) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	_, err := e.prepare(d)
 	return err
 }
@@ -221,6 +224,7 @@ func (e *Engine) rollback(cause error) {
 func (e *Engine) Retry() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	if e.status.State != EngineRetrying || e.applied == nil {
 		return true
 	}
@@ -264,7 +268,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 		return nil, err
 	}
 	ids := segmentIDs(d.Switch, e.segIDs)
-	if _, err := buildPlan(d.Switch, kept, ids, e.links, e.slots.clone(), e.uplinkView()); err != nil {
+	if _, err := buildPlan(d.Switch, kept, ids, e.ifaces, e.slots.clone(), e.uplinkView()); err != nil {
 		return nil, err
 	}
 	if pc, ok := d.Switch.PortChannel(d.Switch.Uplink); ok {
@@ -310,7 +314,7 @@ func (e *Engine) commit(pr *prepared) error {
 // write plans pr against the interfaces as they are now and reconciles
 // the maps to the plan; the new view is published once written.
 func (e *Engine) write(pr *prepared) (*plan, error) {
-	p, err := buildPlan(pr.d.Switch, pr.attached, pr.ids, e.links, e.slots, e.uplinkView())
+	p, err := buildPlan(pr.d.Switch, pr.attached, pr.ids, e.ifaces, e.slots, e.uplinkView())
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +379,7 @@ func (e *Engine) syncForwarding(sw *spec.Switch, p *plan) error {
 // A vEth whose interface does not exist is absent, not refused.
 func (e *Engine) checkVEthKinds(sw *spec.Switch) error {
 	for _, p := range sw.Ports {
-		l, err := e.links.Lookup(p.Interface)
+		l, err := e.ifaces.Lookup(p.Interface)
 		if errors.Is(err, errNoInterface) {
 			continue
 		}
@@ -395,6 +399,20 @@ func (e *Engine) checkVEthKinds(sw *spec.Switch) error {
 	return nil
 }
 
+// readInterfaces reads the host's interfaces once for the operation
+// that follows: every port is looked up, and one dump beats a request
+// per port.
+func (e *Engine) readInterfaces() {
+	e.ifaces = e.links
+	if s, ok := e.links.(snapshotter); ok {
+		if snap, err := s.Snapshot(); err == nil {
+			e.ifaces = snap
+		} else {
+			e.log.Warn("read interfaces; looking them up one by one", zap.Error(err))
+		}
+	}
+}
+
 // view returns what the engine last wrote; nil before the first apply.
 func (e *Engine) view() *view { return e.cur.Load() }
 
@@ -412,6 +430,7 @@ func (e *Engine) uplinkView() *uplinkState {
 func (e *Engine) LinkChanged(name string, index int, gone bool) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	v := e.view()
 	if v == nil {
 		return "", nil
@@ -433,6 +452,7 @@ func (e *Engine) LinkChanged(name string, index int, gone bool) (string, error) 
 func (e *Engine) ChannelChanged(st portchannel.State) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	if e.uplink == nil {
 		return nil
 	}
@@ -459,6 +479,7 @@ func (e *Engine) Start(ctx context.Context) {
 func (e *Engine) Resync() (int, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.readInterfaces()
 	if e.applied == nil || e.status.State == EngineRetrying {
 		return 0, nil
 	}

@@ -52,6 +52,37 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 		}
 		return Link{}, fmt.Errorf("interface %s: %w", name, err)
 	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return Link{}, fmt.Errorf("interface %s: addresses: %w", name, err)
+	}
+	return n.link(l, addrs), nil
+}
+
+// Snapshot reads every interface and address at once: an apply looks up
+// every port, and one dump beats a request per port (and an address dump
+// per port, which grows with the host).
+func (n netlinkLinks) Snapshot() (Links, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	byIndex := map[int][]netlink.Addr{}
+	for _, a := range addrs {
+		byIndex[a.LinkIndex] = append(byIndex[a.LinkIndex], a)
+	}
+	snap := make(snapshotLinks, len(links))
+	for _, l := range links {
+		snap[l.Attrs().Name] = n.link(l, byIndex[l.Attrs().Index])
+	}
+	return snap, nil
+}
+
+func (n netlinkLinks) link(l netlink.Link, addrs []netlink.Addr) Link {
 	link := Link{
 		Index:            l.Attrs().Index,
 		MTU:              l.Attrs().MTU,
@@ -60,23 +91,34 @@ func (n netlinkLinks) Lookup(name string) (Link, error) {
 		Kind:             l.Type(),
 		Loopback:         l.Attrs().Flags&net.FlagLoopback != 0,
 	}
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return Link{}, fmt.Errorf("interface %s: addresses: %w", name, err)
-	}
 	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
-			link.Addrs = append(link.Addrs, ip)
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
 		}
-	}
-	addrs6, err := netlink.AddrList(l, netlink.FAMILY_V6)
-	if err != nil {
-		return Link{}, fmt.Errorf("interface %s: addresses: %w", name, err)
-	}
-	for _, a := range addrs6 {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsGlobalUnicast() {
+		switch ip = ip.Unmap(); {
+		case ip.Is4():
+			link.Addrs = append(link.Addrs, ip)
+		case ip.IsGlobalUnicast():
 			link.HostAddrs = append(link.HostAddrs, ip)
 		}
 	}
-	return link, nil
+	return link
+}
+
+// snapshotLinks is the interfaces as one Snapshot found them.
+type snapshotLinks map[string]Link
+
+func (s snapshotLinks) Lookup(name string) (Link, error) {
+	l, ok := s[name]
+	if !ok {
+		return Link{}, fmt.Errorf("interface %s: %w", name, errNoInterface)
+	}
+	return l, nil
+}
+
+// snapshotter is implemented by Links that can read every interface at
+// once.
+type snapshotter interface {
+	Snapshot() (Links, error)
 }

@@ -5,6 +5,7 @@
 //	go run ./test/bench [-agent bin/vem-agent] [-rounds 3] [-duration 3s] [-explore]
 //	go run ./test/bench -vxlan [-agent bin/vem-agent] [-rounds 5] [-duration 5s]
 //	go run ./test/bench -portchannel [-agent bin/vem-agent] [-failovers 10]
+//	go run ./test/bench -engine [-agent bin/vem-agent] [-ports 1,100,4000]
 //
 // With -vxlan it measures VM to VM across two hypervisors over a routed
 // underlay instead: VXLAN through vem on both against the kernel's vxlan
@@ -13,6 +14,10 @@
 // With -portchannel it measures instead how fast an LACP port-channel
 // between two agents moves a flow off a member that goes down
 // (portchannel_*.go).
+//
+// With -engine it measures the agent's engine (engine_run.go): a
+// configuration change to datapath current for 1, 100 and 4,000 ports,
+// the agent's memory at that size, and how fast drift is repaired.
 //
 // Each VM namespace has eth0, a veth whose host end (tap1, tap2) sits in a
 // host namespace; vm1 and vm2 are also joined by a direct veth pair d0.
@@ -101,8 +106,12 @@ func run() error {
 	verbose := fs.Bool("v", false, "print every TCP counter that moved in each run")
 	vxlan := fs.Bool("vxlan", false, "measure VXLAN between two hosts: vem against the kernel's vxlan device and bridge")
 	pc := addPortChannelFlags(fs)
+	eng := addEngineFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if eng.enabled {
+		return runEngine(*agentBin, eng)
 	}
 	if pc.enabled {
 		return runPortChannel(*agentBin, pc)
