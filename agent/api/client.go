@@ -115,6 +115,22 @@ func (c *Client) Counters(ctx context.Context, port string) ([]Counters, error) 
 	return cs, err
 }
 
+// PortSecurity returns the port-security state of the vEth port (an
+// interface or a Vethernet name), or of every vEth when it is "".
+func (c *Client) PortSecurity(ctx context.Context, port string) ([]PortSecurity, error) {
+	path := "/v1/port-security"
+	if port != "" {
+		if strings.Contains(port, "/") || port == "." || port == ".." {
+			// Not a path segment, nor any port's name.
+			return nil, fmt.Errorf("port security of port %s: no such vEth: %w", port, ErrNotFound)
+		}
+		path += "/" + port // do escapes it
+	}
+	var ps []PortSecurity
+	err := c.do(ctx, http.MethodGet, path, nil, nil, &ps)
+	return ps, err
+}
+
 // Attach adds the vEth port p.
 func (c *Client) Attach(ctx context.Context, p spec.Port) error {
 	return c.do(ctx, http.MethodPost, "/v1/ports", nil, NewAttachRequest(p), nil)

@@ -90,6 +90,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/lacp/neighbors", s.handle(methods{http.MethodGet: s.lacpNeighbors}))
 	s.mux.Handle("/v1/lacp/counters", s.handle(methods{http.MethodGet: s.lacpCounters}))
 	s.mux.Handle("/v1/counters", s.handle(methods{http.MethodGet: s.counters}))
+	s.mux.Handle("/v1/port-security", s.handle(methods{http.MethodGet: s.portSecurity}))
+	s.mux.Handle("/v1/port-security/{port}", s.handle(methods{http.MethodGet: s.portSecurity}))
 	s.mux.Handle("/", s.handle(nil))
 }
 

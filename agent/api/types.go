@@ -236,6 +236,9 @@ type Backend interface {
 	LACPCounters(ctx context.Context) ([]LACPCounters, error)
 	// Counters for one port (by interface or Vethernet name), or all when port is "".
 	Counters(ctx context.Context, port string) ([]Counters, error)
+	// PortSecurity for one vEth (by interface or Vethernet name), or
+	// every vEth when port is "".
+	PortSecurity(ctx context.Context, port string) ([]PortSecurity, error)
 	// Attach adds a vEth port at run time (the libvirt hook's entry point).
 	Attach(ctx context.Context, p spec.Port) error
 	// Detach removes a port attached at run time or by configuration.

@@ -59,8 +59,8 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 		Short: "Show and change the state of the vem virtual switch on this host",
 		Long: `vemctl talks to the vem-agent on this host through its local API socket.
 It shows the module, its ports, segments, bridge domains, VXLAN tunnel
-endpoints, port-channels and their LACP state, MAC table and counters, and
-attaches or detaches vEth ports.`,
+endpoints, port-channels and their LACP state, MAC table, counters and
+port security, and attaches or detaches vEth ports.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(*cobra.Command, []string) error {

@@ -27,6 +27,7 @@ func testBackend() *apitest.Backend {
 		LACPNeighborList: testLACPNeighbors,
 		LACPCounterList:  testLACPCounters,
 		CounterList:      testCounters,
+		PortSecurityList: testPortSecurity,
 	}
 }
 
@@ -60,6 +61,8 @@ func TestShowJSON(t *testing.T) {
 		{"port-channel summary", []string{"show", "port-channel", "summary"}, &[]api.PortChannel{}, testPortChannels},
 		{"lacp neighbor", []string{"show", "lacp", "neighbor"}, &[]api.LACPNeighbor{}, testLACPNeighbors},
 		{"lacp counters", []string{"show", "lacp", "counters"}, &[]api.LACPCounters{}, testLACPCounters},
+		{"port-security", []string{"show", "port-security"}, &[]api.PortSecurity{}, testPortSecurity},
+		{"port-security of a port", []string{"show", "port-security", "tap-c"}, &[]api.PortSecurity{}, testPortSecurity[2:]},
 	}
 	socket := apitest.Serve(t, testBackend())
 	for _, tt := range tests {
@@ -129,6 +132,15 @@ func TestCommands(t *testing.T) {
 			"Vethernet1 tagged-on-access 1",
 		}, []string{"no-route"}},
 		{"counters of a port", []string{"show", "counters", "eth1"}, []string{"eth1 123456789 9876543210 0 0 0"}, []string{"Vethernet1"}},
+		{"port-security", []string{"show", "port-security"}, []string{
+			"Vethernet1 tap-a web on no yes lacp,lldp 7",
+			"Vethernet3 3 64 none 500 none",
+			"Vethernet1 198.51.100.0/24 52:54:00:00:01:0a pair",
+			"Vethernet1 spoofed-source 4",
+		}, nil},
+		{"port-security of a port", []string{"show", "port-security", "Vethernet2"}, []string{
+			"Vethernet2 tap-b router on yes no none 0",
+		}, []string{"Vethernet1", "Vethernet3", "Drop Reason"}},
 	}
 	socket := apitest.Serve(t, testBackend())
 	for _, tt := range tests {
@@ -243,6 +255,10 @@ func TestErrors(t *testing.T) {
 			"detach tap-x: no port on interface tap-x: not found", false},
 		{"counters of an unknown port", socket, []string{"show", "counters", "tap-x"},
 			"counters of port tap-x: unknown port tap-x: not found", false},
+		{"port-security of an unknown port", socket, []string{"show", "port-security", "tap-x"},
+			"port security of port tap-x: unknown port tap-x: not found", false},
+		{"port-security of two ports", socket, []string{"show", "port-security", "tap-a", "tap-b"},
+			`vemctl show port-security takes at most 1 port, got "tap-a" "tap-b"`, true},
 		{"counters of two ports", socket, []string{"show", "counters", "a", "b"},
 			`vemctl show counters takes at most 1 port, got "a" "b"`, true},
 		{"argument to ports", socket, []string{"show", "ports", "all"},

@@ -19,6 +19,7 @@ func newShowCmd(o *options) *cobra.Command {
 		newShowPortChannelCmd(o),
 		newShowLACPCmd(o),
 		newShowCountersCmd(o),
+		newShowPortSecurityCmd(o),
 	)
 	return cmd
 }

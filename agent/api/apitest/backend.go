@@ -39,6 +39,9 @@ type Backend struct {
 	LACPCounterList []api.LACPCounters
 	// CounterList holds the counters; Counters filters it by port.
 	CounterList []api.Counters
+	// PortSecurityList holds the vEths' port security; PortSecurity
+	// filters it by port name or interface.
+	PortSecurityList []api.PortSecurity
 	// Attachments records every port Attach added, in order, with the
 	// caller that asked for it.
 	Attachments []Attachment
@@ -168,6 +171,25 @@ func (b *Backend) Counters(_ context.Context, port string) ([]api.Counters, erro
 	for _, c := range b.CounterList {
 		if c.Port == port {
 			return []api.Counters{c}, nil
+		}
+	}
+	return nil, fmt.Errorf("unknown port %s: %w", port, api.ErrNotFound)
+}
+
+// PortSecurity returns the entry of port (matched against its Name or
+// Interface), or all of them for "". An unknown port is api.ErrNotFound.
+func (b *Backend) PortSecurity(_ context.Context, port string) ([]api.PortSecurity, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.Err != nil {
+		return nil, b.Err
+	}
+	if port == "" {
+		return slices.Clone(b.PortSecurityList), nil
+	}
+	for _, p := range b.PortSecurityList {
+		if p.Name == port || p.Interface == port {
+			return []api.PortSecurity{p}, nil
 		}
 	}
 	return nil, fmt.Errorf("unknown port %s: %w", port, api.ErrNotFound)
