@@ -176,7 +176,7 @@ func New(opts Options) (*Agent, error) {
 	a.dp = dp
 	eo := EngineOptions{
 		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id, LinkWatch: a.watch,
-		Now: opts.Clock.Now, Clock: opts.Clock,
+		Now: opts.Clock.Now, Clock: opts.Clock, RCU: sysfsRCU{},
 		SegmentIDs: segIDs,
 		PersistSegmentIDs: func(ids map[string]uint32) error {
 			return saveSegmentIDs(filepath.Join(dir, "segment-ids.json"), ids)
@@ -277,10 +277,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case err := <-serveErr:
 			return fmt.Errorf("local API: %w", err)
 		case <-poll.C():
-			if a.file.changed() {
-				a.log.Info("configuration file changed", zap.String("file", a.opts.ConfigFile))
-				a.Reload()
-			}
+			a.pollFile()
 		case <-retry.C():
 			a.retryDue()
 		case <-resync.C():
@@ -320,14 +317,26 @@ func (a *Agent) linkChanged(name string, index int, gone bool) {
 	}
 }
 
+// pollFile reloads the file when its content changed since it was last
+// read (by a poll or a SIGHUP).
+func (a *Agent) pollFile() {
+	a.mu.Lock()
+	changed := a.file.changed()
+	a.mu.Unlock()
+	if changed {
+		a.log.Info("configuration file changed", zap.String("file", a.opts.ConfigFile))
+		a.Reload()
+	}
+}
+
 // Reload re-reads the configuration file and applies it. A file that
 // cannot be read or parsed changes nothing; one the engine refuses or
 // fails to apply is retried with backoff until it applies or the file
 // changes again.
 func (a *Agent) Reload() error {
-	cfg, sum, err := a.file.load()
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	cfg, sum, err := a.file.load()
 	a.file.sum = sum
 	if err == nil {
 		err = a.checkFixed(cfg)

@@ -78,6 +78,9 @@ type EngineOptions struct {
 	Identity *identity
 	// Steer sets up RPS on a veth vEth; nil for none.
 	Steer func(iface string) error
+	// RCU expedites grace periods during bulk link changes; nil leaves
+	// them alone (tests).
+	RCU rcuExpediter
 	// SegmentIDs are local segments' IDs from a previous run, kept so
 	// that a restart renumbers nothing; Persist is told of every change.
 	SegmentIDs        map[string]uint32
@@ -150,7 +153,7 @@ func NewEngine(o EngineOptions) *Engine {
 		hops: o.NextHops, id: o.Identity, now: o.Now, saveIDs: o.PersistSegmentIDs, watch: o.LinkWatch, clock: o.Clock,
 		chUpdates: make(chan portchannel.State, 1),
 		slots:     newSlots(),
-		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer},
+		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer, rcu: o.RCU},
 		segIDs:    maps0(o.SegmentIDs),
 		status:    EngineStatus{State: EngineCurrent},
 	}

@@ -50,6 +50,9 @@ type reconciler struct {
 	linked map[int]bool
 	// steer, when set, steers a veth vEth's receive queues (RPS).
 	steer func(iface string) error
+	// rcu expedites RCU grace periods while many links change; nil
+	// leaves them alone.
+	rcu rcuExpediter
 	// vlans mirrors the datapath's VLAN table once read: this agent is its
 	// only writer, and reading 4096 entries costs milliseconds on every
 	// port-channel change.
@@ -157,6 +160,9 @@ func (r *reconciler) apply(p *plan) error {
 	// Programs go on last: the first frame a new port sends (a VM's
 	// MLD report, say) must find the whole state it needs, the uplink
 	// included, or it is dropped as no-uplink.
+	if r.rcu != nil && r.linkChanges(p, cur) > bulkLinkChanges {
+		defer r.rcu.Expedite()()
+	}
 	for ifindex, pi := range p.ports {
 		if r.linked[ifindex] {
 			continue
@@ -239,6 +245,22 @@ func (r *reconciler) apply(p *plan) error {
 		}
 	}
 	return nil
+}
+
+// linkChanges counts the tcx links an apply of p attaches or detaches.
+func (r *reconciler) linkChanges(p *plan, cur map[int]bpf.Port) int {
+	n := 0
+	for ifindex := range p.ports {
+		if !r.linked[ifindex] {
+			n++
+		}
+	}
+	for ifindex := range cur {
+		if _, keep := p.ports[ifindex]; !keep {
+			n++
+		}
+	}
+	return n
 }
 
 // forget drops the mirrors of the VLAN and static MAC tables and what is
