@@ -286,3 +286,32 @@ func TestSecondAgentRefused(t *testing.T) {
 		t.Errorf("the first agent stopped serving: %v", err)
 	}
 }
+
+// TestHostInterfacesCannotBeAttached: the loopback, an uplink and an
+// interface holding the host's address are no VM ports; an attach names
+// why, and the running ports are untouched.
+func TestHostInterfacesCannotBeAttached(t *testing.T) {
+	h := newSmallHost(t, "vm1", "vm2")
+	h.writeConfig(h.head() + h.port("vm1", "web") + h.port("vm2", "web"))
+	h.startAgent()
+	if err := h.tp.Veth(h.host, "mgmt0", h.sw, "mgmt-sw"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.host.AddAddr("mgmt0", "203.0.113.10/24"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ iface, want string }{
+		{"lo", "loopback"},
+		{"uplink0", "uplink"},
+		{"mgmt0", "203.0.113.10"},
+	} {
+		_, err := h.vemctl("port", "attach", "--interface", tt.iface, "--mac", "52:54:00:00:00:99", "--segment", "web")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("attach %s: %v, want a refusal naming %q", tt.iface, err, tt.want)
+		}
+	}
+	if got := len(h.ports(t)); got != 3 {
+		t.Errorf("%d ports after the refused attaches, want 3 (2 vEths, the uplink)", got)
+	}
+	h.ping(t, "vm1", "vm2", 2)
+}
