@@ -25,6 +25,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("host: hv1\nsegments:\n  - &s {name: a, type: local}\n  - *s\n  - <<: *s\n    name: b\n"))
 	f.Add([]byte("host: hv1\nportChannels: [{name: po1, mode: mac-pinning, members: [{interface: eth1, priority: -1}]}]\nuplink: po1\n"))
 	f.Add([]byte("host: hv1\nmacAgeing: -1s\nvtep: {address: '::1', port: 70000}\n"))
+	// Port security: every field, valid and not.
+	f.Add([]byte(base + `profiles:
+  - {name: sec, portSecurity: true, trusted: true, allowLinkLocal: [stp, lldp], maxMACs: 8,
+     stormControl: {broadcast: 100, multicast: 0, unknownUnicast: 10000000},
+     allowedAddressPairs: [{ip: 192.0.2.100/32, mac: "52:54:00:00:00:0b"}, {ip: "2001:db8:1::/48"}]}
+  - {name: open, maxMACs: 4096}
+`))
+	f.Add([]byte("host: hv1\nsegments: [{name: web, type: flat}]\nports:\n  - {interface: tap-a, mac: \"52:54:00:00:00:0a\", segment: web, ips: [192.0.2.1, \"2001:db8::1\", \"::ffff:192.0.2.1\", 192.0.2.1]}\n"))
+	f.Add([]byte("host: hv1\nprofiles:\n  - {name: p, maxMACs: -1, allowLinkLocal: [stp, stp, bpdu], stormControl: {broadcast: -5},\n     allowedAddressPairs: [{ip: \"fe80::1%eth0\"}, {ip: 192.0.2.1/24, mac: \"01:00:5e:00:00:01\"}, {mac: \"52:54:00:00:00:0c\"}]}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := spec.Parse(data)
