@@ -65,6 +65,7 @@ func (e *Engine) syncChannel(cfg *spec.Switch, vEths []string) error {
 	// Until the new channel reports, the datapath keeps the members it
 	// has: a restarted agent does not stop the uplink while LACP starts.
 	e.uplink = &uplinkChannel{ch: ch, cfg: want}
+	e.uplinkGen++
 	ch.SetVEths(vEths)
 	e.log.Info("port-channel started", zap.String("name", want.Name), zap.String("mode", string(want.Mode)))
 	if e.runCtx != nil {
@@ -88,6 +89,9 @@ func (e *Engine) startChannel() {
 func (e *Engine) stopChannel() {
 	if e.uplink != nil && e.uplink.cancel != nil {
 		e.uplink.cancel()
+	}
+	if e.uplink != nil {
+		e.uplinkGen++
 	}
 	e.uplink = nil
 }

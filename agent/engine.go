@@ -113,16 +113,19 @@ type Engine struct {
 	// chUpdates carries port-channel states to the agent's loop.
 	chUpdates chan portchannel.State
 
-	mu      sync.Mutex // serialises every write to the datapath
-	ifaces  Links      // the interfaces as the running operation read them
-	slots   *slots
-	rec     *reconciler
-	uplink  *uplinkChannel
-	runCtx  context.Context
-	segIDs  map[string]uint32
-	fwdIf   string // interface whose forwarding this engine turned on
-	applied *prepared
-	status  EngineStatus
+	mu     sync.Mutex // serialises every write to the datapath
+	ifaces Links      // the interfaces as the running operation read them
+	slots  *slots
+	rec    *reconciler
+	uplink *uplinkChannel
+	// uplinkGen counts changes of the uplink's port-channel or of its
+	// state: a plan made under another generation is made again.
+	uplinkGen uint64
+	runCtx    context.Context
+	segIDs    map[string]uint32
+	fwdIf     string // interface whose forwarding this engine turned on
+	applied   *prepared
+	status    EngineStatus
 
 	cur atomic.Pointer[view]
 }
@@ -134,6 +137,11 @@ type prepared struct {
 	attached []spec.Port // the attached ports the base serves
 	orphans  []orphan
 	ids      map[string]uint32
+	// plan, made by prepare on slots under uplinkGen, is written as it
+	// is when nothing changed the uplink in between; used once.
+	plan      *plan
+	slots     *slots
+	uplinkGen uint64
 }
 
 // NewEngine returns an engine over the datapath; nothing is written until
@@ -271,7 +279,9 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 		return nil, err
 	}
 	ids := segmentIDs(d.Switch, e.segIDs)
-	if _, err := buildPlan(d.Switch, kept, ids, e.ifaces, e.slots.clone(), e.uplinkView()); err != nil {
+	sl := e.slots.clone()
+	p, err := buildPlan(d.Switch, kept, ids, e.ifaces, sl, e.uplinkView())
+	if err != nil {
 		return nil, err
 	}
 	if pc, ok := d.Switch.PortChannel(d.Switch.Uplink); ok {
@@ -279,7 +289,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 			return nil, err
 		}
 	}
-	return &prepared{d: d, attached: kept, orphans: orphans, ids: ids}, nil
+	return &prepared{d: d, attached: kept, orphans: orphans, ids: ids, plan: p, slots: sl, uplinkGen: e.uplinkGen}, nil
 }
 
 // commit writes a prepared state: the port-channel, the maps, forwarding
@@ -317,10 +327,17 @@ func (e *Engine) commit(pr *prepared) error {
 // write plans pr against the interfaces as they are now and reconciles
 // the maps to the plan; the new view is published once written.
 func (e *Engine) write(pr *prepared) (*plan, error) {
-	p, err := buildPlan(pr.d.Switch, pr.attached, pr.ids, e.ifaces, e.slots, e.uplinkView())
-	if err != nil {
-		return nil, err
+	var p *plan
+	if pr.plan != nil && pr.uplinkGen == e.uplinkGen {
+		// Planned moments ago on the same interfaces and uplink state.
+		p, e.slots = pr.plan, pr.slots
+	} else {
+		var err error
+		if p, err = buildPlan(pr.d.Switch, pr.attached, pr.ids, e.ifaces, e.slots, e.uplinkView()); err != nil {
+			return nil, err
+		}
 	}
+	pr.plan, pr.slots = nil, nil
 	if err := e.rec.apply(p); err != nil {
 		return nil, fmt.Errorf("write datapath: %w", err)
 	}
@@ -433,7 +450,6 @@ func (e *Engine) uplinkView() *uplinkState {
 func (e *Engine) LinkChanged(name string, index int, gone bool) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.readInterfaces()
 	v := e.view()
 	if v == nil {
 		return "", nil
@@ -446,8 +462,9 @@ func (e *Engine) LinkChanged(name string, index int, gone bool) (string, error) 
 		why = "interface back; the port is bound again"
 	}
 	if why == "" {
-		return "", nil
+		return "", nil // most events: read nothing (a host has thousands of taps)
 	}
+	e.readInterfaces()
 	return why, e.replan()
 }
 
@@ -460,6 +477,7 @@ func (e *Engine) ChannelChanged(st portchannel.State) error {
 		return nil
 	}
 	e.uplink.view = uplinkState{State: st, Known: true}
+	e.uplinkGen++
 	return e.replan()
 }
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -222,7 +221,7 @@ func measureDrift(ctx context.Context, host *topo.NS, p *topo.Proc, instance str
 	}
 	for m.Lookup(key, val) != nil {
 		if time.Since(deleted) > 30*time.Second || ctx.Err() != nil {
-			return 0, 0, errors.New("the deleted port entry did not come back in 30 s")
+			return 0, 0, fmt.Errorf("the deleted port entry did not come back in 30 s; the agent said:\n%s", lastLines(p.Output(), 30))
 		}
 		time.Sleep(100 * time.Microsecond)
 	}
@@ -231,6 +230,12 @@ func measureDrift(ctx context.Context, host *topo.NS, p *topo.Proc, instance str
 		return back, 0, err
 	}
 	return back, tookOf(nthLine(p.Output(), "datapath drift repaired", 1)), nil
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // waitLog waits until the agent's output has the nth line holding what.
