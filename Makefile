@@ -11,10 +11,12 @@ build:
 	$(GO) build -o $(BIN)/vem-agent ./cmd/vem-agent
 	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
 
-# Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang).
+# Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang),
+# and the protocol's Go code from protocol/vem.proto (needs protoc).
 generate:
 	scripts/deps.sh generate
 	$(GO) generate ./bpf/
+	$(GO) generate ./protocol/
 
 vet:
 	$(GO) vet ./...
@@ -42,6 +44,10 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal -fuzztime=30s ./lacp/
 	$(GO) test -run='^$$' -fuzz=FuzzMarker -fuzztime=30s ./lacp/
 	$(GO) test -run='^$$' -fuzz=FuzzAttach -fuzztime=30s ./agent/api/
+	$(GO) test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=30s ./protocol/
+	$(GO) test -run='^$$' -fuzz='^FuzzReassemble$$' -fuzztime=30s ./protocol/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./protocol/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=30s ./protocol/
 
 bench: build
 	scripts/deps.sh bench

@@ -13,9 +13,10 @@ run) need ip iproute2; need nsenter util-linux; need ping iputils-ping ;;
 test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tcpdump tcpdump; need iperf3 iperf3; need tshark tshark
 	# The tests rebuild the eBPF objects to prove the committed ones current.
 	need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev)
-	need ovs-vswitchd openvswitch-switch ;;
+	need ovs-vswitchd openvswitch-switch
+	need protoc protobuf-compiler ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
-generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev) ;;
+generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
 *) echo "usage: $0 run|test|bench|generate" >&2; exit 2 ;;
 esac
 
