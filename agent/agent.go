@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -369,6 +370,10 @@ func (a *Agent) applyPendingLocked() error {
 	v := a.engine.view()
 	a.log.Info("configuration applied", zap.Int("ports", len(v.plan.ports)), zap.Int("segments", len(v.plan.segments)),
 		zap.Duration("took", took))
+	// Parsing a large file leaves tens of MB of garbage (the YAML node
+	// tree, the interface dump): hand it back to the host rather than
+	// hold it until the heap next grows.
+	debug.FreeOSMemory()
 	return nil
 }
 
