@@ -10,6 +10,7 @@ all: build
 build:
 	$(GO) build -o $(BIN)/vem-agent ./cmd/vem-agent
 	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
+	$(GO) build -o $(BIN)/vsm ./cmd/vsm
 
 # Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang),
 # and the protocol's Go code from protocol/vem.proto (needs protoc).
@@ -48,6 +49,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzReassemble$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=30s ./protocol/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./vsm/netdef/
 
 bench: build
 	scripts/deps.sh bench
