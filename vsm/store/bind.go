@@ -35,15 +35,13 @@ func (s *Store) Bind(host string, module int, iface string, req BindRequest) (Bi
 	}
 	key := bindKey{module, iface}
 	cause := fmt.Sprintf("bind %s on module %d (%s)", iface, module, host)
-	_, err := s.update(cause, false, func(next *state) error {
+	_, st, err := s.updateState(cause, false, func(next *state) error {
 		return next.bind(host, key, req)
-	}, func(p bindingProblem) string { return "" })
+	}, nil)
 	if err != nil {
 		return Binding{}, err
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cur.bindings[key], nil
+	return st.bindings[key], nil
 }
 
 // Unbind removes the binding of iface on module; its dynamic port

@@ -241,44 +241,53 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 // error of edit, of resolving or of the commit leaves the state as it
 // was.
 func (s *Store) update(cause string, dryRun bool, edit func(next *state) error, locate locator) (Result, error) {
+	r, _, err := s.updateState(cause, dryRun, edit, locate)
+	return r, err
+}
+
+// updateState is update that also returns the state it leaves: the one
+// committed, or the current one when nothing changed.
+func (s *Store) updateState(cause string, dryRun bool, edit func(next *state) error, locate locator) (Result, *state, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return Result{}, ErrClosed
+		return Result{}, nil, ErrClosed
 	}
 	cur := s.cur
 	next := cur.clone()
 	if err := edit(next); err != nil {
-		return Result{Generation: cur.gen}, err
+		return Result{Generation: cur.gen}, nil, err
 	}
 	if problems := next.resolve(); len(problems) > 0 {
-		return Result{Generation: cur.gen}, conflictOf(problems, locate)
+		return Result{Generation: cur.gen}, nil, conflictOf(problems, locate)
 	}
 	enc, err := next.encode()
 	if err != nil {
-		return Result{Generation: cur.gen}, err
+		return Result{Generation: cur.gen}, nil, err
 	}
 	writes, objs, err := diff(s.enc, enc)
 	if err != nil {
-		return Result{Generation: cur.gen}, err
+		return Result{Generation: cur.gen}, nil, err
 	}
 	if len(writes) == 0 {
-		return resultOf(cur.gen, nil), nil
+		r := resultOf(cur.gen, nil)
+		r.DryRun = dryRun
+		return r, cur, nil
 	}
 	next.gen = cur.gen + 1
 	if dryRun {
 		r := resultOf(cur.gen, objs)
 		r.DryRun = true
-		return r, nil
+		return r, cur, nil
 	}
 	change := Change{Generation: next.gen, Time: s.now().UTC(), Cause: cause, Objects: objs}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return s.commit(tx, next, writes, &change) }); err != nil {
-		return Result{Generation: cur.gen}, fmt.Errorf("%s: commit generation %d: %w", cause, next.gen, err)
+		return Result{Generation: cur.gen}, nil, fmt.Errorf("%s: commit generation %d: %w", cause, next.gen, err)
 	}
 	s.cur, s.enc = next, enc
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return resultOf(next.gen, objs), nil
+	return resultOf(next.gen, objs), next, nil
 }
 
 // commit writes one change in tx.
