@@ -24,6 +24,9 @@ func splitSnapshot(s *Snapshot, nonce uint64, chunkSize int) ([]*SnapshotChunk, 
 	}
 	sum := sha256.Sum256(data)
 	count := max((len(data)+chunkSize-1)/chunkSize, 1)
+	if count > MaxChunks {
+		return nil, fmt.Errorf("%w: snapshot of %d bytes in %d chunks, at most %d", ErrTooLarge, len(data), count, MaxChunks)
+	}
 	chunks := make([]*SnapshotChunk, 0, count)
 	for i := range count {
 		end := min((i+1)*chunkSize, len(data))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -104,8 +105,15 @@ func fromStream(err error) error {
 	case codes.Canceled:
 		return fmt.Errorf("%w: %s", ErrClosed, st.Message())
 	case codes.ResourceExhausted:
-		// gRPC's own refusal of an oversized message.
-		return fmt.Errorf("%w: %w", ErrTooLarge, &PeerError{Code: st.Code(), Message: st.Message()})
+		if strings.Contains(st.Message(), "larger than max") {
+			// gRPC's own refusal of an oversized message.
+			return fmt.Errorf("%w: %s", ErrTooLarge, st.Message())
+		}
+	case codes.Internal:
+		if strings.Contains(st.Message(), "unmarshal") {
+			// gRPC could not decode what came in.
+			return fmt.Errorf("%w: %s", ErrMalformed, st.Message())
+		}
 	}
 	return &PeerError{Code: st.Code(), Message: st.Message()}
 }

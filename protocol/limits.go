@@ -13,8 +13,9 @@ const (
 	MaxChunkData = 32 << 10
 	// MaxSnapshotSize is the largest serialized Snapshot a VEM accepts.
 	MaxSnapshotSize = 64 << 20
-	// MaxChunks is the most chunks one snapshot may come in.
-	MaxChunks = MaxSnapshotSize/MaxChunkData + 1
+	// MaxChunks is the most chunks one snapshot may come in (senders may
+	// cut smaller chunks than MaxChunkData).
+	MaxChunks = 1 << 20
 	// MaxNameLen bounds host, VSM, profile, segment and interface names
 	// and other identifiers in messages.
 	MaxNameLen = 253

@@ -125,7 +125,10 @@ func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 		return toStatus(fromStream(err))
 	}
 
-	sess := newSession(ctx, stream, s.cfg.Domain, KindVSM, KindVEM, log)
+	// The session ends through its reader, which sees why the stream ended
+	// (a refused oversized or undecodable message cancels the stream's
+	// context too, and would hide the reason).
+	sess := newSession(context.WithoutCancel(ctx), stream, s.cfg.Domain, KindVSM, KindVEM, log)
 	vs := &VEMSession{s: sess, hello: hello, peer: id, version: negotiate(local, hello.GetVersion())}
 	sess.start()
 	log.Info("session open", zap.String("version", versionString(vs.version)),
