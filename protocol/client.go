@@ -81,7 +81,8 @@ func DialOptions(conf *tls.Config) []grpc.DialOption {
 // come from the name its certificate carries. A refusal (domain, version,
 // identity) comes back as an error matching ErrDomain, ErrVersion,
 // ErrIdentity... with errors.Is. The session runs until Close or until
-// either side ends it.
+// either side ends it (Done, Err); Close it then too, to release the
+// connection.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*VSMSession, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)

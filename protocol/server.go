@@ -30,6 +30,7 @@ type ServerConfig struct {
 	// version, the host its certificate names) and the Welcome sent. The
 	// session lives until Serve returns; a non-nil error is sent to the
 	// VEM as the session's status. ctx ends when the session fails.
+	// Messages still queued when Serve returns are dropped.
 	Serve func(ctx context.Context, s *VEMSession) error
 	// Logger receives refusals and session ends; nil logs nothing.
 	Logger *zap.Logger
