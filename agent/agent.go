@@ -206,6 +206,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.base, a.attached, a.lastReload = cfg, attached, a.opts.Clock.Now()
+	debug.FreeOSMemory() // what the start-up parsed and dumped
 	ok = true
 	return a, nil
 }

@@ -167,10 +167,11 @@ func measureEngine(agentBin string, n int) (engineResult, error) {
 	if res.applyOne, res.applyOneEngine, err = apply(config(n, true), 2); err != nil {
 		return res, err
 	}
-	res.rssKB = rssKB(p.Pid())
 	// Let the file poll see the last change too, so that no reload
-	// repairs the entry the drift measurement deletes.
+	// repairs the entry the drift measurement deletes; the RSS is the
+	// steady state's.
 	time.Sleep(1500 * time.Millisecond)
+	res.rssKB = rssKB(p.Pid())
 
 	// Drift: delete the first tap's entry behind the agent's back.
 	if res.driftRepair, res.resyncTook, err = measureDrift(s.ctx, host, p, instance); err != nil {
