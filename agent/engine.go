@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -49,12 +50,11 @@ type EngineStatus struct {
 // view is an immutable picture of what the engine applied, for readers
 // that must not hold the engine's lock (map dumps for show commands).
 type view struct {
-	sw       *spec.Switch // the base
-	plan     *plan
-	orphans  []orphan
-	segIDs   map[string]uint32
-	uplink   *uplinkChannel
-	attached []spec.Port
+	sw      *spec.Switch // the base
+	plan    *plan
+	orphans []orphan
+	segIDs  map[string]uint32
+	uplink  *uplinkChannel
 }
 
 // forwarding turns IPv4 forwarding on and off for an interface
@@ -162,18 +162,10 @@ func NewEngine(o EngineOptions) *Engine {
 		chUpdates: make(chan portchannel.State, 1),
 		slots:     newSlots(),
 		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer, rcu: o.RCU},
-		segIDs:    maps0(o.SegmentIDs),
+		segIDs:    maps.Clone(o.SegmentIDs),
 		status:    EngineStatus{State: EngineCurrent},
 	}
 	return e
-}
-
-func maps0(m map[string]uint32) map[string]uint32 {
-	out := make(map[string]uint32, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Adopt takes over the slots of ports a previous agent left in the
@@ -313,8 +305,8 @@ func (e *Engine) commit(pr *prepared) error {
 	if err := e.syncForwarding(sw, p); err != nil {
 		return err
 	}
-	if !mapsEqual(e.segIDs, pr.ids) {
-		e.segIDs = maps0(pr.ids)
+	if !maps.Equal(e.segIDs, pr.ids) {
+		e.segIDs = maps.Clone(pr.ids)
 		if e.saveIDs != nil {
 			if err := e.saveIDs(e.segIDs); err != nil {
 				e.log.Warn("save segment IDs", zap.Error(err))
@@ -343,7 +335,7 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 	}
 	e.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
 	e.cur.Store(&view{sw: pr.d.Switch, plan: p, orphans: pr.orphans, segIDs: pr.ids,
-		uplink: e.uplink, attached: pr.d.Attached})
+		uplink: e.uplink})
 	if p.settings.VTEP.IsValid() && e.hops != nil {
 		e.hops(p, e.spreadFunc(pr.d.Switch, p))
 	}
@@ -523,16 +515,4 @@ type sysctlForwarding struct{}
 func (sysctlForwarding) Forwarding(iface string) (bool, error) { return vxlan.Forwarding(iface) }
 func (sysctlForwarding) SetForwarding(iface string, on bool) error {
 	return vxlan.SetForwarding(iface, on)
-}
-
-func mapsEqual(a, b map[string]uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
