@@ -1,14 +1,13 @@
 // Package vsm is the Virtual Supervisor Module: the management plane that
 // holds the network definition (segments with their bridge domains,
 // policy profiles, pre-created ports), the ports VEMs bind and the
-// dynamic port profiles they use, and serves them to operators and
-// orchestrators through the northbound API.
+// dynamic port profiles they use, serves them to operators and
+// orchestrators through the northbound API, and to the VEMs through
+// their sessions (gRPC over mutual TLS, package protocol).
 //
-// This is the supervisor's foundation: its state (vsm/store, in bbolt
-// under the VSM file's dataDir) and its northbound API (vsm/api). The VEM
-// sessions (the control protocol) and the HA pair come next; they are to
-// call the store's Bind, Unbind and UnbindModule as VEMs attach ports,
-// and follow its Snapshot and Changes to push configuration.
+// Its state is vsm/store (in bbolt under the VSM file's dataDir), its
+// northbound API vsm/api, its VEM sessions vsm/vems. The HA pair comes
+// next; this supervisor runs standalone (active, at its stored epoch).
 package vsm
 
 import (
@@ -20,27 +19,41 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
+	"github.com/vem-switch/vem/protocol"
 	"github.com/vem-switch/vem/vsm/api"
 	"github.com/vem-switch/vem/vsm/config"
 	"github.com/vem-switch/vem/vsm/store"
+	"github.com/vem-switch/vem/vsm/vems"
 )
 
 // ShutdownTimeout bounds how long Serve waits for API requests in flight
 // when it stops.
 const ShutdownTimeout = 5 * time.Second
 
-// Supervisor is one VSM: its store and its northbound API.
+// Options tune New; the zero value is the production setting.
+type Options struct {
+	// HeartbeatInterval is vems.DefaultHeartbeatInterval when 0.
+	HeartbeatInterval time.Duration
+}
+
+// Supervisor is one VSM: its store, its northbound API and its VEM
+// sessions.
 type Supervisor struct {
 	cfg   *config.Config
 	log   *zap.Logger
 	store *store.Store
 	api   *api.Server
+	vems  *vems.Manager
+	grpc  *grpc.Server // nil without tls: no VEM sessions
 }
 
-// New opens the VSM's store in cfg.DataDir. A nil log discards. Close
-// the supervisor (or let Run end) to release the data file.
-func New(cfg *config.Config, log *zap.Logger) (*Supervisor, error) {
+// New opens the VSM's store in cfg.DataDir and, when the file names TLS
+// credentials, prepares the VEM sessions (mutual TLS: the certificate
+// must be a VSM's, named as the file names this VSM). A nil log discards.
+// Close the supervisor (or let Run end) to release the data file.
+func New(cfg *config.Config, log *zap.Logger, opts Options) (*Supervisor, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -48,44 +61,159 @@ func New(cfg *config.Config, log *zap.Logger) (*Supervisor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vsm %s: %w", cfg.Name, err)
 	}
-	info := api.Info{Name: cfg.Name, Domain: cfg.Domain, Role: string(cfg.Role), Module: cfg.Role.Module()}
-	return &Supervisor{cfg: cfg, log: log, store: st, api: api.NewServer(st, info, log.Named("api"))}, nil
+	s := &Supervisor{cfg: cfg, log: log, store: st}
+	if err := s.setup(opts); err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("vsm %s: %w", cfg.Name, err)
+	}
+	return s, nil
 }
 
-// Store is the VSM's state, for the VEM protocol and the HA pair.
+// setup makes the VEM sessions' manager, their gRPC server and the API.
+func (s *Supervisor) setup(opts Options) error {
+	role := roleOf(s.cfg.Role)
+	m, err := vems.New(vems.Config{Name: s.cfg.Name, Role: role, Store: s.store,
+		HeartbeatInterval: opts.HeartbeatInterval, Logger: s.log.Named("vems")})
+	if err != nil {
+		return err
+	}
+	s.vems = m
+	info := api.Info{Name: s.cfg.Name, Domain: s.cfg.Domain, Role: string(s.cfg.Role), Module: s.cfg.Role.Module(),
+		Modules: s.modules}
+	s.api = api.NewServer(s.store, info, s.log.Named("api"))
+	if s.cfg.TLS == nil {
+		return nil
+	}
+	conf, err := protocol.ServerTLS(protocol.TLSFiles{CA: s.cfg.TLS.CA, Cert: s.cfg.TLS.Cert, Key: s.cfg.TLS.Key})
+	if err != nil {
+		return err
+	}
+	if leaf := conf.Certificates[0].Leaf; leaf != nil && leaf.Subject.CommonName != s.cfg.Name {
+		return fmt.Errorf("tls.cert %s is the certificate of %q, not of this VSM %q: VEMs would refuse it",
+			s.cfg.TLS.Cert, leaf.Subject.CommonName, s.cfg.Name)
+	}
+	srv, err := protocol.NewServer(protocol.ServerConfig{Domain: uint32(s.cfg.Domain), Name: s.cfg.Name, Role: role,
+		Serve: m.Serve, Logger: s.log.Named("protocol")})
+	if err != nil {
+		return err
+	}
+	s.grpc = grpc.NewServer(protocol.ServerOptions(conf)...)
+	srv.Register(s.grpc)
+	return nil
+}
+
+// roleOf is a VSM file role as the protocol names it.
+func roleOf(r config.Role) protocol.Role {
+	switch r {
+	case config.RolePrimary:
+		return protocol.Role_ROLE_PRIMARY
+	case config.RoleSecondary:
+		return protocol.Role_ROLE_SECONDARY
+	}
+	return protocol.Role_ROLE_STANDALONE
+}
+
+// modules lists the VEMs for the API's show module.
+func (s *Supervisor) modules() ([]api.Module, error) {
+	mods, err := s.vems.Modules()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.Module, 0, len(mods))
+	for _, m := range mods {
+		if m.Module == 0 {
+			continue // a session that has not attached
+		}
+		am := api.Module{Module: m.Module, Host: m.Host, Status: m.Status, VTEP: m.VTEP,
+			Generation: m.AckedGeneration, SentGeneration: m.SentGeneration, Nack: m.Nack, NackGeneration: m.NackGeneration}
+		if m.Status == vems.StatusOK {
+			am.VSM = s.cfg.Name
+			since := m.Since.UTC()
+			am.Since = &since
+		}
+		out = append(out, am)
+	}
+	return out, nil
+}
+
+// Store is the VSM's state, for the HA pair.
 func (s *Supervisor) Store() *store.Store { return s.store }
+
+// VEMs is the VSM's VEM sessions, for the HA pair (SetState,
+// SwitchRequest).
+func (s *Supervisor) VEMs() *vems.Manager { return s.vems }
 
 // Close releases the store.
 func (s *Supervisor) Close() error { return s.store.Close() }
 
-// Run listens on the VSM file's api address and serves until ctx ends,
-// then closes the supervisor.
+// Run listens on the VSM file's api address and, with TLS credentials,
+// on its listen address for VEM sessions, and serves until ctx ends, then
+// closes the supervisor.
 func (s *Supervisor) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.API)
+	apiLn, err := net.Listen("tcp", s.cfg.API)
 	if err != nil {
 		_ = s.Close()
 		return fmt.Errorf("vsm %s: listen for the API: %w", s.cfg.Name, err)
 	}
-	return s.Serve(ctx, ln)
+	var vemLn net.Listener
+	if s.grpc != nil {
+		if vemLn, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			_ = apiLn.Close()
+			_ = s.Close()
+			return fmt.Errorf("vsm %s: listen for VEM sessions: %w", s.cfg.Name, err)
+		}
+	}
+	return s.Serve(ctx, apiLn, vemLn)
 }
 
-// Serve serves the northbound API on ln until ctx ends, then lets the
-// requests in flight finish (up to ShutdownTimeout) and closes the
-// supervisor.
-func (s *Supervisor) Serve(ctx context.Context, ln net.Listener) error {
-	s.log.Info("vsm serving", zap.String("name", s.cfg.Name), zap.Int("domain", s.cfg.Domain),
-		zap.String("role", string(s.cfg.Role)), zap.Stringer("api", ln.Addr()),
-		zap.Uint64("generation", s.store.Generation()))
-	done := make(chan error, 1)
-	go func() { done <- s.api.Serve(ln) }()
+// Serve serves the northbound API on apiLn and VEM sessions on vemLn
+// (nil, or a VSM file without tls: none) until ctx ends, then ends the
+// sessions, lets the API requests in flight finish (up to
+// ShutdownTimeout) and closes the supervisor.
+func (s *Supervisor) Serve(ctx context.Context, apiLn, vemLn net.Listener) error {
+	fields := []zap.Field{zap.String("name", s.cfg.Name), zap.Int("domain", s.cfg.Domain),
+		zap.String("role", string(s.cfg.Role)), zap.Stringer("api", apiLn.Addr()), zap.Uint64("generation", s.store.Generation())}
+	if vemLn != nil && s.grpc != nil {
+		fields = append(fields, zap.Stringer("listen", vemLn.Addr()))
+	} else {
+		if vemLn != nil {
+			_ = vemLn.Close()
+		}
+		vemLn = nil
+		s.log.Warn("no tls in the VSM file: VEM sessions are not served")
+	}
+	s.log.Info("vsm serving", fields...)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 3)
+	n := 2
+	go func() { errs <- s.api.Serve(apiLn) }()
+	go func() { errs <- s.vems.Run(ctx) }()
+	if vemLn != nil {
+		n++
+		go func() {
+			if err := s.grpc.Serve(vemLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errs <- fmt.Errorf("serve VEM sessions on %s: %w", vemLn.Addr(), err)
+				return
+			}
+			errs <- nil
+		}()
+	}
 	var err error
 	select {
-	case err = <-done:
+	case err = <-errs:
+		n--
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
-		err = s.api.Shutdown(sctx)
-		cancel()
-		err = errors.Join(err, <-done)
+	}
+	cancel()
+	if s.grpc != nil {
+		s.grpc.Stop()
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	err = errors.Join(err, s.api.Shutdown(sctx))
+	scancel()
+	for ; n > 0; n-- {
+		err = errors.Join(err, <-errs)
 	}
 	s.log.Info("vsm stopped", zap.Uint64("generation", s.store.Generation()))
 	return errors.Join(err, s.Close())

@@ -18,15 +18,18 @@ func newRunCmd(o *options) *cobra.Command {
 	var debug bool
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run the VSM: its state and northbound API",
+		Short: "Run the VSM: its state, northbound API and VEM sessions",
 		Long: `run loads the VSM file (--config), opens the VSM's state in its dataDir
-(created if need be; another vsm on the same dataDir is refused) and serves
-the northbound API on its api address until SIGINT or SIGTERM.
+(created if need be; another vsm on the same dataDir is refused), serves
+the northbound API on its api address and, when the file names tls
+credentials, VEM sessions (gRPC over mutual TLS) on its listen address,
+until SIGINT or SIGTERM.
 
 Every field of the VSM file is checked (name, domain, role, listen, api,
-control, management, heartbeatLossInterval, dataDir, tls), but this vsm
-does not yet open VEM sessions on listen nor pair with a peer over control
-and management: the VEM protocol and the HA pair come next.`,
+control, management, heartbeatLossInterval, dataDir, tls). The tls
+certificate must be this VSM's (vsm certs init makes a development one).
+Without tls no VEM is served. This vsm runs standalone: it does not yet
+pair with a peer over control and management.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(o.config)
@@ -55,7 +58,7 @@ and management: the VEM protocol and the HA pair come next.`,
 }
 
 func runVSM(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	sup, err := vsm.New(cfg, log)
+	sup, err := vsm.New(cfg, log, vsm.Options{})
 	if err != nil {
 		return err
 	}

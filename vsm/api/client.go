@@ -74,6 +74,12 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return out, c.do(ctx, http.MethodGet, "/v1/status", "", nil, &out)
 }
 
+// Modules returns show module: the VSM and its VEMs.
+func (c *Client) Modules(ctx context.Context) (ModulesResponse, error) {
+	var out ModulesResponse
+	return out, c.do(ctx, http.MethodGet, "/v1/modules", "", nil, &out)
+}
+
 // Network returns the VSM's network definition.
 func (c *Client) Network(ctx context.Context) (NetworkResponse, error) {
 	var out NetworkResponse

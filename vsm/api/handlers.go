@@ -35,6 +35,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/port-profiles/{name}", s.handle(one))
 	s.mux.Handle("/v1/bridge-domains", s.handle(methods{get: s.bridgeDomains}))
 	s.mux.Handle("/v1/changes", s.handle(methods{get: s.changes}))
+	s.mux.Handle("/v1/modules", s.handle(methods{get: s.modules}))
 	s.mux.Handle("/", s.handle(nil))
 }
 

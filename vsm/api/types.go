@@ -20,6 +20,7 @@
 //	GET    /v1/port-profiles[/{name}]      dynamic port profiles (read-only: other methods are 405)
 //	GET    /v1/bridge-domains              the bridge domains of vxlan segments
 //	GET    /v1/changes?since=N             the change log after generation N (410 once compacted)
+//	GET    /v1/modules                     show module: this VSM and every VEM it has numbered
 //
 // Network definitions (apply, sync) are YAML or JSON by Content-Type
 // (YAML when none); single objects are JSON. Decoding is strict: unknown,
@@ -56,6 +57,9 @@ type Info struct {
 	Domain int
 	Role   string
 	Module int
+	// Modules lists the VEMs (module, host, status and what the VEM
+	// sessions know; the server counts the ports); nil lists none.
+	Modules func() ([]Module, error)
 }
 
 // NetworkResponse is the answer of GET /v1/network.
