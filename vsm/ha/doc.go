@@ -16,8 +16,9 @@
 //     discovery window (3 s by default). A peer that is active makes it
 //     standby; a peer that is also initializing makes the primary active
 //     at once (the secondary waits for it); no peer heard by the end of
-//     the window makes it active. A secondary that still hears an
-//     initializing primary then waits another window.
+//     the window makes it active. One that still hears a peer which is
+//     not active (a primary booting, or a standby about to take over from
+//     it) waits another window.
 //   - Heartbeats: every interval (1 s) an active or initializing VSM sends
 //     a request on the control path; a standby only answers (the guide:
 //     "a standby VSM sends heartbeats only in response to active VSM
