@@ -84,9 +84,10 @@ func newRootCmd(getenv func(string) string) *cobra.Command {
 VEMs bind and their dynamic port profiles (vnn<N>), and serves them through
 its northbound HTTP/JSON API.
 
-'vsm run' serves a VSM; the other commands talk to its API at the api
-address of the VSM file (--config). VEM sessions and the HA pair come
-next: this vsm serves the state and the northbound API only.`,
+'vsm run' serves a VSM: its northbound API and its VEM sessions (gRPC over
+mutual TLS); 'vsm certs init' makes development credentials; the other
+commands talk to its API at the api address of the VSM file (--config).
+The HA pair comes next: this vsm runs standalone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -114,8 +115,8 @@ next: this vsm serves the state and the northbound API only.`,
 	flags.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the VSM")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
-	// The HA pair and the VEM protocol add theirs here: system
-	// (switchover, redundancy role), certs, and more under show.
-	root.AddCommand(newRunCmd(o), newApplyCmd(o), newSyncCmd(o), newShowCmd(o))
+	// The HA pair adds its own here: system (switchover, redundancy
+	// role), and more under show.
+	root.AddCommand(newRunCmd(o), newApplyCmd(o), newSyncCmd(o), newShowCmd(o), newCertsCmd())
 	return root
 }

@@ -11,9 +11,8 @@ func newShowCmd(o *options) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	// The HA pair and the VEM protocol add 'system redundancy status' and
-	// 'module' here.
+	// The HA pair adds 'system redundancy status' here.
 	cmd.AddCommand(newShowSegmentsCmd(o), newShowProfilesCmd(o), newShowPortsCmd(o),
-		newShowPortProfilesCmd(o), newShowBridgeDomainsCmd(o))
+		newShowPortProfilesCmd(o), newShowBridgeDomainsCmd(o), newShowModuleCmd(o))
 	return cmd
 }
