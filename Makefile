@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./vsm/netdef/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCheckpoint$$' -fuzztime=30s ./headless/
 
 bench: build
 	scripts/deps.sh bench
