@@ -91,6 +91,8 @@ type Switch struct {
 	// MACAgeing is how long a learned MAC stays without traffic, 10s to
 	// 1000000s; default DefaultMACAgeing.
 	MACAgeing Duration `yaml:"macAgeing" json:"macAgeing,omitempty"`
+	// VSM, when set, switches the agent to VSM mode (see VSM).
+	VSM *VSM `yaml:"vsm" json:"vsm,omitempty"`
 }
 
 // VTEP is the local VXLAN tunnel endpoint.

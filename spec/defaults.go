@@ -3,7 +3,8 @@ package spec
 // ApplyDefaults fills in what the file may leave out: instance "default",
 // socket /run/vem/<instance>.sock, macAgeing DefaultMACAgeing, a VTEP port of
 // DefaultVXLANPort, and for port-channels rate "fast" in LACP modes and hash
-// "src-dst-mac" in modes that hash. Parse and Load call it; call it yourself
+// "src-dst-mac" in modes that hash, and vsm.headlessAfter DefaultHeadlessAfter.
+// Parse and Load call it; call it yourself
 // before Validate on a Config built in code.
 func (c *Switch) ApplyDefaults() {
 	if c.Instance == "" {
@@ -12,6 +13,7 @@ func (c *Switch) ApplyDefaults() {
 	if c.Socket == "" {
 		c.Socket = "/run/vem/" + c.Instance + ".sock"
 	}
+	c.applyVSMDefaults()
 	if c.MACAgeing == 0 {
 		c.MACAgeing = Duration(DefaultMACAgeing)
 	}

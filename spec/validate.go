@@ -80,6 +80,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 	v.uplink()
 	v.portChannelNames()
 	v.capacity()
+	v.vsm()
 	if len(v.problems) == 0 {
 		return nil
 	}
