@@ -7,7 +7,10 @@
 //
 // Its state is vsm/store (in bbolt under the VSM file's dataDir), its
 // northbound API vsm/api, its VEM sessions vsm/vems. The HA pair comes
-// next; this supervisor runs standalone (active, at its stored epoch).
+// (vsm/pair) runs when the VSM file's role is primary or secondary: its
+// redundancy state machine (vsm/ha) over heartbeats on the control and
+// management paths, and the replication of the store to the standby. A
+// standalone supervisor is active at once, at its stored epoch.
 package vsm
 
 import (
@@ -21,9 +24,12 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
+	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/protocol"
 	"github.com/vem-switch/vem/vsm/api"
 	"github.com/vem-switch/vem/vsm/config"
+	"github.com/vem-switch/vem/vsm/ha"
+	"github.com/vem-switch/vem/vsm/pair"
 	"github.com/vem-switch/vem/vsm/store"
 	"github.com/vem-switch/vem/vsm/vems"
 )
@@ -36,6 +42,17 @@ const ShutdownTimeout = 5 * time.Second
 type Options struct {
 	// HeartbeatInterval is vems.DefaultHeartbeatInterval when 0.
 	HeartbeatInterval time.Duration
+	// Clock drives the redundancy state machine; nil is the system clock.
+	Clock clock.Clock
+	// DiscoveryWindow is ha.DefaultDiscoveryWindow when 0.
+	DiscoveryWindow time.Duration
+}
+
+// Listeners are what Serve serves on. API is required; VEM nil serves no
+// VEM sessions; Control and Management nil are listened on at the VSM
+// file's addresses (a VSM of a pair only).
+type Listeners struct {
+	API, VEM, Control, Management net.Listener
 }
 
 // Supervisor is one VSM: its store, its northbound API and its VEM
@@ -47,6 +64,8 @@ type Supervisor struct {
 	api   *api.Server
 	vems  *vems.Manager
 	grpc  *grpc.Server // nil without tls: no VEM sessions
+	node  *ha.Node     // the redundancy state machine
+	pair  *pair.Pair   // nil standalone
 }
 
 // New opens the VSM's store in cfg.DataDir and, when the file names TLS
@@ -60,6 +79,17 @@ func New(cfg *config.Config, log *zap.Logger, opts Options) (*Supervisor, error)
 	st, err := store.Open(filepath.Join(cfg.DataDir, store.FileName), store.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("vsm %s: %w", cfg.Name, err)
+	}
+	role, err := storedRole(cfg.DataDir)
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("vsm %s: %w", cfg.Name, err)
+	}
+	if role != "" && role != cfg.Role {
+		log.Info("redundancy role set by vsm system redundancy role", zap.String("file", string(cfg.Role)), zap.String("role", string(role)))
+		c := *cfg
+		c.Role = role
+		cfg = &c
 	}
 	s := &Supervisor{cfg: cfg, log: log, store: st}
 	if err := s.setup(opts); err != nil {
@@ -78,8 +108,15 @@ func (s *Supervisor) setup(opts Options) error {
 		return err
 	}
 	s.vems = m
+	if err := s.setupRedundancy(opts); err != nil {
+		return err
+	}
 	info := api.Info{Name: s.cfg.Name, Domain: s.cfg.Domain, Role: string(s.cfg.Role), Module: s.cfg.Role.Module(),
-		Modules: s.modules}
+		Modules: s.modules, Redundancy: s.node.Status, Switchover: s.node.Switchover, SetRole: s.setRole,
+		Writable: s.writable}
+	if s.pair != nil {
+		info.Replicated = s.pair.Replicated
+	}
 	s.api = api.NewServer(s.store, info, s.log.Named("api"))
 	if s.cfg.TLS == nil {
 		return nil
@@ -136,6 +173,9 @@ func (s *Supervisor) modules() ([]api.Module, error) {
 	return out, nil
 }
 
+// Node is the VSM's redundancy state machine.
+func (s *Supervisor) Node() *ha.Node { return s.node }
+
 // Store is the VSM's state, for the HA pair.
 func (s *Supervisor) Store() *store.Store { return s.store }
 
@@ -163,7 +203,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return fmt.Errorf("vsm %s: listen for VEM sessions: %w", s.cfg.Name, err)
 		}
 	}
-	return s.Serve(ctx, apiLn, vemLn)
+	return s.ServeListeners(ctx, Listeners{API: apiLn, VEM: vemLn})
 }
 
 // Serve serves the northbound API on apiLn and VEM sessions on vemLn
@@ -171,6 +211,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 // sessions, lets the API requests in flight finish (up to
 // ShutdownTimeout) and closes the supervisor.
 func (s *Supervisor) Serve(ctx context.Context, apiLn, vemLn net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{API: apiLn, VEM: vemLn})
+}
+
+// ServeListeners is Serve, with the pair's listeners too.
+func (s *Supervisor) ServeListeners(ctx context.Context, l Listeners) error {
+	apiLn, vemLn := l.API, l.VEM
+	if s.pair != nil && l.Control == nil {
+		var err error
+		if l.Control, l.Management, err = s.pair.Listen(); err != nil {
+			_ = apiLn.Close()
+			if vemLn != nil {
+				_ = vemLn.Close()
+			}
+			_ = s.Close()
+			return fmt.Errorf("vsm %s: %w", s.cfg.Name, err)
+		}
+	}
 	fields := []zap.Field{zap.String("name", s.cfg.Name), zap.Int("domain", s.cfg.Domain),
 		zap.String("role", string(s.cfg.Role)), zap.Stringer("api", apiLn.Addr()), zap.Uint64("generation", s.store.Generation())}
 	if vemLn != nil && s.grpc != nil {
@@ -185,10 +242,17 @@ func (s *Supervisor) Serve(ctx context.Context, apiLn, vemLn net.Listener) error
 	s.log.Info("vsm serving", fields...)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	n := 2
 	go func() { errs <- s.api.Serve(apiLn) }()
 	go func() { errs <- s.vems.Run(ctx) }()
+	if s.pair != nil {
+		n++
+		go func() { errs <- s.pair.Run(ctx, l.Control, l.Management) }()
+	} else {
+		s.node.Start()
+		defer s.node.Stop()
+	}
 	if vemLn != nil {
 		n++
 		go func() {

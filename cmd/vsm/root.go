@@ -87,7 +87,8 @@ its northbound HTTP/JSON API.
 'vsm run' serves a VSM: its northbound API and its VEM sessions (gRPC over
 mutual TLS); 'vsm certs init' makes development credentials; the other
 commands talk to its API at the api address of the VSM file (--config).
-The HA pair comes next: this vsm runs standalone.`,
+A VSM file of role primary or secondary runs one VSM of an HA pair
+('vsm show system redundancy status', 'vsm system switchover').`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		PersistentPreRunE: func(*cobra.Command, []string) error {
@@ -115,8 +116,6 @@ The HA pair comes next: this vsm runs standalone.`,
 	flags.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the VSM")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
-	// The HA pair adds its own here: system (switchover, redundancy
-	// role), and more under show.
-	root.AddCommand(newRunCmd(o), newApplyCmd(o), newSyncCmd(o), newShowCmd(o), newCertsCmd())
+	root.AddCommand(newRunCmd(o), newApplyCmd(o), newSyncCmd(o), newShowCmd(o), newSystemCmd(o), newCertsCmd())
 	return root
 }

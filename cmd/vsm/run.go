@@ -28,8 +28,9 @@ until SIGINT or SIGTERM.
 Every field of the VSM file is checked (name, domain, role, listen, api,
 control, management, heartbeatLossInterval, dataDir, tls). The tls
 certificate must be this VSM's (vsm certs init makes a development one).
-Without tls no VEM is served. This vsm runs standalone: it does not yet
-pair with a peer over control and management.`,
+Without tls no VEM is served. A primary or secondary pairs with its peer:
+heartbeats over mutual TLS on the control and management paths, and the
+standby replicates the active's state over the control path.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(o.config)

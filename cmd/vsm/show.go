@@ -11,8 +11,7 @@ func newShowCmd(o *options) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	// The HA pair adds 'system redundancy status' here.
 	cmd.AddCommand(newShowSegmentsCmd(o), newShowProfilesCmd(o), newShowPortsCmd(o),
-		newShowPortProfilesCmd(o), newShowBridgeDomainsCmd(o), newShowModuleCmd(o))
+		newShowPortProfilesCmd(o), newShowBridgeDomainsCmd(o), newShowModuleCmd(o), newShowSystemCmd(o))
 	return cmd
 }

@@ -36,6 +36,9 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/bridge-domains", s.handle(methods{get: s.bridgeDomains}))
 	s.mux.Handle("/v1/changes", s.handle(methods{get: s.changes}))
 	s.mux.Handle("/v1/modules", s.handle(methods{get: s.modules}))
+	s.mux.Handle("/v1/system/redundancy", s.handle(methods{get: s.redundancy}))
+	s.mux.Handle("/v1/system/switchover", s.handle(methods{http.MethodPost: s.switchover}))
+	s.mux.Handle("/v1/system/redundancy/role", s.handle(methods{http.MethodPut: s.setRole}))
 	s.mux.Handle("/", s.handle(nil))
 }
 

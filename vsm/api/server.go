@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -18,6 +19,10 @@ import (
 	"github.com/vem-switch/vem/spec"
 	"github.com/vem-switch/vem/vsm/store"
 )
+
+// ReplicatedHeader is "false" on the answer to a change the standby
+// did not acknowledge in time.
+const ReplicatedHeader = "X-Vsm-Replicated"
 
 // MaxRequestBody bounds a request body: a full sync of some ten thousand
 // ports.
@@ -75,10 +80,24 @@ type methods map[string]endpoint
 func (s *Server) handle(m methods) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxRequestBody)
+		change := r.Method != http.MethodGet && r.Method != http.MethodHead && !strings.HasPrefix(r.URL.Path, "/v1/system/")
+		if change && s.info.Writable != nil && m != nil && m[r.Method] != nil {
+			if err := s.info.Writable(); err != nil {
+				s.writeError(w, r, &Error{Status: http.StatusServiceUnavailable, Message: err.Error()})
+				return
+			}
+		}
 		body, err := s.dispatch(m, w, r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if change && s.info.Replicated != nil {
+			// The HA pair: the change is acknowledged once the standby
+			// holds it (or has fallen behind and will catch up).
+			if !s.info.Replicated(r.Context(), s.store.Generation()) {
+				w.Header().Set(ReplicatedHeader, "false")
+			}
 		}
 		s.writeJSON(w, r, http.StatusOK, body)
 	})

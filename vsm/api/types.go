@@ -21,6 +21,13 @@
 //	GET    /v1/bridge-domains              the bridge domains of vxlan segments
 //	GET    /v1/changes?since=N             the change log after generation N (410 once compacted)
 //	GET    /v1/modules                     show module: this VSM and every VEM it has numbered
+//	GET    /v1/system/redundancy           show system redundancy status
+//	POST   /v1/system/switchover           manual switchover (409 without a stable standby)
+//	PUT    /v1/system/redundancy/role      {"role"}: the role from the next boot
+//
+// In an HA pair only the active VSM accepts changes (503 elsewhere), and
+// it answers one once its stable standby holds it (or did not in time:
+// then X-Vsm-Replicated: false).
 //
 // Network definitions (apply, sync) are YAML or JSON by Content-Type
 // (YAML when none); single objects are JSON. Decoding is strict: unknown,
@@ -32,7 +39,11 @@
 package api
 
 import (
+	"context"
+
 	"github.com/vem-switch/vem/spec"
+	"github.com/vem-switch/vem/vsm/config"
+	"github.com/vem-switch/vem/vsm/ha"
 	"github.com/vem-switch/vem/vsm/netdef"
 	"github.com/vem-switch/vem/vsm/store"
 )
@@ -60,6 +71,37 @@ type Info struct {
 	// Modules lists the VEMs (module, host, status and what the VEM
 	// sessions know; the server counts the ports); nil lists none.
 	Modules func() ([]Module, error)
+	// Redundancy is `show system redundancy status`; nil answers 404.
+	Redundancy func() ha.Status
+	// Switchover starts a manual switchover; nil refuses it.
+	Switchover func() error
+	// SetRole records the role this VSM has from its next boot.
+	SetRole func(config.Role) (RoleResponse, error)
+	// Writable refuses northbound changes (a VSM that is not active);
+	// nil accepts them.
+	Writable func() error
+	// Replicated waits (bounded) until the standby holds generation gen,
+	// before a change is acknowledged; it reports whether it does.
+	Replicated func(ctx context.Context, gen uint64) bool
+}
+
+// RoleResponse is the answer of PUT /v1/system/redundancy/role.
+type RoleResponse struct {
+	// Role is the role this VSM runs with now; NextBoot the one it
+	// has from its next boot.
+	Role     config.Role `json:"role"`
+	NextBoot config.Role `json:"nextBoot"`
+	Message  string      `json:"message"`
+}
+
+// RoleRequest is the body of PUT /v1/system/redundancy/role.
+type RoleRequest struct {
+	Role config.Role `json:"role"`
+}
+
+// SwitchoverResponse is the answer of POST /v1/system/switchover.
+type SwitchoverResponse struct {
+	Message string `json:"message"`
 }
 
 // NetworkResponse is the answer of GET /v1/network.

@@ -139,6 +139,11 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
+	return s.read()
+}
+
+// read loads the state the data file holds into memory.
+func (s *Store) read() error {
 	return s.db.View(func(tx *bolt.Tx) error {
 		e := encoded{}
 		for _, b := range objectBuckets {

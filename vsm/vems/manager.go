@@ -96,10 +96,28 @@ func New(cfg Config) (*Manager, error) {
 // SetState sets the state and epoch every heartbeat carries from now on
 // (the HA pair's; a standalone VSM stays active at its stored epoch). It
 // does not persist the epoch: store.SetEpoch does.
+//
+// A VSM that is not active attaches no VEM, binds no port and sends no
+// configuration: it keeps its sessions open (their heartbeats say its
+// state, so the VEMs know where the active is), and the sessions attached
+// until now are detached here, so that they attach again, with a
+// snapshot, when this VSM is active again and asks them to.
 func (m *Manager) SetState(state protocol.State, epoch uint64) {
-	m.state.Store(int32(state))
 	m.epoch.Store(epoch)
+	old := protocol.State(m.state.Swap(int32(state)))
+	if state == protocol.State_STATE_ACTIVE || old != protocol.State_STATE_ACTIVE {
+		return
+	}
+	for _, v := range m.all() {
+		v.mu.Lock()
+		v.status.attached = false
+		v.mu.Unlock()
+	}
+	m.log.Info("not active: the VEM sessions are detached", zap.Stringer("state", state))
 }
+
+// active reports whether this VSM attaches VEMs and configures them.
+func (m *Manager) active() bool { return protocol.State(m.state.Load()) == protocol.State_STATE_ACTIVE }
 
 // SwitchRequest asks the VEM of every session to attach to this VSM, as a
 // VSM that has just taken over does. It never waits; it returns the

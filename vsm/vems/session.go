@@ -159,6 +159,10 @@ func (v *vem) handle(ctx context.Context, ev protocol.Event) error {
 
 // attach makes the VEM a module and sends it everything.
 func (v *vem) attach(ctx context.Context, r *protocol.AttachRequest) error {
+	if !v.m.active() {
+		v.log.Info("attach request ignored: this VSM is not active", zap.String("reason", r.GetReason().String()))
+		return nil
+	}
 	rec, err := v.m.cfg.Store.AssignModule(v.host, int(v.s.Hello().GetModule()), v.vtep)
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", v.host, err)
@@ -210,7 +214,7 @@ func (v *vem) sent(d *desired, nonce uint64) {
 // new snapshot when its network or its bindings differ, else the MAC
 // distribution's difference.
 func (v *vem) reconcile(ctx context.Context) error {
-	if _, attached := v.module(); !attached {
+	if _, attached := v.module(); !attached || !v.m.active() {
 		return nil
 	}
 	d, err := v.snapshot()
@@ -244,6 +248,10 @@ func (v *vem) attachPort(ctx context.Context, p *protocol.PortAttach) error {
 	pb := &protocol.PortBinding{Id: p.GetId(), Interface: p.GetInterface(), Mac: p.GetMac(),
 		Segment: p.GetSegment(), Profile: p.GetProfile()}
 	module, attached := v.module()
+	if !v.m.active() {
+		pb.Refused = v.m.cfg.Name + " is not the active VSM"
+		return v.s.SendBinding(ctx, pb)
+	}
 	if !attached {
 		pb.Refused = "this VEM is not attached to " + v.m.cfg.Name + ": attach first"
 		return v.s.SendBinding(ctx, pb)
@@ -270,7 +278,7 @@ func (v *vem) attachPort(ctx context.Context, p *protocol.PortAttach) error {
 // detachPort releases a port's binding.
 func (v *vem) detachPort(p *protocol.PortDetach) {
 	module, attached := v.module()
-	if !attached {
+	if !attached || !v.m.active() {
 		return
 	}
 	if _, err := v.m.cfg.Store.Unbind(module, p.GetInterface()); err != nil && !errors.Is(err, store.ErrNotFound) {

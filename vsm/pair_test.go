@@ -1,0 +1,233 @@
+package vsm_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vem-switch/vem/protocol"
+	"github.com/vem-switch/vem/spec"
+	"github.com/vem-switch/vem/vsm"
+	"github.com/vem-switch/vem/vsm/api"
+	"github.com/vem-switch/vem/vsm/config"
+	"github.com/vem-switch/vem/vsm/ha"
+	"github.com/vem-switch/vem/vsm/netdef"
+)
+
+// member is one VSM of a pair under test, serving on loopback listeners.
+type member struct {
+	name   string
+	cfg    *config.Config
+	l      vsm.Listeners
+	client *api.Client
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// newPair makes the configurations of a primary and a secondary whose
+// control and management paths point at each other.
+func newPair(t *testing.T) (a, b *member) {
+	t.Helper()
+	pki := t.TempDir()
+	if err := protocol.GenerateDevPKI(pki, []string{"vsm-a", "vsm-b"}, []string{"hv1"}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, role config.Role) *member {
+		m := &member{name: name, l: vsm.Listeners{API: listen(t), VEM: listen(t), Control: listen(t), Management: listen(t)}}
+		m.cfg = &config.Config{Name: name, Domain: 100, Role: role, Listen: m.l.VEM.Addr().String(),
+			API: m.l.API.Addr().String(), DataDir: t.TempDir(), TLS: pkiFiles(pki, name),
+			HeartbeatLossInterval: spec.Duration(config.MinHeartbeatLossInterval)}
+		m.client = api.NewClient(m.cfg.API)
+		return m
+	}
+	a, b = mk("vsm-a", config.RolePrimary), mk("vsm-b", config.RoleSecondary)
+	a.cfg.Control = &config.Link{Address: a.l.Control.Addr().String(), Peer: b.l.Control.Addr().String()}
+	b.cfg.Control = &config.Link{Address: b.l.Control.Addr().String(), Peer: a.l.Control.Addr().String()}
+	a.cfg.Management = &config.Link{Address: a.l.Management.Addr().String(), Peer: b.l.Management.Addr().String()}
+	b.cfg.Management = &config.Link{Address: b.l.Management.Addr().String(), Peer: a.l.Management.Addr().String()}
+	return a, b
+}
+
+func (m *member) start(t *testing.T) {
+	t.Helper()
+	sup, err := vsm.New(m.cfg, nil, vsm.Options{DiscoveryWindow: time.Second, HeartbeatInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel, m.done = cancel, make(chan error, 1)
+	go func() { m.done <- sup.ServeListeners(ctx, m.l) }()
+	t.Cleanup(m.stop)
+}
+
+func (m *member) stop() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	<-m.done
+	m.cancel = nil
+}
+
+// waitStatus polls m's redundancy status until ok accepts it.
+func waitStatus(t *testing.T, m *member, d time.Duration, ok func(ha.Status) bool) ha.Status {
+	t.Helper()
+	var st ha.Status
+	var err error
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		st, err = m.client.RedundancyStatus(ctx)
+		cancel()
+		if err == nil && ok(st) {
+			return st
+		}
+	}
+	t.Fatalf("%s: redundancy status %+v (%v) not reached in %v", m.name, st, err, d)
+	return st
+}
+
+// contractJSON reads GET /v1/system/redundancy raw and checks the
+// contract's keys.
+func contractJSON(t *testing.T, m *member) map[string]any {
+	t.Helper()
+	resp, err := http.Get("http://" + m.cfg.API + "/v1/system/redundancy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"role", "state", "internalState", "peer", "epoch"} {
+		if _, ok := v[k]; !ok {
+			t.Fatalf("%s: no %q in %s", m.name, k, data)
+		}
+	}
+	peer, _ := v["peer"].(map[string]any)
+	for _, k := range []string{"name", "role", "state"} {
+		if _, ok := peer[k]; !ok {
+			t.Fatalf("%s: no peer.%q in %s", m.name, k, data)
+		}
+	}
+	return v
+}
+
+const pairNetwork = `
+segments:
+  - {name: web, type: vlan, vlan: 100}
+profiles:
+  - {name: default, portSecurity: true}
+`
+
+// TestPairFailover runs a primary and a secondary on loopback: the
+// primary is active with an HA standby; a change accepted by the active
+// is on the standby when the active answers; the standby refuses
+// changes; once the active stops, the standby takes over within the
+// heartbeat-loss interval (6 s) with a higher epoch and sends a switch
+// request to a VEM connected to it.
+func TestPairFailover(t *testing.T) {
+	a, b := newPair(t)
+	a.start(t)
+	b.start(t)
+	sa := waitStatus(t, a, 15*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalActiveHAStandby })
+	sb := waitStatus(t, b, 5*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalHAStandby })
+	if sa.Role != config.RolePrimary || sb.Role != config.RoleSecondary || sb.Peer.Name != "vsm-a" || sb.Peer.State != "active" {
+		t.Fatalf("status: %+v / %+v", sa, sb)
+	}
+	ja, jb := contractJSON(t, a), contractJSON(t, b)
+	if ja["state"] != "active" || jb["state"] != "standby" || ja["internalState"] != "Active with HA standby" {
+		t.Fatalf("contract: %v / %v", ja, jb)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	res, err := a.client.Apply(ctx, []byte(pairNetwork), netdef.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged: the standby holds it already.
+	segs, err := b.client.Segments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if segs.Generation != res.Generation || len(segs.Segments) != 1 || segs.Segments[0].Name != "web" {
+		t.Fatalf("standby at generation %d with %+v, the active acknowledged generation %d", segs.Generation, segs.Segments, res.Generation)
+	}
+	var ae *api.Error
+	if _, err := b.client.Apply(ctx, []byte(pairNetwork), netdef.YAML); !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		t.Fatalf("a change on the standby: %v", err)
+	}
+	if _, err := b.client.Switchover(ctx); !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		t.Fatalf("a switchover asked of the standby: %v", err)
+	}
+
+	// A VEM connected to the standby: heartbeats, no attach.
+	conf, err := protocol.ClientTLS(protocol.TLSFiles{CA: b.cfg.TLS.CA, Cert: filepath.Join(filepath.Dir(b.cfg.TLS.CA), "hv1.pem"),
+		Key: filepath.Join(filepath.Dir(b.cfg.TLS.CA), "hv1-key.pem")}, protocol.KindVEM, protocol.KindVSM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := protocol.Dial(ctx, b.cfg.Listen, protocol.ClientConfig{Domain: 100, TLS: conf,
+		Host: &spec.Switch{Host: "hv1", Uplink: "eth0", VTEP: &spec.VTEP{Address: "198.51.100.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for standby := false; !standby; {
+		ev, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hb, ok := ev.(*protocol.Heartbeat); ok {
+			standby = hb.GetState() == protocol.State_STATE_STANDBY
+		}
+	}
+
+	a.stop()
+	stopped := time.Now()
+	var sr *protocol.SwitchRequest
+	for sr == nil {
+		ev, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the switch request: %v", err)
+		}
+		sr, _ = ev.(*protocol.SwitchRequest)
+	}
+	took := time.Since(stopped)
+	t.Logf("active stopped → switch request from %s at epoch %d: %v", sr.GetName(), sr.GetEpoch(), took)
+	if sr.GetName() != "vsm-b" || sr.GetEpoch() <= sa.Epoch {
+		t.Fatalf("switch request %v, the old active's epoch %d", sr, sa.Epoch)
+	}
+	// Within the loss interval (6 s) and a heartbeat or so of the last
+	// one heard.
+	if took > config.MinHeartbeatLossInterval+1500*time.Millisecond {
+		t.Fatalf("takeover took %v", took)
+	}
+	sb = waitStatus(t, b, 2*time.Second, func(s ha.Status) bool { return s.State == ha.Active })
+	if sb.Epoch != sr.GetEpoch() || sb.Peer.State != ha.PeerAbsent || sb.InternalState != ha.InternalActiveNoStandby {
+		t.Fatalf("the new active: %+v", sb)
+	}
+	jb = contractJSON(t, b)
+	if jb["state"] != "active" || jb["epoch"].(float64) != float64(sr.GetEpoch()) {
+		t.Fatalf("contract: %v", jb)
+	}
+	// The new active accepts changes, and holds the old one's.
+	segs, err = b.client.Segments(ctx)
+	if err != nil || !slices.ContainsFunc(segs.Segments, func(s spec.Segment) bool { return s.Name == "web" }) {
+		t.Fatalf("segments on the new active: %+v, %v", segs, err)
+	}
+	if _, err := b.client.Apply(ctx, []byte(pairNetwork), netdef.YAML); err != nil {
+		t.Fatal(err)
+	}
+}

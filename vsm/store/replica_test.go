@@ -1,0 +1,77 @@
+package store_test
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/vem-switch/vem/vsm/store"
+)
+
+func TestSnapshotRestore(t *testing.T) {
+	active := withBase(t)
+	if _, err := active.AssignModule("hv1", 0, "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := active.SetEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	gen, err := active.WriteSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	standby := open(t, filepath.Join(t.TempDir(), store.FileName), store.Options{})
+	got, err := standby.Restore(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != gen || standby.Generation() != gen {
+		t.Fatalf("restored generation %d (store %d), want %d", got, standby.Generation(), gen)
+	}
+	if !reflect.DeepEqual(standby.Snapshot(), active.Snapshot()) {
+		t.Fatalf("restored %+v, want %+v", standby.Snapshot(), active.Snapshot())
+	}
+	if e, _ := standby.Epoch(); e != 5 {
+		t.Fatalf("epoch %d, want 5", e)
+	}
+	if recs, _ := standby.ModuleRecords(); len(recs) != 1 || recs[0].Host != "hv1" {
+		t.Fatalf("modules %+v", recs)
+	}
+	if ch, err := standby.Changes(0); err != nil || len(ch) != int(gen) {
+		t.Fatalf("changes %v, %v", ch, err)
+	}
+	// Not a data file: refused, nothing changed.
+	if _, err := standby.Restore([]byte("not a bbolt file")); err == nil {
+		t.Fatal("garbage restored")
+	}
+	if !reflect.DeepEqual(standby.Snapshot(), active.Snapshot()) {
+		t.Fatal("a refused restore changed the store")
+	}
+}
+
+func TestRestoreRefusesAnotherSchema(t *testing.T) {
+	s := withBase(t)
+	if _, err := s.Restore(nil); err == nil {
+		t.Fatal("an empty snapshot restored")
+	}
+	var buf bytes.Buffer
+	other := open(t, filepath.Join(t.TempDir(), store.FileName), store.Options{})
+	if _, err := other.WriteSnapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Restore(buf.Bytes()); err != nil {
+		t.Fatal(err) // an empty store is a valid one
+	}
+	if s.Generation() != 0 {
+		t.Fatalf("generation %d", s.Generation())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Restore(buf.Bytes()); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("restore on a closed store: %v", err)
+	}
+}
