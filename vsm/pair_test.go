@@ -184,13 +184,24 @@ func TestPairFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for standby := false; !standby; {
+	// The standby does not attach it: two of its heartbeats and no
+	// AttachAccepted.
+	if err := s.RequestAttach(protocol.AttachReason_ATTACH_REASON_INITIAL); err != nil {
+		t.Fatal(err)
+	}
+	for heartbeats := 0; heartbeats < 2; {
 		ev, err := s.Recv(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if hb, ok := ev.(*protocol.Heartbeat); ok {
-			standby = hb.GetState() == protocol.State_STATE_STANDBY
+		switch e := ev.(type) {
+		case *protocol.Heartbeat:
+			if e.GetState() != protocol.State_STATE_STANDBY {
+				t.Fatalf("the standby heartbeats %v", e)
+			}
+			heartbeats++
+		case *protocol.AttachAccepted:
+			t.Fatalf("the standby attached the VEM: %v", e)
 		}
 	}
 
@@ -206,6 +217,21 @@ func TestPairFailover(t *testing.T) {
 	}
 	took := time.Since(stopped)
 	t.Logf("active stopped → switch request from %s at epoch %d: %v", sr.GetName(), sr.GetEpoch(), took)
+	if err := s.RequestAttach(protocol.AttachReason_ATTACH_REASON_SWITCH_REQUEST); err != nil {
+		t.Fatal(err)
+	}
+	for attached := false; !attached; {
+		ev, err := s.Recv(ctx)
+		if err != nil {
+			t.Fatalf("waiting for the attach: %v", err)
+		}
+		if acc, ok := ev.(*protocol.AttachAccepted); ok {
+			if acc.GetName() != "vsm-b" || acc.GetEpoch() != sr.GetEpoch() || acc.GetModule() < 3 {
+				t.Fatalf("attach accepted %v", acc)
+			}
+			attached = true
+		}
+	}
 	if sr.GetName() != "vsm-b" || sr.GetEpoch() <= sa.Epoch {
 		t.Fatalf("switch request %v, the old active's epoch %d", sr, sa.Epoch)
 	}
@@ -229,5 +255,71 @@ func TestPairFailover(t *testing.T) {
 	}
 	if _, err := b.client.Apply(ctx, []byte(pairNetwork), netdef.YAML); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPairSwitchover: a manual switchover makes the standby active and
+// the former active its HA standby, which then follows the new active's
+// changes; a second switchover before that is refused with the guide's
+// message.
+func TestPairSwitchover(t *testing.T) {
+	a, b := newPair(t)
+	a.start(t)
+	b.start(t)
+	sa := waitStatus(t, a, 15*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalActiveHAStandby })
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if _, err := a.client.Switchover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ae *api.Error
+	if _, err := a.client.Switchover(ctx); !errors.As(err, &ae) || ae.Status != http.StatusConflict ||
+		ae.Message != ha.ErrStandbyNotReady.Error() && ae.Message != ha.ErrNotActive.Error() {
+		t.Fatalf("a second switchover: %v", err)
+	}
+	sb := waitStatus(t, b, 10*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalActiveHAStandby })
+	if sb.Epoch <= sa.Epoch {
+		t.Fatalf("epoch %d after the switchover, %d before", sb.Epoch, sa.Epoch)
+	}
+	waitStatus(t, a, 5*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalHAStandby })
+	res, err := b.client.Apply(ctx, []byte(pairNetwork), netdef.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := a.client.Segments(ctx)
+	if err != nil || segs.Generation != res.Generation || len(segs.Segments) != 1 {
+		t.Fatalf("the new standby: %+v, %v; the active acknowledged generation %d", segs, err, res.Generation)
+	}
+}
+
+// TestStandaloneRedundancy: a standalone VSM is active with no standby and
+// refuses a switchover with the guide's message.
+func TestStandaloneRedundancy(t *testing.T) {
+	apiLn := listen(t)
+	cfg := &config.Config{Name: "vsm-a", Domain: 100, Role: config.RoleStandalone, API: apiLn.Addr().String(), DataDir: t.TempDir()}
+	sup, err := vsm.New(cfg, nil, vsm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Serve(ctx, apiLn, nil) }()
+	defer func() { cancel(); <-done }()
+	m := &member{name: "vsm-a", cfg: cfg, client: api.NewClient(cfg.API)}
+	st := waitStatus(t, m, 5*time.Second, func(s ha.Status) bool { return s.State == ha.Active })
+	if st.Role != config.RoleStandalone || st.InternalState != ha.InternalActiveNoStandby || st.Peer.State != ha.PeerAbsent || st.Epoch < 1 {
+		t.Fatalf("status %+v", st)
+	}
+	var ae *api.Error
+	if _, err := m.client.Switchover(ctx); !errors.As(err, &ae) || ae.Status != http.StatusConflict || ae.Message != "Failed to switchover (standby not ready to takeover)" {
+		t.Fatalf("switchover: %v", err)
+	}
+	// A paired role needs a control path.
+	if _, err := m.client.SetRole(ctx, config.RolePrimary); !errors.As(err, &ae) || ae.Status != http.StatusConflict {
+		t.Fatalf("set role primary without control: %v", err)
+	}
+	r, err := m.client.SetRole(ctx, config.RoleStandalone)
+	if err != nil || r.NextBoot != config.RoleStandalone {
+		t.Fatalf("set role: %+v, %v", r, err)
 	}
 }

@@ -379,6 +379,9 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 			log.Warn("sync stream refused", zap.Error(err))
 			return
 		}
+		if req.Full {
+			p.ack(0) // a standby (re)joining holds nothing of ours yet
+		}
 		if gen := p.cfg.Store.Generation(); !req.Full && req.After <= gen {
 			p.ack(req.After)
 			if req.After == gen {
