@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/bpf"
+	"github.com/vem-switch/vem/headless"
 	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/internal/fsutil"
 	"github.com/vem-switch/vem/internal/linkwatch"
@@ -50,7 +52,8 @@ const (
 
 // Options configure an Agent.
 type Options struct {
-	// ConfigFile is the standalone configuration (YAML).
+	// ConfigFile is the configuration (YAML): standalone, or host facts
+	// and a vsm: section in VSM mode.
 	ConfigFile string
 	// StateDir keeps ports attached at run time; DefaultStateDir if empty.
 	StateDir string
@@ -88,6 +91,8 @@ type Agent struct {
 	cfg0   *spec.Switch // the file as the agent started: instance and socket
 	unlock func() error // releases the instance lock
 	watch  *linkwatch.Watcher
+	// vsm is the VSM mode's state (see dpa.go); nil in standalone mode.
+	vsm *vsmMode
 
 	// mu serialises the sources: composing a desired state and applying
 	// it. Views never take it.
@@ -201,9 +206,31 @@ func New(opts Options) (*Agent, error) {
 	if len(existing) > 0 {
 		a.log.Info("adopting pinned datapath", zap.String("pins", dp.PinDir()), zap.Int("ports", len(existing)))
 	}
-	if err := a.engine.Apply(context.Background(), Desired{Switch: cfg, Attached: attached}); err != nil {
+	var restored *headless.Checkpoint
+	if cfg.VSM != nil {
+		if a.vsm, restored, err = openVSM(dir); err != nil {
+			dp.Close()
+			return nil, err
+		}
+		if restored != nil {
+			a.log.Info("starting from the checkpoint", zap.String("file", a.vsm.store.Path()),
+				zap.Uint64("generation", restored.Generation), zap.Uint32("module", restored.Module))
+		}
+	}
+	if err := a.engine.Apply(context.Background(), a.desiredLocked(cfg, attached)); err != nil {
+		a.closeVSM()
 		dp.Close()
+		if restored != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", filepath.Join(dir, checkpointFile), err)
+		}
 		return nil, err
+	}
+	if cfg.VSM != nil {
+		if err := a.startDPA(cfg, lim, restored); err != nil {
+			a.closeVSM()
+			dp.Close()
+			return nil, err
+		}
 	}
 	a.base, a.attached, a.lastReload = cfg, attached, a.opts.Clock.Now()
 	debug.FreeOSMemory() // what the start-up parsed and dumped
@@ -234,6 +261,9 @@ func (a *Agent) Config() *spec.Switch {
 // keeps forwarding.
 func (a *Agent) Close() error {
 	err := a.dp.Close()
+	if cerr := a.closeVSM(); err == nil {
+		err = cerr
+	}
 	if uerr := a.unlock(); err == nil {
 		err = uerr
 	}
@@ -270,6 +300,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer retry.Stop()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- a.watch.Run(ctx) }()
+	dpaErr := make(chan error, 1)
+	if a.vsm != nil {
+		go func() { dpaErr <- a.vsm.dpa.Run(ctx) }()
+	}
 	links := a.watch.Subscribe()
 	defer links.Close()
 	for {
@@ -296,6 +330,10 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		case err := <-watchErr:
 			return fmt.Errorf("link watcher: %w", err)
+		case err := <-dpaErr:
+			if ctx.Err() == nil {
+				return fmt.Errorf("DPA: %w", err)
+			}
 		case <-links.Ready():
 			for _, ev := range links.Events() {
 				if ev.OldName != "" { // renamed: the old name is gone
@@ -357,7 +395,7 @@ func (a *Agent) Reload() error {
 func (a *Agent) applyPendingLocked() error {
 	cfg := a.pending
 	start := a.opts.Clock.Now()
-	err := a.engine.Apply(context.Background(), Desired{Switch: cfg, Attached: a.attached})
+	err := a.engine.Apply(context.Background(), a.desiredLocked(cfg, a.attached))
 	took := a.opts.Clock.Now().Sub(start)
 	if err != nil {
 		a.pendingErr = err
@@ -425,6 +463,9 @@ func (a *Agent) checkFixed(cfg *spec.Switch) error {
 	}
 	if cfg.Socket != a.cfg0.Socket {
 		return fmt.Errorf("socket changed from %q to %q: restart the agent to change it", a.cfg0.Socket, cfg.Socket)
+	}
+	if !reflect.DeepEqual(cfg.VSM, a.cfg0.VSM) {
+		return errors.New("vsm section changed: restart the agent to change it (or to switch between standalone and VSM mode)")
 	}
 	return nil
 }

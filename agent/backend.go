@@ -26,10 +26,14 @@ func (a *Agent) Status(context.Context) (api.Status, error) {
 	a.mu.Lock()
 	last, pendingErr := a.lastReload, a.pendingErr
 	a.mu.Unlock()
+	mode := "standalone"
+	if a.vsm != nil {
+		mode = "vsm"
+	}
 	st := api.Status{
 		Host:       a.cfg0.Host,
 		Instance:   a.cfg0.Instance,
-		Mode:       "standalone",
+		Mode:       mode,
 		ConfigFile: a.opts.ConfigFile,
 		LastReload: last.UTC().Format(time.RFC3339),
 	}
@@ -213,11 +217,14 @@ func (a *Agent) Counters(_ context.Context, port string) ([]api.Counters, error)
 // configuration and applied through the engine; a refused one changes
 // nothing.
 func (a *Agent) Attach(ctx context.Context, p spec.Port) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if mac, err := net.ParseMAC(p.MAC); err == nil {
 		p.MAC = mac.String() // canonical form, as the file's ports
 	}
+	if a.vsm != nil {
+		return a.attachVSM(ctx, p)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, cur := range a.attached {
 		if cur.Interface == p.Interface {
 			if reflect.DeepEqual(cur, p) {
@@ -259,6 +266,9 @@ func (a *Agent) Attach(ctx context.Context, p spec.Port) error {
 
 // Detach implements api.Backend.
 func (a *Agent) Detach(ctx context.Context, iface string) error {
+	if a.vsm != nil {
+		return a.detachVSM(ctx, iface)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, cur := range a.base.Ports {

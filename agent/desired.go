@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/vem-switch/vem/headless"
 	"github.com/vem-switch/vem/spec"
 )
 
@@ -21,6 +22,11 @@ type Desired struct {
 	// vemctl). One whose segment or profile the base lacks is orphaned:
 	// kept, shown, and programmed again when they return.
 	Attached []spec.Port
+	// RemoteMACs are the static remote MACs of VSM mode's MAC
+	// distribution: each becomes a static entry against its VTEP, so
+	// unicast to a VM on another host is never flooded. A MAC of a bridge
+	// domain the base lacks, or one a local port holds, is left out.
+	RemoteMACs []headless.RemoteMAC
 }
 
 // orphan is an attached port the base cannot serve.

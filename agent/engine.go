@@ -276,6 +276,9 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.addRemoteMACs(d.RemoteMACs); err != nil {
+		return nil, err
+	}
 	if pc, ok := d.Switch.PortChannel(d.Switch.Uplink); ok {
 		if _, err := e.channelConfig(pc); err != nil {
 			return nil, err
@@ -326,6 +329,9 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 	} else {
 		var err error
 		if p, err = buildPlan(pr.d.Switch, pr.attached, pr.ids, e.ifaces, e.slots, e.uplinkView()); err != nil {
+			return nil, err
+		}
+		if err = p.addRemoteMACs(pr.d.RemoteMACs); err != nil {
 			return nil, err
 		}
 	}

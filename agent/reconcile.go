@@ -342,7 +342,8 @@ func (r *reconciler) applyStaticMACs(p *plan) error {
 		r.shadowed = map[staticKey]bpf.MACEntry{}
 	}
 	for k, e := range p.statics {
-		if old, ok := r.statics[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer {
+		if old, ok := r.statics[k]; !ok || old.Ifindex != e.Ifindex || old.Slot != e.Slot || old.Peer != e.Peer ||
+			old.Remote != e.Remote || old.VTEP != e.VTEP {
 			if err := r.dp.SetStaticMAC(e); err != nil {
 				return err
 			}

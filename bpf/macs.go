@@ -83,13 +83,20 @@ func readMACs(m *ebpf.Map, static bool) ([]MACEntry, error) {
 	return out, it.Err()
 }
 
-// SetStaticMAC installs e (Segment, MAC, Ifindex, Slot, Peer) in the
-// static MAC table, where the datapath finds it before any learned entry.
+// SetStaticMAC installs e (Segment, MAC, Ifindex, Slot, Peer; Remote and
+// VTEP for a remote MAC of MAC distribution) in the static MAC table,
+// where the datapath finds it before any learned entry.
 func (d *Datapath) SetStaticMAC(e MACEntry) error {
 	k := macKey(e.Segment, e.MAC)
 	v := vemVemMacEntry{Ifindex: uint32(e.Ifindex), Slot: e.Slot}
+	if e.VTEP.Is4() {
+		v.Vtep = addrValue(e.VTEP)
+	}
 	if e.Peer {
 		v.Flags |= macFlagPeer
+	}
+	if e.Remote {
+		v.Flags |= macFlagRemote
 	}
 	if err := d.objs.VemStaticMacs.Put(&k, &v); err != nil {
 		return fmt.Errorf("static MAC %s in segment %d: %w", e.MAC, e.Segment, err)

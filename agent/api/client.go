@@ -52,6 +52,13 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	return st, err
 }
 
+// DPA returns the Data Path Agent's state.
+func (c *Client) DPA(ctx context.Context) (DPA, error) {
+	var d DPA
+	err := c.do(ctx, http.MethodGet, "/v1/dpa", nil, nil, &d)
+	return d, err
+}
+
 // Ports lists the agent's ports.
 func (c *Client) Ports(ctx context.Context) ([]Port, error) {
 	var ps []Port

@@ -42,6 +42,20 @@ func (s *Server) macTable(r *http.Request) (any, error) {
 	return nonNil(es), nil
 }
 
+func (s *Server) dpa(r *http.Request) (any, error) {
+	if _, err := query(r); err != nil {
+		return nil, err
+	}
+	d, err := s.backend.DPA(r.Context())
+	if err != nil {
+		return nil, fmt.Errorf("DPA status: %w", err)
+	}
+	if d.VSMs == nil {
+		d.VSMs = []DPAVSM{}
+	}
+	return d, nil
+}
+
 func (s *Server) segments(r *http.Request) (any, error) {
 	if _, err := query(r); err != nil {
 		return nil, err

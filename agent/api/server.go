@@ -80,6 +80,7 @@ type methods map[string]endpoint
 
 func (s *Server) routes() {
 	s.mux.Handle("/v1/status", s.handle(methods{http.MethodGet: s.status}))
+	s.mux.Handle("/v1/dpa", s.handle(methods{http.MethodGet: s.dpa}))
 	s.mux.Handle("/v1/ports", s.handle(methods{http.MethodGet: s.ports, http.MethodPost: s.attach}))
 	s.mux.Handle("/v1/ports/{interface}", s.handle(methods{http.MethodDelete: s.detach}))
 	s.mux.Handle("/v1/mac-table", s.handle(methods{http.MethodGet: s.macTable}))

@@ -243,4 +243,6 @@ type Backend interface {
 	Attach(ctx context.Context, p spec.Port) error
 	// Detach removes a port attached at run time or by configuration.
 	Detach(ctx context.Context, iface string) error
+	// DPA reports the Data Path Agent's state (vemctl show dpa).
+	DPA(ctx context.Context) (DPA, error)
 }

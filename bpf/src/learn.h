@@ -115,12 +115,16 @@ static __always_inline struct vem_mac_entry *vem_lookup(__u32 segment, const __u
  * MAC of a port-secured local vEth: the upstream reflected our own frame
  * (floods come back on another member, or a loop). Learning it would move
  * the VM's MAC to the uplink; it is dropped instead ("deja-vu" check). A
- * MAC on a port without port security may move, as a migrated VM's does. */
+ * MAC on a port without port security may move, as a migrated VM's does.
+ * A static remote MAC (the VSM's MAC distribution) does come from the
+ * uplink: it is not a loop. */
 static __always_inline int vem_looped(__u32 segment, const __u8 *mac)
 {
 	struct vem_mac_key key = { .segment = segment };
+	struct vem_mac_entry *e;
 
 	vem_mac_copy(key.mac, mac);
-	return bpf_map_lookup_elem(&vem_static_macs, &key) != NULL;
+	e = bpf_map_lookup_elem(&vem_static_macs, &key);
+	return e && !(e->flags & VEM_MAC_F_REMOTE);
 }
 #endif

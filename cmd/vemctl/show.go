@@ -11,6 +11,7 @@ func newShowCmd(o *options) *cobra.Command {
 	}
 	cmd.AddCommand(
 		newShowModuleCmd(o),
+		newShowDPACmd(o),
 		newShowPortsCmd(o),
 		newShowMACTableCmd(o),
 		newShowSegmentsCmd(o),

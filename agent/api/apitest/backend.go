@@ -39,6 +39,8 @@ type Backend struct {
 	LACPCounterList []api.LACPCounters
 	// CounterList holds the counters; Counters filters it by port.
 	CounterList []api.Counters
+	// DPAInfo is what DPA returns.
+	DPAInfo api.DPA
 	// PortSecurityList holds the vEths' port security; PortSecurity
 	// filters it by port name or interface.
 	PortSecurityList []api.PortSecurity
@@ -63,6 +65,13 @@ func (b *Backend) Status(context.Context) (api.Status, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.StatusInfo, b.Err
+}
+
+// DPA returns DPAInfo.
+func (b *Backend) DPA(context.Context) (api.DPA, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.DPAInfo, b.Err
 }
 
 // Ports returns a copy of PortList.
