@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/vem-switch/vem/vsm/store"
 )
@@ -73,5 +75,41 @@ func TestRestoreRefusesAnotherSchema(t *testing.T) {
 	}
 	if _, err := s.Restore(buf.Bytes()); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("restore on a closed store: %v", err)
+	}
+}
+
+// TestWaitWakesOnRestoreToAnOlderGeneration: a standby that restores an
+// active's older state (a lost split brain) wakes its followers, which
+// must see the generation go back.
+func TestWaitWakesOnRestoreToAnOlderGeneration(t *testing.T) {
+	ahead := withBase(t)
+	if _, err := ahead.Delete(store.KindPort, portA); err != nil {
+		t.Fatal(err)
+	}
+	behind := withBase(t)
+	var buf bytes.Buffer
+	want, err := behind.WriteSnapshot(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := ahead.Generation()
+	if gen <= want {
+		t.Fatalf("generations %d and %d", gen, want)
+	}
+	woke := make(chan uint64, 1)
+	go func() {
+		g, _ := ahead.Wait(context.Background(), gen)
+		woke <- g
+	}()
+	if _, err := ahead.Restore(buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case g := <-woke:
+		if g != want {
+			t.Fatalf("woke at generation %d, want %d", g, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait did not wake")
 	}
 }

@@ -217,8 +217,9 @@ func (s *Store) Snapshot() Snapshot {
 	return s.cur.snapshot()
 }
 
-// Wait blocks until the generation is past after, and returns it; or
-// until ctx ends or the store closes, with their error.
+// Wait blocks until the generation is other than after (past it, or
+// below it once Restore replaced the state with an older one), and
+// returns it; or until ctx ends or the store closes, with their error.
 func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 	for {
 		s.mu.RLock()
@@ -227,7 +228,7 @@ func (s *Store) Wait(ctx context.Context, after uint64) (uint64, error) {
 		switch {
 		case closed:
 			return gen, ErrClosed
-		case gen > after:
+		case gen != after:
 			return gen, nil
 		}
 		select {
