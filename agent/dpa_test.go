@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -198,5 +200,44 @@ func TestStandaloneDPAStatus(t *testing.T) {
 	d, err := (&Agent{}).DPA(context.Background())
 	if err != nil || d.Mode != "standalone" || d.VSMs == nil {
 		t.Errorf("DPA() = %+v, %v, want standalone with an empty VSM list", d, err)
+	}
+}
+
+// TestVSMReloadReappliesHostFacts: in VSM mode a reload of the file
+// re-applies its host facts with the VSM's configuration; a changed vsm
+// section needs a restart.
+func TestVSMReloadReappliesHostFacts(t *testing.T) {
+	a, ta := newVSMAgent(t)
+	path := filepath.Join(t.TempDir(), "vem.yaml")
+	a.opts.ConfigFile, a.file, a.cfg0 = path, fileSource{path: path}, a.base
+	if err := (vsmApplier{a}).Apply(context.Background(), vsmNetwork(t,
+		spec.Port{Interface: "tap-a", MAC: "52:54:00:00:00:0a", Segment: "web"})); err != nil {
+		t.Fatal(err)
+	}
+	write := func(yaml string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(strings.Replace(vsmHostYAML, "vtep: {address: 198.51.100.1}", "vtep: {address: 198.51.100.1}\nmacAgeing: 60s", 1))
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	v := a.engine.view()
+	if time.Duration(v.sw.MACAgeing) != time.Minute || len(v.sw.Ports) != 1 || v.sw.Ports[0].Segment != "web" {
+		t.Errorf("after the reload: macAgeing %v, ports %+v; want 1m and the VSM's tap-a", v.sw.MACAgeing, v.sw.Ports)
+	}
+	if _, ok := ta.dp.ports[12]; !ok {
+		t.Error("the VSM's port left the datapath on a reload")
+	}
+
+	write(strings.Replace(vsmHostYAML, "domain: 100", "domain: 101", 1))
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "restart") {
+		t.Errorf("Reload(changed vsm section) = %v, want a restart asked for", err)
+	}
+	write(vsmHostYAML + "segments:\n  - {name: web, type: vlan, vlan: 100}\n")
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "segments: not allowed with vsm") {
+		t.Errorf("Reload(file with segments) = %v, want refused naming segments", err)
 	}
 }
