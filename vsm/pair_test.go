@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,6 +125,27 @@ func contractJSON(t *testing.T, m *member) map[string]any {
 	return v
 }
 
+// supervisors checks the VSM rows of m's show module: "module host
+// status this", comma-separated.
+func supervisors(t *testing.T, m *member, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := m.client.Modules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []string
+	for _, mod := range r.Modules {
+		if mod.Type == api.TypeVSM {
+			rows = append(rows, fmt.Sprintf("%d %s %s %v", mod.Module, mod.Host, mod.Status, mod.This))
+		}
+	}
+	if got := strings.Join(rows, ","); got != want {
+		t.Fatalf("%s: show module VSMs %q, want %q", m.name, got, want)
+	}
+}
+
 const pairNetwork = `
 segments:
   - {name: web, type: vlan, vlan: 100}
@@ -152,6 +175,8 @@ func TestPairFailover(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
+	supervisors(t, a, "1 vsm-a active true,2 vsm-b ha-standby false")
+	supervisors(t, b, "1 vsm-a active false,2 vsm-b ha-standby true")
 	res, err := a.client.Apply(ctx, []byte(pairNetwork), netdef.YAML)
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +269,7 @@ func TestPairFailover(t *testing.T) {
 	if sb.Epoch != sr.GetEpoch() || sb.Peer.State != ha.PeerAbsent || sb.InternalState != ha.InternalActiveNoStandby {
 		t.Fatalf("the new active: %+v", sb)
 	}
+	supervisors(t, b, "1 vsm-a absent false,2 vsm-b active true")
 	jb = contractJSON(t, b)
 	if jb["state"] != "active" || jb["epoch"].(float64) != float64(sr.GetEpoch()) {
 		t.Fatalf("contract: %v", jb)

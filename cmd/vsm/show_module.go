@@ -31,7 +31,7 @@ func renderModules(w io.Writer, mods []api.Module) error {
 	t := newTable("Mod", "Ports", "Module-Type", "Model", "Status")
 	for _, m := range mods {
 		status := m.Status
-		if m.Type == api.TypeVSM {
+		if m.This {
 			status += " *" // the supervisor answering
 		}
 		t.row(strconv.Itoa(m.Module), strconv.Itoa(m.Ports), m.Type, m.Model, status)

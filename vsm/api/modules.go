@@ -3,6 +3,9 @@ package api
 import (
 	"net/http"
 	"time"
+
+	"github.com/vem-switch/vem/vsm/config"
+	"github.com/vem-switch/vem/vsm/ha"
 )
 
 // Module types and model, as show module prints them.
@@ -28,6 +31,8 @@ type Module struct {
 	VSM    string `json:"vsm"`
 	Type   string `json:"type"`
 	Model  string `json:"model"`
+	// This marks the supervisor answering.
+	This bool `json:"this,omitempty"`
 	// VTEP is the VEM's, as its last Hello announced it.
 	VTEP string `json:"vtep,omitempty"`
 	// Since is when the VEM attached.
@@ -48,6 +53,46 @@ type ModulesResponse struct {
 	Modules    []Module `json:"modules"`
 }
 
+// Statuses of the VSMs of a pair in show module, as the guide prints
+// them; a peer not heard is absent.
+const (
+	StatusHAStandby    = "ha-standby"
+	StatusStandby      = "standby"
+	StatusInitializing = "initializing"
+	StatusAbsent       = "absent"
+)
+
+// vsmStatus is how show module words a VSM's redundancy state.
+func vsmStatus(state, internal string) string {
+	switch {
+	case state == string(ha.Active):
+		return StatusVSM
+	case state == string(ha.Standby) && internal == ha.InternalHAStandby:
+		return StatusHAStandby
+	case state == string(ha.Standby):
+		return StatusStandby
+	case state == string(ha.Initializing):
+		return StatusInitializing
+	}
+	return StatusAbsent
+}
+
+// supervisors are the rows of this VSM and, in a pair, of its peer
+// (modules 1 and 2), in module order.
+func (s *Server) supervisors(st ha.Status) []Module {
+	self := Module{Module: s.info.Module, Host: s.info.Name, Status: vsmStatus(string(st.State), st.InternalState),
+		VSM: s.info.Name, Type: TypeVSM, Model: ModelVSM, This: true}
+	if !config.Role(s.info.Role).Paired() {
+		return []Module{self}
+	}
+	peer := Module{Module: 3 - s.info.Module, Host: st.Peer.Name, Status: vsmStatus(st.Peer.State, st.Peer.InternalState),
+		VSM: st.Peer.Name, Type: TypeVSM, Model: ModelVSM}
+	if peer.Module < self.Module {
+		return []Module{peer, self}
+	}
+	return []Module{self, peer}
+}
+
 // modules answers GET /v1/modules: this VSM, then the VEMs Info.Modules
 // lists, each with the number of ports bound on it.
 func (s *Server) modules(r *http.Request) (any, error) {
@@ -59,7 +104,10 @@ func (s *Server) modules(r *http.Request) (any, error) {
 	for _, b := range snap.Bindings {
 		ports[b.Module]++
 	}
-	out := []Module{{Module: s.info.Module, Host: s.info.Name, Status: StatusVSM, VSM: s.info.Name, Type: TypeVSM, Model: ModelVSM}}
+	out := []Module{{Module: s.info.Module, Host: s.info.Name, Status: StatusVSM, VSM: s.info.Name, Type: TypeVSM, Model: ModelVSM, This: true}}
+	if s.info.Redundancy != nil {
+		out = s.supervisors(s.info.Redundancy())
+	}
 	if s.info.Modules != nil {
 		vems, err := s.info.Modules()
 		if err != nil {

@@ -312,7 +312,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	defer func() { _ = conn.Close() }()
-	req := syncRequest{Version: WireVersion, Full: true}
+	req := syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, Full: true}
 	for {
 		data, err := frame(req)
 		if err != nil {
@@ -355,7 +355,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 			p.node.Synchronised()
 			p.log.Info("synchronised with the active", zap.Uint64("generation", gen))
 		}
-		req = syncRequest{Version: WireVersion, After: gen}
+		req = syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, After: gen}
 	}
 }
 
@@ -377,6 +377,10 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 		req, err := decodeSyncRequest(body)
 		if err != nil {
 			log.Warn("sync stream refused", zap.Error(err))
+			return
+		}
+		if req.Domain != p.cfg.VSM.Domain {
+			log.Warn("sync stream refused: another domain", zap.Int("domain", req.Domain))
 			return
 		}
 		if req.Full {

@@ -102,6 +102,7 @@ func DecodeHeartbeat(body []byte) (ha.Heartbeat, error) {
 // acknowledges it) and waits for a later one.
 type syncRequest struct {
 	Version int    `json:"v"`
+	Domain  int    `json:"domain"`
 	Full    bool   `json:"full,omitempty"`
 	After   uint64 `json:"after"`
 }

@@ -97,3 +97,18 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeSyncRequest(f *testing.F) {
+	f.Add([]byte(`{"v":1,"domain":100,"full":true,"after":0}`))
+	f.Add([]byte(`{"v":1,"domain":100,"after":12}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := decodeSyncRequest(body)
+		if err == nil && r.Version != WireVersion {
+			t.Fatalf("decoded %+v", r)
+		}
+		h, err := decodeSyncHeader(body)
+		if err == nil && (h.Size < 0 || h.Size > MaxSnapshot) {
+			t.Fatalf("decoded %+v", h)
+		}
+	})
+}
