@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -347,5 +348,51 @@ func TestStandaloneRedundancy(t *testing.T) {
 	r, err := m.client.SetRole(ctx, config.RoleStandalone)
 	if err != nil || r.NextBoot != config.RoleStandalone {
 		t.Fatalf("set role: %+v, %v", r, err)
+	}
+}
+
+// relisten opens m's listeners again on the same addresses, for a
+// restart.
+func (m *member) relisten(t *testing.T) {
+	t.Helper()
+	var lns []net.Listener
+	for _, addr := range []string{m.cfg.API, m.cfg.Listen, m.cfg.Control.Address, m.cfg.Management.Address} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+	}
+	m.l = vsm.Listeners{API: lns[0], VEM: lns[1], Control: lns[2], Management: lns[3]}
+}
+
+// TestStandbyResynchronises: a change the active accepts while its
+// standby is down is answered without waiting for it (not replicated),
+// and the standby holds it once it is back and stable again.
+func TestStandbyResynchronises(t *testing.T) {
+	a, b := newPair(t)
+	a.start(t)
+	b.start(t)
+	waitStatus(t, a, 15*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalActiveHAStandby })
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	if _, err := a.client.Apply(ctx, []byte(pairNetwork), netdef.YAML); err != nil {
+		t.Fatal(err)
+	}
+	b.stop()
+	start := time.Now()
+	res, err := a.client.Apply(ctx, []byte("segments:\n  - {name: db, type: vxlan, vni: 5001}\n"), netdef.YAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a change with the standby down took %v", took)
+	}
+	b.relisten(t)
+	b.start(t)
+	waitStatus(t, b, 15*time.Second, func(s ha.Status) bool { return s.InternalState == ha.InternalHAStandby })
+	segs, err := b.client.Segments(ctx)
+	if err != nil || segs.Generation != res.Generation || len(segs.Segments) != 2 {
+		t.Fatalf("the standby back: %+v, %v; the active is at generation %d", segs, err, res.Generation)
 	}
 }

@@ -52,7 +52,9 @@
 // DefaultReplicationTimeout (3 s) later; one not acknowledged by then is
 // answered with X-Vsm-Replicated: false, the standby having fallen behind
 // (it catches up by itself: its next request gets the latest state). With
-// no stable standby the change is answered at once. A VSM that is not
+// no stable standby, or none following (its sync stream is down, as when
+// the control path is), the change is answered at once, the latter with
+// X-Vsm-Replicated: false. A VSM that is not
 // active refuses northbound changes (503). Changes the VEMs make (port
 // bindings) are replicated the same way but do not wait.
 //

@@ -66,6 +66,7 @@ type Pair struct {
 
 	mu       sync.Mutex
 	acked    uint64        // the generation the standby last said it holds
+	streams  int           // sync streams being served
 	ackCh    chan struct{} // closed and replaced when acked moves
 	runCtx   context.Context
 	follower context.CancelFunc // the standby's replication, while it runs
@@ -361,17 +362,46 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 
 // serveSync answers a standby's sync stream while this VSM is active.
 func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
+	// The stream ends with ctx, or when the standby goes (its reader
+	// sees the connection end), even while waiting for a change.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
+	p.mu.Lock()
+	p.streams++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.streams--
+		p.mu.Unlock()
+	}()
+	reqs := make(chan []byte)
+	go func() {
+		defer cancel()
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(IdleTimeout))
+			body, err := readFrame(conn)
+			if err != nil {
+				return
+			}
+			select {
+			case reqs <- body:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	log := p.log.With(zap.String("standby", peer))
 	for {
 		if st := p.node.Status(); st.State != ha.Active {
 			log.Info("sync stream refused: this VSM is not active")
 			return
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(IdleTimeout))
-		body, err := readFrame(conn)
-		if err != nil {
+		var body []byte
+		select {
+		case body = <-reqs:
+		case <-ctx.Done():
 			return
 		}
 		req, err := decodeSyncRequest(body)
@@ -448,10 +478,15 @@ func (p *Pair) Replicated(ctx context.Context, gen uint64) bool {
 	defer cancel()
 	for {
 		p.mu.Lock()
-		acked, ch := p.acked, p.ackCh
+		acked, ch, streams := p.acked, p.ackCh, p.streams
 		p.mu.Unlock()
 		if acked >= gen {
 			return true
+		}
+		if streams == 0 {
+			// The standby is not following (the control path is down):
+			// it resynchronises when it is back.
+			return false
 		}
 		select {
 		case <-ch:
