@@ -21,6 +21,7 @@ import (
 	"github.com/vem-switch/vem/vsm/config"
 	"github.com/vem-switch/vem/vsm/ha"
 	"github.com/vem-switch/vem/vsm/netdef"
+	"github.com/vem-switch/vem/vsm/store"
 )
 
 // member is one VSM of a pair under test, serving on loopback listeners.
@@ -29,6 +30,7 @@ type member struct {
 	cfg    *config.Config
 	l      vsm.Listeners
 	client *api.Client
+	sup    *vsm.Supervisor
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -64,7 +66,7 @@ func (m *member) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m.cancel, m.done = cancel, make(chan error, 1)
+	m.sup, m.cancel, m.done = sup, cancel, make(chan error, 1)
 	go func() { m.done <- sup.ServeListeners(ctx, m.l) }()
 	t.Cleanup(m.stop)
 }
@@ -189,6 +191,20 @@ func TestPairFailover(t *testing.T) {
 	}
 	if segs.Generation != res.Generation || len(segs.Segments) != 1 || segs.Segments[0].Name != "web" {
 		t.Fatalf("standby at generation %d with %+v, the active acknowledged generation %d", segs.Generation, segs.Segments, res.Generation)
+	}
+	// Writes that make no generation, such as a module number, are
+	// replicated too.
+	if _, err := a.sup.Store().AssignModule("hv9", 9, "198.51.100.9"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		recs, err := b.sup.Store().ModuleRecords()
+		if err == nil && slices.ContainsFunc(recs, func(r store.ModuleRecord) bool { return r.Host == "hv9" && r.Module == 9 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("module of hv9 not replicated: %+v, %v", recs, err)
+		}
 	}
 	var ae *api.Error
 	if _, err := b.client.Apply(ctx, []byte(pairNetwork), netdef.YAML); !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {

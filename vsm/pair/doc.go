@@ -41,11 +41,13 @@
 // the modules, the epoch and the change log), and the standby replaces
 // its own with it in one transaction (store.Restore), after which it is
 // stable (ha.Node.Synchronised, "HA standby"). It then asks for what
-// comes after the generation it holds, which acknowledges that
-// generation; the active answers when the generation moves, again with a
-// full snapshot (simple and correct; the cost is the data file's size per
-// change, a few hundred KiB for thousands of ports), or after 10 s with
-// "unchanged".
+// comes after what it holds, naming the generation (which acknowledges
+// it) and the active's store revision (store.Revision: every write,
+// including module numbers and the epoch, which make no generation); the
+// active answers when its revision moves, again with a full snapshot
+// (simple and correct; the cost is the data file's size per write, a few
+// hundred KiB for thousands of ports), or after 10 s with "unchanged".
+// Shipping only the writes of each revision is the next step.
 //
 // A northbound change on the active (api.Info.Replicated) is answered
 // only once the stable standby has acknowledged its generation, at most

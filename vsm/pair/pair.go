@@ -356,7 +356,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 			p.node.Synchronised()
 			p.log.Info("synchronised with the active", zap.Uint64("generation", gen))
 		}
-		req = syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, After: gen}
+		req = syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, After: gen, Revision: h.Revision}
 	}
 }
 
@@ -415,18 +415,20 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 		}
 		if req.Full {
 			p.ack(0) // a standby (re)joining holds nothing of ours yet
-		}
-		if gen := p.cfg.Store.Generation(); !req.Full && req.After <= gen {
-			p.ack(req.After)
-			if req.After == gen {
-				wctx, cancel := context.WithTimeout(ctx, syncKeepalive)
-				_, err = p.cfg.Store.Wait(wctx, req.After)
-				cancel()
+		} else {
+			if req.After <= p.cfg.Store.Generation() {
+				p.ack(req.After)
+			}
+			if req.Revision == p.cfg.Store.Revision() {
+				wctx, wcancel := context.WithTimeout(ctx, syncKeepalive)
+				_, err = p.cfg.Store.WaitRevision(wctx, req.Revision)
+				wcancel()
 				if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
 					return
 				}
-				if err != nil { // nothing changed: keepalive
-					if !p.write(conn, syncHeader{Version: WireVersion, Generation: req.After, Epoch: p.node.Epoch()}, nil) {
+				if err != nil { // nothing written: keepalive
+					h := syncHeader{Version: WireVersion, Generation: req.After, Revision: req.Revision, Epoch: p.node.Epoch()}
+					if !p.write(conn, h, nil) {
 						return
 					}
 					continue
@@ -434,12 +436,13 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 			}
 		}
 		var buf bytes.Buffer
-		g, err := p.cfg.Store.WriteSnapshot(&buf)
+		g, rev, err := p.cfg.Store.WriteSnapshot(&buf)
 		if err != nil {
 			log.Error("snapshot for the standby", zap.Error(err))
 			return
 		}
-		if !p.write(conn, syncHeader{Version: WireVersion, Generation: g, Epoch: p.node.Epoch(), Size: int64(buf.Len())}, buf.Bytes()) {
+		h := syncHeader{Version: WireVersion, Generation: g, Revision: rev, Epoch: p.node.Epoch(), Size: int64(buf.Len())}
+		if !p.write(conn, h, buf.Bytes()) {
 			return
 		}
 		log.Debug("state sent to the standby", zap.Uint64("generation", g), zap.Int("bytes", buf.Len()))

@@ -98,13 +98,15 @@ func DecodeHeartbeat(body []byte) (ha.Heartbeat, error) {
 }
 
 // syncRequest is a standby's request for the active's state: Full for a
-// whole snapshot now; otherwise the standby holds After (which
-// acknowledges it) and waits for a later one.
+// whole snapshot now; otherwise the standby holds generation After (which
+// acknowledges it) at the active's store revision Revision, and waits for
+// a later revision.
 type syncRequest struct {
-	Version int    `json:"v"`
-	Domain  int    `json:"domain"`
-	Full    bool   `json:"full,omitempty"`
-	After   uint64 `json:"after"`
+	Version  int    `json:"v"`
+	Domain   int    `json:"domain"`
+	Full     bool   `json:"full,omitempty"`
+	After    uint64 `json:"after"`
+	Revision uint64 `json:"revision"`
 }
 
 // syncHeader precedes Size bytes of data file; Size 0 means nothing
@@ -112,6 +114,7 @@ type syncRequest struct {
 type syncHeader struct {
 	Version    int    `json:"v"`
 	Generation uint64 `json:"generation"`
+	Revision   uint64 `json:"revision"`
 	Epoch      uint64 `json:"epoch"`
 	Size       int64  `json:"size"`
 }

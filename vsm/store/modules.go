@@ -51,6 +51,7 @@ func (s *Store) AssignModule(host string, preferred int, vtep string) (ModuleRec
 		return ModuleRecord{}, ErrClosed
 	}
 	var rec ModuleRecord
+	var wrote bool
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucketModules))
 		if err != nil {
@@ -83,10 +84,14 @@ func (s *Store) AssignModule(host string, preferred int, vtep string) (ModuleRec
 		if err != nil {
 			return err
 		}
+		wrote = true
 		return b.Put([]byte(host), data)
 	})
 	if err != nil {
 		return ModuleRecord{}, fmt.Errorf("assign module to %s: %w", host, err)
+	}
+	if wrote {
+		s.wrote()
 	}
 	return rec, nil
 }
@@ -158,5 +163,6 @@ func (s *Store) SetEpoch(epoch uint64) error {
 	if err != nil {
 		return fmt.Errorf("set epoch %d: %w", epoch, err)
 	}
+	s.wrote()
 	return nil
 }

@@ -14,22 +14,23 @@ import (
 // WriteSnapshot writes a consistent copy of the whole data file (every
 // bucket: the network, the bindings, the modules, the epoch and the
 // change log) to w, as one bbolt read transaction sees it, and returns
-// the generation it holds. A standby restores it with Restore.
-func (s *Store) WriteSnapshot(w io.Writer) (uint64, error) {
+// the generation it holds and the revision it is at (see Revision). A
+// standby restores it with Restore.
+func (s *Store) WriteSnapshot(w io.Writer) (gen, rev uint64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
-	gen := s.cur.gen
-	err := s.db.View(func(tx *bolt.Tx) error {
+	gen, rev = s.cur.gen, s.rev
+	err = s.db.View(func(tx *bolt.Tx) error {
 		_, err := tx.WriteTo(w)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("write snapshot of generation %d: %w", gen, err)
+		return 0, 0, fmt.Errorf("write snapshot of generation %d: %w", gen, err)
 	}
-	return gen, nil
+	return gen, rev, nil
 }
 
 // Restore replaces everything the store holds with the data file in data
@@ -100,8 +101,7 @@ func (s *Store) Restore(data []byte) (uint64, error) {
 		// was checked), so this is a corrupt snapshot: say so loudly.
 		return 0, fmt.Errorf("restore: read the restored state: %w", err)
 	}
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.signal()
 	return s.cur.gen, nil
 }
 

@@ -21,7 +21,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	gen, err := active.WriteSnapshot(&buf)
+	gen, _, err := active.WriteSnapshot(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestRestoreRefusesAnotherSchema(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	other := open(t, filepath.Join(t.TempDir(), store.FileName), store.Options{})
-	if _, err := other.WriteSnapshot(&buf); err != nil {
+	if _, _, err := other.WriteSnapshot(&buf); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Restore(buf.Bytes()); err != nil {
@@ -88,7 +88,7 @@ func TestWaitWakesOnRestoreToAnOlderGeneration(t *testing.T) {
 	}
 	behind := withBase(t)
 	var buf bytes.Buffer
-	want, err := behind.WriteSnapshot(&buf)
+	want, _, err := behind.WriteSnapshot(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,5 +111,49 @@ func TestWaitWakesOnRestoreToAnOlderGeneration(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Wait did not wake")
+	}
+}
+
+// TestRevisionCountsEveryWrite: changes, module numbers and the epoch
+// move the revision (what the pair replicates on); a module number that
+// does not change does not.
+func TestRevisionCountsEveryWrite(t *testing.T) {
+	s := withBase(t)
+	r0 := s.Revision()
+	woke := make(chan uint64, 1)
+	go func() {
+		r, _ := s.WaitRevision(context.Background(), r0)
+		woke <- r
+	}()
+	if _, err := s.AssignModule("hv1", 0, "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-woke:
+		if r != r0+1 {
+			t.Fatalf("revision %d after a module number, want %d", r, r0+1)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitRevision did not wake")
+	}
+	if _, err := s.AssignModule("hv1", 0, "198.51.100.1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Revision(); r != r0+1 {
+		t.Fatalf("revision %d after the same module number, want %d", r, r0+1)
+	}
+	if err := s.SetEpoch(3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(store.KindPort, portA); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Revision(); r != r0+3 {
+		t.Fatalf("revision %d after the epoch and a change, want %d", r, r0+3)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitRevision(ctx, r0+3); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitRevision without a write: %v", err)
 	}
 }

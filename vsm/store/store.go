@@ -64,7 +64,10 @@ type Store struct {
 	enc encoded
 	// changed is closed, and replaced, by every commit: Wait's signal.
 	changed chan struct{}
-	closed  bool
+	// rev counts every write to the data file since Open (changes, module
+	// numbers, the epoch, restores): what the HA pair replicates.
+	rev    uint64
+	closed bool
 }
 
 // Open opens (creating it and its directory if need be) the data file at
@@ -217,6 +220,52 @@ func (s *Store) Snapshot() Snapshot {
 	return s.cur.snapshot()
 }
 
+// signal records a write and wakes the waiters; s.mu is held.
+func (s *Store) signal() {
+	s.rev++
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wrote is signal for writes made without s.mu.
+func (s *Store) wrote() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.signal()
+	}
+}
+
+// Revision counts the writes to the data file since it was opened: every
+// change, module number, epoch and restore. Unlike the generation it is
+// not persisted; the HA pair replicates on it.
+func (s *Store) Revision() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// WaitRevision blocks until the revision is other than after, and returns
+// it; or until ctx ends or the store closes, with their error.
+func (s *Store) WaitRevision(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		s.mu.RLock()
+		rev, ch, closed := s.rev, s.changed, s.closed
+		s.mu.RUnlock()
+		switch {
+		case closed:
+			return rev, ErrClosed
+		case rev != after:
+			return rev, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return rev, ctx.Err()
+		}
+	}
+}
+
 // Wait blocks until the generation is other than after (past it, or
 // below it once Restore replaced the state with an older one), and
 // returns it; or until ctx ends or the store closes, with their error.
@@ -291,8 +340,7 @@ func (s *Store) updateState(cause string, dryRun bool, edit func(next *state) er
 		return Result{Generation: cur.gen}, nil, fmt.Errorf("%s: commit generation %d: %w", cause, next.gen, err)
 	}
 	s.cur, s.enc = next, enc
-	close(s.changed)
-	s.changed = make(chan struct{})
+	s.signal()
 	return resultOf(next.gen, objs), next, nil
 }
 
