@@ -48,5 +48,9 @@
 // The heartbeats' state and epoch are SetState's; SwitchRequest asks
 // every session's VEM to attach here (a takeover); the epoch is persisted
 // in the store (store.Epoch, store.SetEpoch) and a standalone VSM runs at
-// the stored one, 1 for a new data file.
+// the stored one, 1 for a new data file. A VSM that is not active keeps
+// its sessions and heartbeats on them with its state, but attaches no VEM
+// (an AttachRequest is ignored), refuses PortAttach, ignores PortDetach
+// and sends no configuration; SetState away from active detaches the
+// sessions, which attach again when asked by a switch request.
 package vems
