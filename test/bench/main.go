@@ -107,8 +107,12 @@ func run() error {
 	vxlan := fs.Bool("vxlan", false, "measure VXLAN between two hosts: vem against the kernel's vxlan device and bridge")
 	pc := addPortChannelFlags(fs)
 	eng := addEngineFlags(fs)
+	vsmo := addVSMFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if vsmo.enabled {
+		return runVSMBench(vsmo)
 	}
 	if eng.enabled {
 		return runEngine(*agentBin, eng)
