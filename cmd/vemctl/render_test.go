@@ -306,9 +306,9 @@ eth1  123456789   9876543210  0           0         0
 
 func TestTableCellsStayOnOneLine(t *testing.T) {
 	tb := newTable("A", "B")
-	tb.row("x\ty", "z\nw")
+	tb.Row("x\ty", "z\nw")
 	var b bytes.Buffer
-	if err := tb.write(&b); err != nil {
+	if err := tb.Write(&b); err != nil {
 		t.Fatal(err)
 	}
 	want := "A    B\n---  ---\nx y  z w\n"

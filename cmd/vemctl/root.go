@@ -86,7 +86,7 @@ port security, and attaches or detaches vEth ports.`,
 	flags.StringVar(&o.socket, "socket", socket, "the agent's API socket (env VEM_SOCKET)")
 	flags.StringVarP(&o.output, "output", "o", outputTable, "output format: table or json")
 	flags.DurationVar(&o.timeout, "timeout", 10*time.Second, "how long to wait for the agent")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 
 	root.AddCommand(newShowCmd(o), newPortCmd(o))
 	return root

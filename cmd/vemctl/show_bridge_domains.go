@@ -42,7 +42,7 @@ func writeBridgeDomains(w io.Writer, bds []api.BridgeDomain) error {
 		}
 		vteps := slices.Clone(bd.VTEPs)
 		slices.SortFunc(vteps, compareAddr)
-		t.row(strconv.Itoa(bd.VNI), bd.Segment, bd.Mode, mtu, strings.Join(vteps, ","), strings.Join(bd.Ports, ","))
+		t.Row(strconv.Itoa(bd.VNI), bd.Segment, bd.Mode, mtu, strings.Join(vteps, ","), strings.Join(bd.Ports, ","))
 	}
-	return t.write(w)
+	return t.Write(w)
 }

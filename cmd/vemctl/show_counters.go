@@ -53,11 +53,11 @@ func writeCounters(w io.Writer, cs []api.Counters) error {
 			}
 			total += n
 			anyDrops = true
-			drops.row(c.Port, reason, u(n))
+			drops.Row(c.Port, reason, u(n))
 		}
-		traffic.row(c.Port, u(c.RxPackets), u(c.RxBytes), u(c.TxPackets), u(c.TxBytes), u(total))
+		traffic.Row(c.Port, u(c.RxPackets), u(c.RxBytes), u(c.TxPackets), u(c.TxBytes), u(total))
 	}
-	if err := traffic.write(w); err != nil {
+	if err := traffic.Write(w); err != nil {
 		return err
 	}
 	if !anyDrops {
@@ -66,5 +66,5 @@ func writeCounters(w io.Writer, cs []api.Counters) error {
 	if _, err := io.WriteString(w, "\n"); err != nil {
 		return fmt.Errorf("write counters: %w", err)
 	}
-	return drops.write(w)
+	return drops.Write(w)
 }

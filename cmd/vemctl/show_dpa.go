@@ -39,9 +39,9 @@ func writeDPA(w io.Writer, d api.DPA) error {
 		headless = d.HeadlessSince.UTC().Format(time.RFC3339)
 	}
 	t := newTable("Mode", "State", "Attached VSM", "Module", "Epoch", "Generation", "Headless since", "Queued port events")
-	t.row(d.Mode, d.State, d.AttachedVSM, module, strconv.FormatUint(d.Epoch, 10), strconv.FormatUint(d.Generation, 10),
+	t.Row(d.Mode, d.State, d.AttachedVSM, module, strconv.FormatUint(d.Epoch, 10), strconv.FormatUint(d.Generation, 10),
 		headless, strconv.Itoa(d.QueuedPortEvents))
-	if err := t.write(w); err != nil {
+	if err := t.Write(w); err != nil {
 		return err
 	}
 	if d.Mode != "vsm" {
@@ -56,7 +56,7 @@ func writeDPA(w io.Writer, d api.DPA) error {
 		if s.LastHeartbeatAgeMs >= 0 {
 			age = (time.Duration(s.LastHeartbeatAgeMs) * time.Millisecond).String() + " ago"
 		}
-		v.row(s.Name, s.Address, s.Role, s.State, age, strconv.FormatUint(s.Epoch, 10))
+		v.Row(s.Name, s.Address, s.Role, s.State, age, strconv.FormatUint(s.Epoch, 10))
 	}
-	return v.write(w)
+	return v.Write(w)
 }

@@ -88,9 +88,9 @@ func writeLACPNeighbors(w io.Writer, ns []api.LACPNeighbor, now time.Time) error
 			if n.PartnerSystem != "" {
 				key, port, prio = strconv.Itoa(n.PartnerKey), strconv.Itoa(n.PartnerPort), strconv.Itoa(n.PartnerPortPriority)
 			}
-			t.row(n.Interface, n.State, n.PartnerSystem, key, port, prio, n.PartnerState, n.ActorState, pduAge(n.LastPDU, now))
+			t.Row(n.Interface, n.State, n.PartnerSystem, key, port, prio, n.PartnerState, n.ActorState, pduAge(n.LastPDU, now))
 		}
-		if err := t.write(w); err != nil {
+		if err := t.Write(w); err != nil {
 			return err
 		}
 	}
@@ -123,10 +123,10 @@ func writeLACPCounters(w io.Writer, cs []api.LACPCounters) error {
 	t := newTable("Port-Channel", "Interface", "PDUs Rx", "PDUs Tx", "Malformed Rx", "Markers Rx", "Markers Tx")
 	for _, group := range byPortChannel(cs, func(c api.LACPCounters) string { return c.PortChannel }) {
 		for _, c := range group {
-			t.row(c.PortChannel, c.Interface, u(c.PDUsRx), u(c.PDUsTx), u(c.MalformedRx), u(c.MarkersRx), u(c.MarkersTx))
+			t.Row(c.PortChannel, c.Interface, u(c.PDUsRx), u(c.PDUsTx), u(c.MalformedRx), u(c.MarkersRx), u(c.MarkersTx))
 		}
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 // byPortChannel groups rows by their port-channel, the groups sorted by

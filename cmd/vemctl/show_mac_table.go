@@ -51,9 +51,9 @@ func writeMACTable(w io.Writer, es []api.MACEntry) error {
 		case e.Remote:
 			typ = "remote"
 		}
-		t.row(e.Segment, e.MAC, typ, age, e.Port, e.VTEP)
+		t.Row(e.Segment, e.MAC, typ, age, e.Port, e.VTEP)
 	}
-	if err := t.write(w); err != nil {
+	if err := t.Write(w); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintf(w, "Total MAC Addresses: %d\n", len(es)); err != nil {

@@ -34,8 +34,8 @@ func newShowModuleCmd(o *options) *cobra.Command {
 // was rejected, why.
 func writeStatus(w io.Writer, st api.Status) error {
 	t := newTable("Host", "Instance", "Mode", "Uplink", "Last reload")
-	t.row(st.Host, st.Instance, st.Mode, st.Uplink, st.LastReload)
-	if err := t.write(w); err != nil {
+	t.Row(st.Host, st.Instance, st.Mode, st.Uplink, st.LastReload)
+	if err := t.Write(w); err != nil {
 		return err
 	}
 	if st.Engine.State != "" {
@@ -69,8 +69,8 @@ func writeEngine(w io.Writer, e api.EngineStatus) error {
 		attempts = strconv.Itoa(e.Attempts)
 	}
 	t := newTable("Engine", "Attempts", "Next retry", "Last applied", "Drift repairs", "Last resync")
-	t.row(e.State, attempts, e.NextRetry, e.LastApplied, strconv.FormatUint(e.DriftRepairs, 10), e.LastResync)
-	if err := t.write(w); err != nil {
+	t.Row(e.State, attempts, e.NextRetry, e.LastApplied, strconv.FormatUint(e.DriftRepairs, 10), e.LastResync)
+	if err := t.Write(w); err != nil {
 		return err
 	}
 	if e.Error == "" {

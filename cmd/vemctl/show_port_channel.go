@@ -77,9 +77,9 @@ func writePortChannelSummary(w io.Writer, pcs []api.PortChannel) error {
 		for j, m := range pc.Members {
 			members[j] = m.Interface + "(" + memberFlag(m.Status) + ")"
 		}
-		t.row(strconv.Itoa(i+1), pc.Name+"("+state+")", "Eth", protocol(pc.Mode), strings.Join(members, " "))
+		t.Row(strconv.Itoa(i+1), pc.Name+"("+state+")", "Eth", protocol(pc.Mode), strings.Join(members, " "))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 // memberFlag maps a member's status to its summary flag: the LACP port
@@ -144,9 +144,9 @@ func writePortChannels(w io.Writer, pcs []api.PortChannel) error {
 			if m.Active {
 				active = "1"
 			}
-			t.row(m.Interface, strconv.Itoa(m.Priority), active, m.Status, strings.Join(m.VEths, ","), m.Reason)
+			t.Row(m.Interface, strconv.Itoa(m.Priority), active, m.Status, strings.Join(m.VEths, ","), m.Reason)
 		}
-		if err := t.write(w); err != nil {
+		if err := t.Write(w); err != nil {
 			return err
 		}
 	}

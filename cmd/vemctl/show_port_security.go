@@ -52,14 +52,14 @@ func writePortSecurity(w io.Writer, ps []api.PortSecurity) error {
 		for _, reason := range slices.SortedFunc(maps.Keys(p.Drops), cmp.Compare) {
 			if n := p.Drops[reason]; n != 0 {
 				total += n
-				drops.row(p.Name, reason, strconv.FormatUint(n, 10))
+				drops.Row(p.Name, reason, strconv.FormatUint(n, 10))
 			}
 		}
 		linkLocal := strings.Join(p.AllowLinkLocal, ",")
 		if linkLocal == "" {
 			linkLocal = "none"
 		}
-		policy.row(p.Name, p.Interface, p.Profile, onOff(p.PortSecurity), yesNo(p.Trusted), yesNo(p.Bound),
+		policy.Row(p.Name, p.Interface, p.Profile, onOff(p.PortSecurity), yesNo(p.Trusted), yesNo(p.Bound),
 			linkLocal, strconv.FormatUint(total, 10))
 
 		learned, limit := "", ""
@@ -67,17 +67,17 @@ func writePortSecurity(w io.Writer, ps []api.PortSecurity) error {
 			learned, limit = strconv.Itoa(p.MACLimit.Learned), rate(uint64(max(p.MACLimit.Max, 0)))
 		}
 		s := p.StormControl
-		limits.row(p.Name, learned, limit, rate(uint64(s.Broadcast)), rate(uint64(s.Multicast)), rate(uint64(s.UnknownUnicast)))
+		limits.Row(p.Name, learned, limit, rate(uint64(s.Broadcast)), rate(uint64(s.Multicast)), rate(uint64(s.UnknownUnicast)))
 
 		for _, a := range p.Addresses {
-			addrs.row(p.Name, a, p.MAC, "ip")
+			addrs.Row(p.Name, a, p.MAC, "ip")
 		}
 		for _, pair := range p.AllowedAddressPairs {
-			addrs.row(p.Name, pair.IP, cmp.Or(pair.MAC, p.MAC), "pair")
+			addrs.Row(p.Name, pair.IP, cmp.Or(pair.MAC, p.MAC), "pair")
 		}
 	}
 	for i, t := range []*table{policy, limits, addrs, drops} {
-		if i >= 2 && len(t.rows) == 1 {
+		if i >= 2 && t.Len() == 0 {
 			continue // no addresses, no drops
 		}
 		if i > 0 {
@@ -85,7 +85,7 @@ func writePortSecurity(w io.Writer, ps []api.PortSecurity) error {
 				return fmt.Errorf("write port security: %w", err)
 			}
 		}
-		if err := t.write(w); err != nil {
+		if err := t.Write(w); err != nil {
 			return err
 		}
 	}

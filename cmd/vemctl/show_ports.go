@@ -35,7 +35,7 @@ func writePorts(w io.Writer, ps []api.Port) error {
 		if p.Ifindex > 0 {
 			ifindex = strconv.Itoa(p.Ifindex)
 		}
-		t.row(p.Name, p.Interface, ifindex, p.Kind, p.MAC, p.Segment, p.Profile, p.State, p.Source)
+		t.Row(p.Name, p.Interface, ifindex, p.Kind, p.MAC, p.Segment, p.Profile, p.State, p.Source)
 	}
-	return t.write(w)
+	return t.Write(w)
 }

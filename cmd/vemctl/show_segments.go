@@ -39,7 +39,7 @@ func writeSegments(w io.Writer, ss []api.Segment) error {
 		case s.VNI != 0:
 			id = strconv.Itoa(s.VNI)
 		}
-		t.row(s.Name, s.Type, id, strings.Join(s.Ports, ","))
+		t.Row(s.Name, s.Type, id, strings.Join(s.Ports, ","))
 	}
-	return t.write(w)
+	return t.Write(w)
 }

@@ -59,9 +59,9 @@ func writeVTEPs(w io.Writer, v api.VTEPs) error {
 	slices.SortFunc(rs, func(a, b api.RemoteVTEP) int { return compareAddr(a.Address, b.Address) })
 	t := newTable("Remote VTEP", "Bridge Domains", "Next Hop", "Interface", "MACs")
 	for _, r := range rs {
-		t.row(r.Address, joinInts(r.BridgeDomains), r.NextHop, r.Interface, strconv.Itoa(r.MACs))
+		t.Row(r.Address, joinInts(r.BridgeDomains), r.NextHop, r.Interface, strconv.Itoa(r.MACs))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 // compareAddr orders IP addresses numerically (198.51.100.10 after

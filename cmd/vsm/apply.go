@@ -153,8 +153,8 @@ func (o *options) printResult(w io.Writer, res store.Result) error {
 		refs []store.ObjectRef
 	}{{"created", res.Created}, {"updated", res.Updated}, {"deleted", res.Deleted}} {
 		for _, r := range group.refs {
-			t.row(group.what, string(r.Kind), r.Name)
+			t.Row(group.what, string(r.Kind), r.Name)
 		}
 	}
-	return t.write(w)
+	return t.Write(w)
 }

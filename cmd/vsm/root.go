@@ -114,7 +114,7 @@ A VSM file of role primary or secondary runs one VSM of an HA pair
 	flags.StringVar(&o.api, "api", "", "the VSM's API address (host:port), instead of the VSM file's")
 	flags.StringVarP(&o.output, "output", "o", outputTable, "output format: table or json")
 	flags.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for the VSM")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 
 	root.AddCommand(newRunCmd(o), newApplyCmd(o), newSyncCmd(o), newShowCmd(o), newSystemCmd(o), newCertsCmd())
 	return root

@@ -34,9 +34,9 @@ func renderModules(w io.Writer, mods []api.Module) error {
 		if m.This {
 			status += " *" // the supervisor answering
 		}
-		t.row(strconv.Itoa(m.Module), strconv.Itoa(m.Ports), m.Type, m.Model, status)
+		t.Row(strconv.Itoa(m.Module), strconv.Itoa(m.Ports), m.Type, m.Model, status)
 	}
-	if err := t.write(w); err != nil {
+	if err := t.Write(w); err != nil {
 		return err
 	}
 	if _, err := io.WriteString(w, "\n"); err != nil {
@@ -48,9 +48,9 @@ func renderModules(w io.Writer, mods []api.Module) error {
 		if m.Type == api.TypeVEM && m.SentGeneration > 0 {
 			gen = strconv.FormatUint(m.Generation, 10) + "/" + strconv.FormatUint(m.SentGeneration, 10)
 		}
-		s.row(strconv.Itoa(m.Module), m.Host, m.VTEP, m.VSM, gen, m.Nack)
+		s.Row(strconv.Itoa(m.Module), m.Host, m.VTEP, m.VSM, gen, m.Nack)
 	}
-	if err := s.write(w); err != nil {
+	if err := s.Write(w); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n* this terminal session\n")

@@ -44,9 +44,9 @@ func newShowSegmentsCmd(o *options) *cobra.Command {
 func renderSegments(w io.Writer, r api.SegmentsResponse) error {
 	t := newTable("NAME", "TYPE", "VLAN", "VNI", "MTU", "STATIC-VTEPS")
 	for _, s := range r.Segments {
-		t.row(s.Name, string(s.Type), itoa(s.VLAN), itoa(s.VNI), itoa(s.MTU), strings.Join(s.VTEPs, ","))
+		t.Row(s.Name, string(s.Type), itoa(s.VLAN), itoa(s.VNI), itoa(s.MTU), strings.Join(s.VTEPs, ","))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 func newShowProfilesCmd(o *options) *cobra.Command {
@@ -68,11 +68,11 @@ func renderProfiles(w io.Writer, r api.ProfilesResponse) error {
 		if p.StormControl != nil {
 			sc = *p.StormControl
 		}
-		t.row(p.Name, admin, onOff(p.PortSecurity), itoa(maxMACs),
+		t.Row(p.Name, admin, onOff(p.PortSecurity), itoa(maxMACs),
 			"bc "+strconv.Itoa(sc.Broadcast)+"/mc "+strconv.Itoa(sc.Multicast)+"/uu "+strconv.Itoa(sc.UnknownUnicast),
 			onOff(p.Trusted), itoa(len(p.AllowedAddressPairs)), strings.Join(p.AllowLinkLocal, ","))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 func newShowPortProfilesCmd(o *options) *cobra.Command {
@@ -86,9 +86,9 @@ func renderPortProfiles(w io.Writer, r api.PortProfilesResponse) error {
 		if prof == "" {
 			prof = "(default)"
 		}
-		t.row(p.Name, prof, p.Segment, strconv.Itoa(p.Ports))
+		t.Row(p.Name, prof, p.Segment, strconv.Itoa(p.Ports))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 func newShowBridgeDomainsCmd(o *options) *cobra.Command {
@@ -102,9 +102,9 @@ func renderBridgeDomains(w io.Writer, r api.BridgeDomainsResponse) error {
 		for i, m := range b.Modules {
 			mods[i] = strconv.Itoa(m)
 		}
-		t.row(strconv.Itoa(b.VNI), b.Segment, itoa(b.MTU), strings.Join(b.StaticVTEPs, ","), strings.Join(mods, ","))
+		t.Row(strconv.Itoa(b.VNI), b.Segment, itoa(b.MTU), strings.Join(b.StaticVTEPs, ","), strings.Join(mods, ","))
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 // itoa prints a number, or nothing (--) for zero, which means unset.

@@ -25,7 +25,7 @@ func renderPorts(w io.Writer, r api.PortsResponse) error {
 			module, veth, host, iface, pp = strconv.Itoa(b.Module), "Vethernet"+strconv.Itoa(b.Vethernet), b.Host, b.Interface, b.PortProfile
 			state = "bound"
 		}
-		t.row(module, veth, host, iface, p.ID, p.MAC, p.Segment, p.Profile, pp, state)
+		t.Row(module, veth, host, iface, p.ID, p.MAC, p.Segment, p.Profile, pp, state)
 	}
-	return t.write(w)
+	return t.Write(w)
 }

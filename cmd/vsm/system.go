@@ -66,12 +66,12 @@ Other supervisor (%s)
 	}
 	t := newTable("Collision", "Role", "Path", "Last-Seen")
 	for _, c := range s.Collisions {
-		t.row(c.Name, string(s.Role), c.Path, c.Latest.UTC().Format("2006-01-02T15:04:05Z"))
+		t.Row(c.Name, string(s.Role), c.Path, c.Latest.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	if _, err := io.WriteString(w, "\nRole collisions ("+strconv.Itoa(len(s.Collisions))+")\n"); err != nil {
 		return err
 	}
-	return t.write(w)
+	return t.Write(w)
 }
 
 func mode(s ha.Status) string {

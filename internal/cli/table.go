@@ -1,4 +1,6 @@
-package main
+// Package cli holds what vem's command-line tools (vemctl, vsm) share:
+// tables shaped like the NX-OS show commands and command-line usage errors.
+package cli
 
 import (
 	"fmt"
@@ -9,19 +11,20 @@ import (
 	"unicode/utf8"
 )
 
-// table is rows of cells printed as aligned columns under a header and a
+// Table is rows of cells printed as aligned columns under a header and a
 // line of dashes, the shape of the NX-OS show commands.
-type table struct {
+type Table struct {
 	rows [][]string // rows[0] is the header
 }
 
-func newTable(header ...string) *table {
-	return &table{rows: [][]string{header}}
+// NewTable starts a table with its header.
+func NewTable(header ...string) *Table {
+	return &Table{rows: [][]string{header}}
 }
 
-// row adds a row. Empty cells print as "--", as NX-OS does, so that every
+// Row adds a row. Empty cells print as "--", as NX-OS does, so that every
 // column holds a word and the output splits on whitespace.
-func (t *table) row(cells ...string) {
+func (t *Table) Row(cells ...string) {
 	r := make([]string, len(cells))
 	for i, c := range cells {
 		if c == "" {
@@ -32,8 +35,8 @@ func (t *table) row(cells ...string) {
 	t.rows = append(t.rows, r)
 }
 
-// write prints the table; the dashes under each heading span its column.
-func (t *table) write(w io.Writer) error {
+// Write prints the table; the dashes under each heading span its column.
+func (t *Table) Write(w io.Writer) error {
 	widths := make([]int, len(t.rows[0]))
 	for _, r := range t.rows {
 		for i, c := range r {
@@ -71,3 +74,6 @@ func oneLine(s string) string {
 		return r
 	}, s)
 }
+
+// Len returns the number of rows below the header.
+func (t *Table) Len() int { return len(t.rows) - 1 }
