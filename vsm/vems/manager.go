@@ -84,9 +84,7 @@ func New(cfg Config) (*Manager, error) {
 	}
 	m := &Manager{cfg: cfg, log: log, clock: cfg.Clock, quit: make(chan struct{}),
 		sessions: map[string]*vem{}, vteps: map[int]string{}}
-	for _, r := range recs {
-		m.vteps[r.Module] = r.VTEP
-	}
+	m.learnVTEPs(recs)
 	m.gen.Store(cfg.Store.Generation())
 	m.state.Store(int32(protocol.State_STATE_ACTIVE))
 	m.epoch.Store(epoch)
@@ -105,6 +103,17 @@ func New(cfg Config) (*Manager, error) {
 func (m *Manager) SetState(state protocol.State, epoch uint64) {
 	m.epoch.Store(epoch)
 	old := protocol.State(m.state.Swap(int32(state)))
+	if state == protocol.State_STATE_ACTIVE && old != protocol.State_STATE_ACTIVE {
+		// A standby's store was replicated after this Manager read it: the
+		// hosts' VTEPs it has now must be in the first snapshots it sends,
+		// before those hosts reattach, or their VXLAN is dropped as from
+		// an unknown VTEP meanwhile.
+		if recs, err := m.cfg.Store.ModuleRecords(); err == nil {
+			m.learnVTEPs(recs)
+		} else {
+			m.log.Warn("read module records on becoming active", zap.Error(err))
+		}
+	}
 	if state == protocol.State_STATE_ACTIVE || old != protocol.State_STATE_ACTIVE {
 		return
 	}
@@ -219,6 +228,18 @@ func (m *Manager) remove(v *vem) {
 	defer m.mu.Unlock()
 	if m.sessions[v.host] == v {
 		delete(m.sessions, v.host)
+	}
+}
+
+// learnVTEPs records the VTEPs of the store's module records that no
+// Hello has told since.
+func (m *Manager) learnVTEPs(recs []store.ModuleRecord) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		if r.VTEP != "" && m.vteps[r.Module] == "" {
+			m.vteps[r.Module] = r.VTEP
+		}
 	}
 }
 
