@@ -41,15 +41,21 @@ test: build lint
 
 # Short fuzzing of every parser of untrusted input.
 fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=30s ./spec/
-	$(GO) test -run='^$$' -fuzz=FuzzUnmarshal -fuzztime=30s ./lacp/
-	$(GO) test -run='^$$' -fuzz=FuzzMarker -fuzztime=30s ./lacp/
-	$(GO) test -run='^$$' -fuzz=FuzzAttach -fuzztime=30s ./agent/api/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=30s ./spec/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseAddress$$' -fuzztime=30s ./spec/
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePairPrefix$$' -fuzztime=30s ./spec/
+	$(GO) test -run='^$$' -fuzz='^FuzzUnmarshal$$' -fuzztime=30s ./lacp/
+	$(GO) test -run='^$$' -fuzz='^FuzzMarker$$' -fuzztime=30s ./lacp/
+	$(GO) test -run='^$$' -fuzz='^FuzzAttach$$' -fuzztime=30s ./agent/api/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseLinkLocal$$' -fuzztime=30s ./bpf/
 	$(GO) test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzReassemble$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSnapshot$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeNetwork$$' -fuzztime=30s ./vsm/netdef/
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=30s ./vsm/config/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeHeartbeat$$' -fuzztime=30s ./vsm/pair/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSyncRequest$$' -fuzztime=30s ./vsm/pair/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCheckpoint$$' -fuzztime=30s ./headless/
 
 bench: build
