@@ -470,10 +470,12 @@ func (e *Engine) LinkChanged(name string, index int, gone bool) (string, error) 
 func (e *Engine) ChannelChanged(st portchannel.State) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.readInterfaces()
 	if e.uplink == nil {
 		return nil
 	}
+	// A failover must not wait for a dump of every interface (thousands
+	// of taps): the members' state is all that changed, and interface
+	// changes replan on their own events with a fresh read.
 	e.uplink.view = uplinkState{State: st, Known: true}
 	e.uplinkGen++
 	return e.replan()
