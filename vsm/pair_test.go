@@ -22,6 +22,7 @@ import (
 	"github.com/vem-switch/vem/vsm/ha"
 	"github.com/vem-switch/vem/vsm/netdef"
 	"github.com/vem-switch/vem/vsm/store"
+	"go.uber.org/zap/zaptest"
 )
 
 // member is one VSM of a pair under test, serving on loopback listeners.
@@ -61,7 +62,7 @@ func newPair(t *testing.T) (a, b *member) {
 
 func (m *member) start(t *testing.T) {
 	t.Helper()
-	sup, err := vsm.New(m.cfg, nil, vsm.Options{DiscoveryWindow: time.Second, HeartbeatInterval: 200 * time.Millisecond})
+	sup, err := vsm.New(m.cfg, zaptest.NewLogger(t).Named(m.name), vsm.Options{DiscoveryWindow: time.Second, HeartbeatInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -193,7 +193,7 @@ func (p *Pair) reconcile(ctx context.Context) {
 			}
 		}
 		if st.State != ha.Standby {
-			p.stopFollower()
+			p.stopFollowerUnlessStandby()
 		}
 		if g := p.cfg.Store.Generation(); g != gen {
 			gen = g
@@ -272,6 +272,20 @@ func (p *Pair) startFollower() {
 	p.follower = cancel
 	p.synced++
 	go p.follow(ctx)
+}
+
+// stopFollowerUnlessStandby stops the follower of a VSM that is no longer
+// a standby. The state is read again under p.mu: the reconcile loop's
+// status may be older than a becomeStandby whose startFollower already
+// ran, and stopping on it would leave the standby cold for good.
+func (p *Pair) stopFollowerUnlessStandby() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.follower == nil || p.node.Status().State == ha.Standby {
+		return
+	}
+	p.follower()
+	p.follower = nil
 }
 
 func (p *Pair) stopFollower() {
@@ -374,6 +388,7 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 	defer func() {
 		p.mu.Lock()
 		p.streams--
+		p.wakeLocked() // a change waiting for this stream's ack stops waiting
 		p.mu.Unlock()
 	}()
 	reqs := make(chan []byte)
@@ -464,6 +479,11 @@ func (p *Pair) ack(gen uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.acked = gen
+	p.wakeLocked()
+}
+
+// wakeLocked wakes the writes waiting in Replicated; p.mu is held.
+func (p *Pair) wakeLocked() {
 	close(p.ackCh)
 	p.ackCh = make(chan struct{})
 }
