@@ -93,6 +93,8 @@ type Switch struct {
 	MACAgeing Duration `yaml:"macAgeing" json:"macAgeing,omitempty"`
 	// VSM, when set, switches the agent to VSM mode (see VSM).
 	VSM *VSM `yaml:"vsm" json:"vsm,omitempty"`
+	// Metrics, when set with an address, serves Prometheus metrics.
+	Metrics *Metrics `yaml:"metrics" json:"metrics,omitempty"`
 }
 
 // VTEP is the local VXLAN tunnel endpoint.

@@ -81,6 +81,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 	v.portChannelNames()
 	v.capacity()
 	v.vsm()
+	v.metrics()
 	if len(v.problems) == 0 {
 		return nil
 	}
