@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vem-switch/vem/test/topo"
+)
+
+// TestDPACutOffHeadlessAndHeal: a VSM pair, hv1 and hv2 attached to the
+// active vsm-a with the real default headlessAfter (15 s). hv1's control
+// path to both VSMs is cut (a blackhole route and strict reverse-path
+// filtering in its namespace; its VXLAN underlay and VMs untouched) while
+// pings run at 100/s on web (VLAN, hv1) and blue (VXLAN hv1 -> hv2):
+//   - hv1 goes headless 15 s (±1 s) after the last heartbeat its agent
+//     reports; hv2 stays attached;
+//   - headless, a new VM port with a known segment and profile attached
+//     through vemctl forwards at once (VXLAN to hv2), its attach queued for
+//     the VSM;
+//   - a segment applied on vsm-a meanwhile reaches hv2 only;
+//   - healed, hv1 reattaches to vsm-a with its module, replays the queued
+//     attach (the VSM binds the port and distributes its MAC to hv2) and
+//     converges on the new segment;
+//   - not one ping lost throughout.
+func TestDPACutOffHeadlessAndHeal(t *testing.T) {
+	topo.RequireRoot(t)
+	p := newPairedHosts(t, "", vmSpec{"vmN", "hv1", "tap4", "52:54:00:00:10:04", "192.0.2.13", "blue"})
+	flows := []flow{{p.vms["vm1"], p.vms["vm2"].ip}, {p.vms["vmA"], p.vms["vmB"].ip}}
+	waitAnswering(t, 15*time.Second, flows...)
+	before := dpaStatus(t, p.hv1)
+	t.Logf("hv1 attached to %s, module %d, epoch %d, generation %d", before.AttachedVSM, before.Module, before.Epoch, before.Generation)
+
+	pings := make([]*pinger, len(flows))
+	for i, f := range flows {
+		pings[i] = startPing(t, f, 5*time.Millisecond)
+	}
+	stopped := false
+	stopPings := func() []seqPing {
+		out := make([]seqPing, len(pings))
+		for i, pg := range pings {
+			out[i] = pg.stop(t)
+		}
+		stopped = true
+		return out
+	}
+	defer func() {
+		if !stopped {
+			for _, pg := range pings {
+				_ = pg.proc.Kill()
+			}
+		}
+	}()
+	time.Sleep(time.Second)
+
+	// The cut: headless 15 s after the last heartbeat.
+	cut := time.Now()
+	heal := cutControl(t, p.hv1.ns)
+	healed := false
+	defer func() {
+		if !healed {
+			heal()
+		}
+	}()
+	var last timedStatus
+	for deadline := cut.Add(25 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		last = dpaStatusAt(t, p.hv1)
+		if last.State == "headless" {
+			break
+		}
+		if last.State != "attached" {
+			t.Fatalf("hv1 %s before headless: %+v", last.State, last.DPA)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hv1 not headless 25 s after the cut: %+v", last.DPA)
+		}
+	}
+	if d := dpaStatus(t, p.hv2); d.State != "attached" || d.AttachedVSM != "vsm-a" {
+		t.Fatalf("hv2 left vsm-a while only hv1 was cut off: %+v", d)
+	}
+	lastHB := last.lastHeartbeat("vsm-a")
+	if lastHB.IsZero() || last.HeadlessSince == nil {
+		t.Fatalf("hv1 headless without a last heartbeat or a headlessSince: %+v", last.DPA)
+	}
+	entry := last.HeadlessSince.Sub(lastHB)
+	t.Logf("cut at +0: last heartbeat from vsm-a at %+v, headless at %+v: %v after the last heartbeat (headlessAfter 15s); counters %+v",
+		lastHB.Sub(cut).Round(time.Millisecond), last.HeadlessSince.Sub(cut).Round(time.Millisecond), entry.Round(time.Millisecond), last.Counters)
+	if entry < 14*time.Second || entry > 16*time.Second {
+		t.Errorf("headless %v after the last heartbeat, want 15s ± 1s", entry)
+	}
+	if lastHB.Before(cut.Add(-1500*time.Millisecond)) || lastHB.After(cut.Add(time.Second)) {
+		t.Errorf("last heartbeat %v from the cut: heartbeats stopped before the cut or went on after it", lastHB.Sub(cut))
+	}
+	if last.Counters.HeadlessEntries != 1 || last.Counters.HeartbeatsMissed < 13 {
+		t.Errorf("hv1 counters after the cut: %d headless entries, %d heartbeats missed; want 1 and about 15",
+			last.Counters.HeadlessEntries, last.Counters.HeartbeatsMissed)
+	}
+
+	// Headless, a new VM on blue (known segment and profile) forwards at once.
+	vmN := p.vms["vmN"]
+	attachAt := time.Now()
+	attachPorts(t, p.hv1, vmN)
+	pingVM(t, vmN, p.vms["vmB"].ip, 3, true)
+	t.Logf("headless: port tap4 attached and 3 pings vmN -> vmB answered %v after vemctl port attach",
+		time.Since(attachAt).Round(time.Millisecond))
+	if d := dpaStatus(t, p.hv1); d.State != "headless" || d.QueuedPortEvents != 1 {
+		t.Fatalf("hv1 after a headless attach: %s with %d queued port events, want headless with 1", d.State, d.QueuedPortEvents)
+	}
+
+	// Meanwhile the VSM's configuration changes: hv2 follows, hv1 cannot.
+	p.a.apply("segments:\n  - {name: db, type: vlan, vlan: 200}\n")
+	waitFor(t, 15*time.Second, "hv2: segment db from vsm-a", func() bool {
+		out, err := p.hv2.vemctl("show", "segments")
+		return err == nil && strings.Contains(out, "db")
+	})
+	if out, _ := p.hv1.vemctl("show", "segments"); strings.Contains(out, "db") {
+		t.Fatalf("hv1 has segment db while cut off:\n%s", out)
+	}
+
+	// Healed: reattached to vsm-a with its module, converged.
+	healAt := time.Now()
+	heal()
+	healed = true
+	var back timedStatus
+	waitFor(t, 40*time.Second, "hv1 reattached to vsm-a", func() bool {
+		back = dpaStatusAt(t, p.hv1)
+		return back.State == "attached" && back.AttachedVSM == "vsm-a"
+	})
+	reattach := back.at.Sub(healAt)
+	waitFor(t, 15*time.Second, "hv1: segment db and its queued attach replayed", func() bool {
+		out, err := p.hv1.vemctl("show", "segments")
+		d := dpaStatus(t, p.hv1)
+		return err == nil && strings.Contains(out, "db") && d.QueuedPortEvents == 0
+	})
+	converged := time.Since(healAt)
+	waitFor(t, 15*time.Second, "the VSM's binding of tap4 and vmN's MAC distributed to hv2", func() bool {
+		if m, ok := p.a.module("hv1"); !ok || m.Ports != 4 || m.Status != "ok" {
+			return false
+		}
+		for _, e := range macTable(t, p.hv2, "blue") {
+			if e.MAC == vmN.mac.String() && e.Remote && e.Static && e.VTEP == vteps["hv1"] {
+				return true
+			}
+		}
+		return false
+	})
+	d := dpaStatus(t, p.hv1)
+	t.Logf("healed at +%v: reattached after %v, configuration current after %v; hv1 module %d (was %d), generation %d (was %d), counters %+v",
+		healAt.Sub(cut).Round(time.Millisecond), reattach.Round(time.Millisecond), converged.Round(time.Millisecond),
+		d.Module, before.Module, d.Generation, before.Generation, d.Counters)
+	if d.Module != before.Module || d.Generation <= before.Generation || d.HeadlessSince != nil {
+		t.Errorf("hv1 after the heal: module %d (was %d), generation %d (was %d), headless since %v",
+			d.Module, before.Module, d.Generation, before.Generation, d.HeadlessSince)
+	}
+	if d.Counters.HeadlessMs < 1000 {
+		t.Errorf("hv1 spent %d ms headless by its counters", d.Counters.HeadlessMs)
+	}
+	pingVM(t, vmN, p.vms["vmB"].ip, 2, true)
+
+	results := stopPings()
+	for i, r := range results {
+		took := time.Since(r.start)
+		rate := float64(r.sent) / took.Seconds()
+		t.Logf("%s: %d sent, %d received over %v (%.0f/s)", flows[i], r.sent, r.received, took.Round(time.Second), rate)
+		if rate < 100 {
+			t.Errorf("%s: %.0f pings a second, want at least 100", flows[i], rate)
+		}
+		for _, seq := range r.missing {
+			t.Logf("  icmp_seq %d unanswered: the reply before it came %v after the cut", seq, r.near(seq).Sub(cut).Round(10*time.Millisecond))
+		}
+		if r.sent < 1000 || len(r.missing) > 0 {
+			t.Errorf("%s through the cut and the heal: %d of %d pings answered, want all", flows[i], r.received, r.sent)
+		}
+	}
+	if t.Failed() {
+		t.Logf("hv1 agent:\n%s", p.hv1.agent.Output())
+	}
+}
