@@ -11,6 +11,7 @@ build:
 	$(GO) build -o $(BIN)/vem-agent ./cmd/vem-agent
 	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
 	$(GO) build -o $(BIN)/vsm ./cmd/vsm
+	$(GO) build -o $(BIN)/vem-hook ./cmd/vem-hook
 
 # Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang),
 # and the protocol's Go code from protocol/vem.proto (needs protoc).
@@ -57,6 +58,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeHeartbeat$$' -fuzztime=30s ./vsm/pair/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSyncRequest$$' -fuzztime=30s ./vsm/pair/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCheckpoint$$' -fuzztime=30s ./headless/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseDomain$$' -fuzztime=30s ./agent/hook/
 
 bench: build
 	scripts/deps.sh bench
@@ -65,6 +67,12 @@ bench: build
 	$(GO) run ./test/bench -agent $(BIN)/vem-agent
 	$(GO) run ./test/bench -vxlan -agent $(BIN)/vem-agent -rounds 5 -duration 5s
 	$(GO) run ./test/bench -portchannel -agent $(BIN)/vem-agent
+
+# The libvirt qemu hook (libvirtd only looks for hooks when it starts:
+# restart it after the first install). DESTDIR for packaging.
+.PHONY: install-hook
+install-hook: build
+	install -D -m 0755 $(BIN)/vem-hook $(DESTDIR)/etc/libvirt/hooks/qemu
 
 demo: build
 	scripts/deps.sh run
