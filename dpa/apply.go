@@ -144,6 +144,13 @@ func (d *DPA) checkpoint() {
 	c := headless.Checkpoint{Switch: d.current, Generation: d.generation, Module: d.module,
 		AttachedVSM: d.attachedName, Epoch: d.epoch, Bindings: slices.Clone(d.bindings),
 		RemoteMACs: d.macList(), SavedAt: d.clock.Now()}
+	if d.state == StateHeadless {
+		since := d.headlessSince
+		c.HeadlessSince = &since
+	}
+	for _, e := range d.queue {
+		c.PortEvents = append(c.PortEvents, e.stored())
+	}
 	d.mu.Unlock()
 	if err := d.cfg.Checkpoints.Save(c); err != nil {
 		d.mu.Lock()

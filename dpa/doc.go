@@ -28,7 +28,16 @@
 //     already serves (Serves).
 //   - MAC distribution updates reach the Applier as the whole set of
 //     static remote MACs.
-//   - Every applied change is checkpointed (package headless).
+//   - Replays are refused and logged, and change nothing: a heartbeat
+//     whose sequence number is not above the session's last (it neither
+//     refreshes the VSM nor puts off headless), an AttachAccepted no
+//     attach request of the session asked for, and a snapshot older than
+//     one already received since the last attach (NACKed). A stale switch
+//     request is a replay too.
+//   - Every applied change is checkpointed (package headless), and so are
+//     headless entry and the queued port events: an agent restarted
+//     (kill -9 included) while headless resumes headless at once, since
+//     the same time, and still replays its queued port events.
 //
 // Run supervises the loop: a failure (a panic in a handler or in the
 // Applier) closes the sessions and restarts the loop after a backoff,

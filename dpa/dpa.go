@@ -23,7 +23,8 @@ type DPA struct {
 
 	// applyMu serialises the Applier's calls and checkpoint saves;
 	// portMu the port events sent to the VSM. Either is taken before mu,
-	// never while holding it.
+	// never while holding it, and portMu before applyMu (a queued port
+	// event is checkpointed).
 	applyMu sync.Mutex
 	portMu  sync.Mutex
 
@@ -49,7 +50,10 @@ type DPA struct {
 	headlessTotal time.Duration
 	// missedUntil is how far back the missed heartbeats have been counted.
 	missedUntil time.Time
-	counters    Counters
+	// attachGen is the newest generation received since the last attach:
+	// an older one on the same attachment is a replay, and refused.
+	attachGen uint64
+	counters  Counters
 }
 
 // vsm is one configured VSM.
@@ -68,6 +72,12 @@ type vsm struct {
 	// redial, when set, is an attach to request once the session has
 	// been reopened with the current facts.
 	redial protocol.AttachReason
+	// seq is the highest heartbeat sequence number of the session: a
+	// heartbeat not above it is a replay, and ignored.
+	seq uint64
+	// asked is set while an attach request on the session waits for its
+	// AttachAccepted: one that comes unasked (a replay) is ignored.
+	asked bool
 }
 
 // macKey names a remote MAC in a bridge domain.
@@ -91,6 +101,14 @@ func New(cfg Config) (*DPA, error) {
 		d.bindings = append(d.bindings, r.Bindings...)
 		for _, m := range r.RemoteMACs {
 			d.macs[macKey{m.VNI, m.MAC}] = m.VTEP
+		}
+		for _, e := range r.PortEvents {
+			d.queue = append(d.queue, portEventOf(e))
+		}
+		if r.HeadlessSince != nil {
+			// Headless when the agent stopped: headless again at once,
+			// since the same time, until a VSM takes it.
+			d.state, d.headlessSince = StateHeadless, *r.HeadlessSince
 		}
 	}
 	return d, nil
@@ -179,7 +197,7 @@ func (d *DPA) end() {
 func (d *DPA) up(v *vsm, s Session, f Facts) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v.sess, v.facts, v.name = s, f, s.Name()
+	v.sess, v.facts, v.name, v.seq, v.asked = s, f, s.Name(), 0, false
 	d.log.Info("session open", zap.String("vsm", v.name), zap.String("address", v.addr),
 		zap.Uint64("generation", f.LastGeneration), zap.Uint32("module", f.Module))
 	if d.target != v {
@@ -242,6 +260,16 @@ func (d *DPA) event(ctx context.Context, v *vsm, ev protocol.Event) []func() {
 				zap.Uint64("generation", e.Generation))
 			return []func(){func() { d.nack(v, e, fmt.Errorf("not attached to %s", v.name)) }}
 		}
+		if e.Generation < d.attachGen {
+			// Generations only grow on one attachment (a VSM that rolls
+			// back detaches its VEMs first): this is a replay.
+			d.counters.ConfigsRefused++
+			d.log.Warn("configuration refused: older than one already received", zap.String("vsm", v.name),
+				zap.Uint64("generation", e.Generation), zap.Uint64("received", d.attachGen))
+			err := fmt.Errorf("generation %d is older than %d, already received from %s", e.Generation, d.attachGen, v.name)
+			return []func(){func() { d.nack(v, e, err) }}
+		}
+		d.attachGen = e.Generation
 		return []func(){func() { d.applyConfig(ctx, v, e) }}
 	case *protocol.PortBinding:
 		if d.target != v {
@@ -266,6 +294,12 @@ func active(hb *protocol.Heartbeat) bool { return hb.GetState() == protocol.Stat
 // VEM from going headless, and, with no VSM of its own, what makes it
 // attach to an active one.
 func (d *DPA) heartbeat(v *vsm, hb *protocol.Heartbeat, now time.Time) {
+	if hb.GetSeq() <= v.seq {
+		d.log.Warn("heartbeat ignored: replayed (sequence number not above the last)", zap.String("vsm", v.name),
+			zap.Uint64("seq", hb.GetSeq()), zap.Uint64("last", v.seq))
+		return
+	}
+	v.seq = hb.GetSeq()
 	if d.target == v && active(hb) {
 		d.countMissed(v, now)
 	}
@@ -348,7 +382,9 @@ func (d *DPA) requestAttach(v *vsm, reason protocol.AttachReason, now time.Time)
 	d.log.Info("attach requested", zap.String("vsm", v.name), zap.Stringer("reason", reason))
 	if err := v.sess.RequestAttach(reason); err != nil {
 		d.log.Warn("attach request not sent", zap.String("vsm", v.name), zap.Error(err))
+		return
 	}
+	v.asked = true
 }
 
 // switchRequest follows a switch request from v if it is v's own and its
@@ -389,10 +425,13 @@ func (d *DPA) switchRequest(ctx context.Context, v *vsm, sr *protocol.SwitchRequ
 
 // attachAccepted makes the VEM v's module; queued port events follow.
 func (d *DPA) attachAccepted(ctx context.Context, v *vsm, a *protocol.AttachAccepted, now time.Time) []func() {
-	if d.target != v {
-		d.log.Warn("attach accepted by a VSM not asked", zap.String("vsm", v.name))
+	if d.target != v || !v.asked {
+		d.log.Warn("attach accepted ignored: not asked (a replay, or from a VSM not asked)", zap.String("vsm", v.name),
+			zap.Uint32("module", a.GetModule()), zap.Uint64("epoch", a.GetEpoch()))
 		return nil
 	}
+	v.asked = false
+	d.attachGen = 0
 	if d.state == StateHeadless {
 		d.headlessTotal += now.Sub(d.headlessSince)
 		d.headlessSince = time.Time{}
@@ -439,7 +478,9 @@ func (d *DPA) deadline() time.Time {
 			base = t.heardActive
 		}
 		if t.sess != nil {
-			if hb, at := t.sess.LastHeartbeat(); hb != nil && active(hb) && at.After(base) {
+			// Taken off the wire but not handled yet: newer than the last
+			// handled (a replay is not).
+			if hb, at := t.sess.LastHeartbeat(); hb != nil && active(hb) && hb.GetSeq() > t.seq && at.After(base) {
 				base = at
 			}
 		}
@@ -451,20 +492,27 @@ func (d *DPA) deadline() time.Time {
 // else armed again for it.
 func (d *DPA) expire() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.timer = nil
 	now := d.clock.Now()
 	if now.Before(d.deadline()) {
 		d.armTimer(now)
+		d.mu.Unlock()
 		return
 	}
-	d.goHeadless(now)
+	entered := d.goHeadless(now)
+	d.mu.Unlock()
+	if entered {
+		// A restart from now on resumes headless.
+		d.applyMu.Lock()
+		defer d.applyMu.Unlock()
+		d.checkpoint()
+	}
 }
 
 // goHeadless enters (or stays in) headless mode: the datapath keeps the
 // last configuration, and the VEM attaches to the best reachable active
-// VSM if there is one.
-func (d *DPA) goHeadless(now time.Time) {
+// VSM if there is one. It reports whether the VEM entered it now.
+func (d *DPA) goHeadless(now time.Time) bool {
 	if lost := d.target; lost != nil {
 		last := lost.heardActive
 		if d.missedUntil.After(last) {
@@ -475,7 +523,8 @@ func (d *DPA) goHeadless(now time.Time) {
 		}
 		d.missedUntil = now
 	}
-	if d.state != StateHeadless {
+	entered := d.state != StateHeadless
+	if entered {
 		d.state, d.headlessSince = StateHeadless, now
 		d.counters.HeadlessEntries++
 		d.log.Warn("headless: no heartbeat from the VSM", zap.String("vsm", d.attachedName),
@@ -485,4 +534,5 @@ func (d *DPA) goHeadless(now time.Time) {
 	if !d.attachBest(protocol.AttachReason_ATTACH_REASON_HEADLESS, now) {
 		d.armTimer(now)
 	}
+	return entered
 }

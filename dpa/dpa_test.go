@@ -252,6 +252,9 @@ func TestQueuedPortEventsReplayedInOrder(t *testing.T) {
 func TestModuleKeptAcrossReattach(t *testing.T) {
 	h := newHarness(t, 0)
 	h.attachTo("a", 1) // b's session said generation 0, module 0
+	// The session to vsm-a drops and comes back; its attach gets module 7.
+	h.d.down(h.d.vsmAt("a"), h.sess["a"], errors.New("reset"))
+	h.open("a")
 	h.send("a", &protocol.AttachAccepted{Module: 7, Name: "vsm-a", Epoch: 1})
 	h.config("a", 12)
 	old := h.sess["b"]
@@ -303,4 +306,40 @@ func TestMACDistribution(t *testing.T) {
 	if cp := h.cps.last(); fmt.Sprint(cp.RemoteMACs) != got {
 		t.Fatalf("checkpointed MACs %v", cp.RemoteMACs)
 	}
+}
+
+// TestReplayedMessagesRefused: on the attached VSM's own session, a
+// replayed switch request (stale epoch), AttachAccepted (not asked),
+// configuration (older generation) and heartbeat (sequence number not
+// above the last) are refused: the state stays as it was, and a replayed
+// heartbeat does not put off headless.
+func TestReplayedMessagesRefused(t *testing.T) {
+	h := newHarness(t, 0)
+	h.attachTo("a", 2)
+	h.config("a", 5)
+	h.beats(2, 2, "a")
+	before := h.d.Status()
+	applies := h.app.applies()
+
+	h.send("a", &protocol.SwitchRequest{Name: "vsm-a", Epoch: 2})
+	h.send("a", &protocol.AttachAccepted{Module: 9, Name: "vsm-a", Epoch: 3})
+	h.send("a", &protocol.Config{Generation: 4, Nonce: 40, Switch: testSwitch(t)})
+	h.wantCalls("a", "attach:INITIAL", "ack:5", "nack:4:generation 4 is older than 5, already received from vsm-a")
+	after := h.d.Status()
+	if after.State != StateAttached || after.AttachedVSM != "vsm-a" || after.Module != before.Module ||
+		after.Epoch != before.Epoch || after.Generation != before.Generation || h.app.applies() != applies {
+		t.Fatalf("state changed by replays: before %+v, after %+v (%d applies, was %d)", before, after, h.app.applies(), applies)
+	}
+	if after.Counters.SwitchRequestsIgnored != 1 || after.Counters.ConfigsRefused != 1 {
+		t.Errorf("counters %+v", after.Counters)
+	}
+
+	// The last heartbeat came a second ago (beats advanced after it);
+	// one replayed now does not count.
+	last := h.clk.Now().Add(-time.Second)
+	s := h.sess["a"]
+	h.send("a", &protocol.Heartbeat{Name: "vsm-a", Role: protocol.Role_ROLE_PRIMARY, State: activeS, Epoch: 2, Seq: s.hbSeq})
+	h.send("a", &protocol.Heartbeat{Name: "vsm-a", Role: protocol.Role_ROLE_PRIMARY, State: activeS, Epoch: 2, Seq: 1})
+	h.clk.Advance(last.Add(15 * time.Second).Sub(h.clk.Now()))
+	h.wantState(StateHeadless)
 }

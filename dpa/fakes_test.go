@@ -21,6 +21,7 @@ type fakeSession struct {
 	name   string
 	events chan protocol.Event
 	done   chan struct{}
+	hbSeq  uint64 // the harness's heartbeats' sequence numbers
 
 	mu     sync.Mutex
 	calls  []string
@@ -162,12 +163,23 @@ type harness struct {
 
 func newHarness(t *testing.T, headlessAfter time.Duration, addrs ...string) *harness {
 	t.Helper()
+	return newHarnessFrom(t, headlessAfter, nil, nil, t0, addrs...)
+}
+
+// newHarnessFrom is newHarness with a checkpoint store (nil: a fake), a
+// restored checkpoint and the clock's start.
+func newHarnessFrom(t *testing.T, headlessAfter time.Duration, store Checkpointer, restored *headless.Checkpoint, start time.Time, addrs ...string) *harness {
+	t.Helper()
 	if len(addrs) == 0 {
 		addrs = []string{"a", "b"}
 	}
-	h := &harness{t: t, clk: clocktest.NewFake(t0), app: &fakeApplier{}, cps: &fakeCheckpoints{}, sess: map[string]*fakeSession{}}
+	h := &harness{t: t, clk: clocktest.NewFake(start), app: &fakeApplier{}, cps: &fakeCheckpoints{}, sess: map[string]*fakeSession{}}
+	var cps Checkpointer = h.cps
+	if store != nil {
+		cps = store
+	}
 	d, err := New(Config{Addresses: addrs, HeadlessAfter: headlessAfter, Dialer: unusedDialer{}, Applier: h.app,
-		Checkpoints: h.cps, Clock: h.clk})
+		Checkpoints: cps, Clock: h.clk, Restored: restored})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +210,9 @@ func (h *harness) send(addr string, ev protocol.Event) {
 }
 
 func (h *harness) heartbeat(addr string, state protocol.State, epoch uint64) {
-	h.send(addr, &protocol.Heartbeat{Name: "vsm-" + addr, Role: protocol.Role_ROLE_PRIMARY, State: state, Epoch: epoch})
+	s := h.sess[addr]
+	s.hbSeq++
+	h.send(addr, &protocol.Heartbeat{Name: "vsm-" + addr, Role: protocol.Role_ROLE_PRIMARY, State: state, Epoch: epoch, Seq: s.hbSeq})
 }
 
 // beat is an active heartbeat from each of addrs at the given epoch, then

@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vem-switch/vem/headless"
 	"github.com/vem-switch/vem/protocol"
 )
 
@@ -17,6 +18,25 @@ var ErrQueueFull = errors.New("dpa: port event queue full")
 type portEvent struct {
 	attach *protocol.PortAttach
 	detach *protocol.PortDetach
+}
+
+// stored is e as the checkpoint keeps it.
+func (e portEvent) stored() headless.PortEvent {
+	if e.detach != nil {
+		return headless.PortEvent{Detach: true, ID: e.detach.GetId(), Interface: e.detach.GetInterface()}
+	}
+	a := e.attach
+	return headless.PortEvent{ID: a.GetId(), Interface: a.GetInterface(), MAC: a.GetMac(), VM: a.GetVm(),
+		Segment: a.GetSegment(), Profile: a.GetProfile(), IPs: append([]string(nil), a.GetIps()...)}
+}
+
+// portEventOf is a port event from the checkpoint.
+func portEventOf(e headless.PortEvent) portEvent {
+	if e.Detach {
+		return portEvent{detach: &protocol.PortDetach{Id: e.ID, Interface: e.Interface}}
+	}
+	return portEvent{attach: &protocol.PortAttach{Id: e.ID, Interface: e.Interface, Mac: e.MAC, Vm: e.VM,
+		Segment: e.Segment, Profile: e.Profile, Ips: append([]string(nil), e.IPs...)}}
 }
 
 // send sends e on s.
@@ -50,11 +70,13 @@ func (d *DPA) portEvent(ctx context.Context, e portEvent) error {
 		sess = d.target.sess
 	}
 	if sess == nil {
-		defer d.mu.Unlock()
 		if len(d.queue) >= MaxQueuedPortEvents {
+			d.mu.Unlock()
 			return fmt.Errorf("%w (%d events)", ErrQueueFull, len(d.queue))
 		}
 		d.queue = append(d.queue, e)
+		d.mu.Unlock()
+		d.saveQueue()
 		return nil
 	}
 	d.mu.Unlock()
@@ -63,8 +85,17 @@ func (d *DPA) portEvent(ctx context.Context, e portEvent) error {
 		d.mu.Lock()
 		d.queue = append(d.queue, e)
 		d.mu.Unlock()
+		d.saveQueue()
 	}
 	return nil
+}
+
+// saveQueue checkpoints a queue that grew, so that a restarted agent
+// still tells the VSM; the caller holds portMu (taken before applyMu).
+func (d *DPA) saveQueue() {
+	d.applyMu.Lock()
+	defer d.applyMu.Unlock()
+	d.checkpoint()
 }
 
 // replay sends the queued port events in order to the attached VSM,

@@ -52,7 +52,7 @@ func TestRunRestartsFailedLoopWithoutTouchingDatapath(t *testing.T) {
 
 	attach := func() *fakeSession {
 		s := <-dialer.dialed
-		s.events <- &protocol.Heartbeat{Name: "vsm-a", State: protocol.State_STATE_ACTIVE, Epoch: 1}
+		s.events <- &protocol.Heartbeat{Name: "vsm-a", State: protocol.State_STATE_ACTIVE, Epoch: 1, Seq: 1}
 		eventually(t, "attach request", func() bool { return len(s.Calls()) > 0 })
 		s.events <- &protocol.AttachAccepted{Module: 3, Name: "vsm-a", Epoch: 1}
 		eventually(t, "attached", func() bool { return d.Status().State == StateAttached })
@@ -182,5 +182,55 @@ func TestNewRefusesBadConfig(t *testing.T) {
 				t.Fatal("New accepted it")
 			}
 		})
+	}
+}
+
+// TestRestartResumesHeadlessWithQueuedPortEvents: a VEM that goes
+// headless, and has a port attach queued, checkpoints both; an agent
+// restarted from that checkpoint (kill -9, no VSM reachable) is headless
+// at once, since the same time, and replays the attach on its next
+// attach.
+func TestRestartResumesHeadlessWithQueuedPortEvents(t *testing.T) {
+	store, err := headless.Open(filepath.Join(t.TempDir(), "cp.db"), headless.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	h := newHarnessFrom(t, 0, store, nil, t0)
+	h.attachTo("a", 2)
+	h.config("a", 9)
+	h.clk.Advance(15 * time.Second)
+	h.wantState(StateHeadless)
+	since := *h.d.Status().HeadlessSince
+	if err := h.d.AttachPort(context.Background(), &protocol.PortAttach{Interface: "tap-n", Mac: "52:54:00:00:00:0e",
+		Segment: "web", Profile: "default", Ips: []string{"192.0.2.14"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.d.end()
+
+	cp, ok, err := store.Load()
+	if err != nil || !ok {
+		t.Fatalf("load: %v %v", ok, err)
+	}
+	if cp.HeadlessSince == nil || !cp.HeadlessSince.Equal(since) || len(cp.PortEvents) != 1 || cp.PortEvents[0].Interface != "tap-n" {
+		t.Fatalf("checkpoint headless since %v with port events %+v; want since %v and tap-n's attach", cp.HeadlessSince, cp.PortEvents, since)
+	}
+	r := newHarnessFrom(t, 0, store, &cp, t0.Add(time.Minute))
+	st := r.d.Status()
+	if st.State != StateHeadless || st.HeadlessSince == nil || !st.HeadlessSince.Equal(since) || st.QueuedPortEvents != 1 ||
+		st.Generation != 9 || st.Module != 3 {
+		t.Fatalf("restarted: %+v", st)
+	}
+	r.open("a")
+	r.heartbeat("a", activeS, 2)
+	r.wantCalls("a", "attach:HEADLESS")
+	r.send("a", &protocol.AttachAccepted{Module: 3, Name: "vsm-a", Epoch: 2})
+	r.wantCalls("a", "attach:HEADLESS", "port-attach:tap-n")
+	if st := r.d.Status(); st.State != StateAttached || st.QueuedPortEvents != 0 || st.HeadlessSince != nil {
+		t.Fatalf("reattached: %+v", st)
+	}
+	cp, _, err = store.Load()
+	if err != nil || cp.HeadlessSince != nil || len(cp.PortEvents) != 0 {
+		t.Fatalf("checkpoint after the reattach: headless since %v, port events %+v (%v)", cp.HeadlessSince, cp.PortEvents, err)
 	}
 }

@@ -28,6 +28,13 @@ type Checkpoint struct {
 	Bindings []Binding `json:"bindings,omitempty"`
 	// RemoteMACs are the static remote MACs of the VEM's bridge domains.
 	RemoteMACs []RemoteMAC `json:"remoteMACs,omitempty"`
+	// HeadlessSince, when set, is when the VEM went headless: it was
+	// headless when the checkpoint was written, and an agent restarted
+	// from it resumes headless (not connecting) until a VSM takes it.
+	HeadlessSince *time.Time `json:"headlessSince,omitempty"`
+	// PortEvents are the port attaches and detaches waiting for the VSM,
+	// in order: a restarted agent still replays them on its next attach.
+	PortEvents []PortEvent `json:"portEvents,omitempty"`
 	// SavedAt is when the checkpoint was written.
 	SavedAt time.Time `json:"savedAt"`
 }
@@ -44,6 +51,19 @@ type Binding struct {
 	MAC            string `json:"mac,omitempty"`
 	// Refused, when set, says why the port was not bound.
 	Refused string `json:"refused,omitempty"`
+}
+
+// PortEvent is a port attach (or, with Detach, a detach) the VEM has
+// not told a VSM yet: the fields of the protocol's PortAttach.
+type PortEvent struct {
+	Detach    bool     `json:"detach,omitempty"`
+	ID        string   `json:"id,omitempty"`
+	Interface string   `json:"interface,omitempty"`
+	MAC       string   `json:"mac,omitempty"`
+	VM        string   `json:"vm,omitempty"`
+	Segment   string   `json:"segment,omitempty"`
+	Profile   string   `json:"profile,omitempty"`
+	IPs       []string `json:"ips,omitempty"`
 }
 
 // RemoteMAC is a MAC of another VEM's port in one of this VEM's bridge
@@ -73,6 +93,11 @@ func (c *Checkpoint) Check() error {
 			return fmt.Errorf("binding %d names neither an interface nor an id", i)
 		}
 	}
+	for i, e := range c.PortEvents {
+		if e.Interface == "" && e.ID == "" {
+			return fmt.Errorf("port event %d names neither an interface nor an id", i)
+		}
+	}
 	for i, m := range c.RemoteMACs {
 		if m.VNI < 1 || m.VNI > spec.MaxVNI {
 			return fmt.Errorf("remote MAC %d: VNI %d outside 1..%d", i, m.VNI, spec.MaxVNI)
@@ -92,5 +117,10 @@ func (c *Checkpoint) Check() error {
 func (c Checkpoint) Clone() Checkpoint {
 	c.Bindings = slices.Clone(c.Bindings)
 	c.RemoteMACs = slices.Clone(c.RemoteMACs)
+	c.PortEvents = slices.Clone(c.PortEvents)
+	if c.HeadlessSince != nil {
+		since := *c.HeadlessSince
+		c.HeadlessSince = &since
+	}
 	return c
 }
