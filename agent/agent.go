@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/metrics"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/headless"
 	"github.com/vem-switch/vem/internal/clock"
@@ -77,6 +78,9 @@ type Options struct {
 	// Clock drives the agent's loop and the port-channels; the system
 	// clock if nil.
 	Clock clock.Clock
+	// MetricsAddress serves Prometheus metrics on host:port, in place of
+	// the file's metrics.address; "" leaves it to the file.
+	MetricsAddress string
 }
 
 // Agent is one running VEM instance.
@@ -93,6 +97,8 @@ type Agent struct {
 	watch  *linkwatch.Watcher
 	// vsm is the VSM mode's state (see dpa.go); nil in standalone mode.
 	vsm *vsmMode
+	// reconciles records the engine's operations for the metrics.
+	reconciles *metrics.Reconciles
 
 	// mu serialises the sources: composing a desired state and applying
 	// it. Views never take it.
@@ -130,7 +136,8 @@ func New(opts Options) (*Agent, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.System()
 	}
-	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, file: fileSource{path: opts.ConfigFile}}
+	a := &Agent{opts: opts, log: opts.Log, links: opts.Links, file: fileSource{path: opts.ConfigFile},
+		reconciles: metrics.NewReconciles()}
 
 	cfg, sum, err := a.file.load()
 	if err != nil {
@@ -182,7 +189,7 @@ func New(opts Options) (*Agent, error) {
 	a.dp = dp
 	eo := EngineOptions{
 		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id, LinkWatch: a.watch,
-		Now: opts.Clock.Now, Clock: opts.Clock, RCU: sysfsRCU{},
+		Now: opts.Clock.Now, Clock: opts.Clock, RCU: sysfsRCU{}, OnReconcile: a.reconciles.Observe,
 		SegmentIDs: segIDs,
 		PersistSegmentIDs: func(ids map[string]uint32) error {
 			return saveSegmentIDs(filepath.Join(dir, "segment-ids.json"), ids)
@@ -280,6 +287,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.engine.Start(ctx)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	metricsErr := make(chan error, 1)
+	if err := a.serveMetrics(ctx, metricsErr); err != nil {
+		srv.Close()
+		return err
+	}
 	defer func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -312,6 +324,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case err := <-serveErr:
 			return fmt.Errorf("local API: %w", err)
+		case err := <-metricsErr:
+			return err
 		case <-poll.C():
 			a.pollFile()
 		case <-retry.C():
@@ -463,6 +477,10 @@ func (a *Agent) checkFixed(cfg *spec.Switch) error {
 	}
 	if cfg.Socket != a.cfg0.Socket {
 		return fmt.Errorf("socket changed from %q to %q: restart the agent to change it", a.cfg0.Socket, cfg.Socket)
+	}
+	if a.opts.MetricsAddress == "" && cfg.MetricsAddress() != a.cfg0.MetricsAddress() {
+		return fmt.Errorf("metrics address changed from %q to %q: restart the agent to change it",
+			a.cfg0.MetricsAddress(), cfg.MetricsAddress())
 	}
 	if !reflect.DeepEqual(cfg.VSM, a.cfg0.VSM) {
 		return errors.New("vsm section changed: restart the agent to change it (or to switch between standalone and VSM mode)")

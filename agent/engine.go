@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vem-switch/vem/agent/metrics"
 	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/internal/clock"
 	"github.com/vem-switch/vem/portchannel"
@@ -92,6 +93,10 @@ type EngineOptions struct {
 	// LinkWatch is the agent's one link watcher, handed to the
 	// port-channels; nil lets each start its own.
 	LinkWatch portchannel.Links
+	// OnReconcile is told of every apply, retry and resync, under the
+	// engine's lock (so it must be quick: metrics' atomic updates); nil
+	// for none.
+	OnReconcile func(metrics.Reconcile)
 }
 
 // Engine applies desired states to the datapath, all or nothing:
@@ -109,6 +114,7 @@ type Engine struct {
 	saveIDs func(map[string]uint32) error
 	watch   portchannel.Links
 	clock   clock.Clock
+	observe func(metrics.Reconcile)
 
 	// chUpdates carries port-channel states to the agent's loop.
 	chUpdates chan portchannel.State
@@ -159,6 +165,7 @@ func NewEngine(o EngineOptions) *Engine {
 	e := &Engine{
 		log: o.Log, dp: o.Datapath, links: o.Links, lim: o.Limits, fwd: o.Forwarding,
 		hops: o.NextHops, id: o.Identity, now: o.Now, saveIDs: o.PersistSegmentIDs, watch: o.LinkWatch, clock: o.Clock,
+		observe:   o.OnReconcile,
 		chUpdates: make(chan portchannel.State, 1),
 		slots:     newSlots(),
 		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer, rcu: o.RCU},
@@ -183,9 +190,10 @@ func (e *Engine) Adopt(ports []bpf.Port) {
 // writing rolls back to the previous state; if that fails too, the
 // engine retries the previous state (Retry) until it converges. Status
 // says which.
-func (e *Engine) Apply(ctx context.Context, d Desired) error {
+func (e *Engine) Apply(ctx context.Context, d Desired) (err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	defer e.observed(metrics.OpApply, time.Now(), &err)
 	e.readInterfaces()
 	pr, err := e.prepare(d)
 	if err != nil {
@@ -231,7 +239,9 @@ func (e *Engine) Retry() bool {
 	if e.status.State != EngineRetrying || e.applied == nil {
 		return true
 	}
-	if err := e.commit(e.applied); err != nil {
+	var err error
+	defer e.observed(metrics.OpRetry, time.Now(), &err)
+	if err = e.commit(e.applied); err != nil {
 		e.status.Err = err
 		e.status.Attempts++
 		return false
@@ -497,24 +507,34 @@ func (e *Engine) Start(ctx context.Context) {
 // Resync compares the datapath with the plan last written and rewrites what
 // differs (an entry deleted or changed behind the agent's back). It
 // returns how many writes that took.
-func (e *Engine) Resync() (int, error) {
+func (e *Engine) Resync() (_ int, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := e.view()
 	if e.applied == nil || v == nil || e.status.State == EngineRetrying {
 		return 0, nil
 	}
+	defer e.observed(metrics.OpResync, time.Now(), &err)
 	// Against the plan last written: interface changes arrive as events
 	// and replan, so this reads the maps and nothing else (cheap enough
 	// to run every few seconds at 4,000 ports).
 	count := &countingDatapath{datapath: e.dp}
 	e.rec.dp = count
 	e.rec.forget()
-	err := e.rec.apply(v.plan)
+	err = e.rec.apply(v.plan)
 	e.rec.dp = e.dp
 	e.status.LastResync = e.now()
 	e.status.DriftRepairs += uint64(count.writes)
 	return count.writes, err
+}
+
+// observed reports an operation that began at start and ended with *err
+// to OnReconcile; called deferred, under the engine's lock.
+func (e *Engine) observed(op string, start time.Time, err *error) {
+	if e.observe != nil {
+		e.observe(metrics.Reconcile{Operation: op, Took: time.Since(start), Err: *err,
+			State: e.status.State, DriftRepairs: e.status.DriftRepairs})
+	}
 }
 
 // sysctlForwarding is the real forwarding edge.

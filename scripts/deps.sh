@@ -14,7 +14,9 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	# The tests rebuild the eBPF objects to prove the committed ones current.
 	need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev)
 	need ovs-vswitchd openvswitch-switch
-	need protoc protobuf-compiler ;;
+	need protoc protobuf-compiler
+	# promtool checks a real scrape of /metrics (test/e2e/metrics_test.go).
+	need promtool prometheus ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
 generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
 *) echo "usage: $0 run|test|bench|generate" >&2; exit 2 ;;

@@ -43,10 +43,16 @@ func run(args []string) error {
 	noPeer := fs.Bool("no-redirect-peer", false, "deliver to veth ports through their host end instead of bpf_redirect_peer (for comparison)")
 	steer := fs.Bool("steer-veth-flows", false, "enable RPS on veth vEths: no TCP reordering on the VM's veth hop, at some throughput cost")
 	resync := fs.Duration("resync-interval", agent.DefaultResyncInterval, "how often the datapath is compared with the configuration and drift repaired")
+	metricsAddr := fs.String("metrics-address", "", "serve Prometheus metrics at http://`host:port`/metrics (default: the file's metrics.address; none if neither)")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *metricsAddr != "" {
+		if err := spec.CheckListenAddress(*metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-address: %w", err)
+		}
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags only; see -h)", fs.Arg(0))
@@ -101,7 +107,7 @@ func run(args []string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 
 	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer,
-		SteerVEthFlows: *steer, ResyncInterval: *resync})
+		SteerVEthFlows: *steer, ResyncInterval: *resync, MetricsAddress: *metricsAddr})
 	if err != nil {
 		return err
 	}
