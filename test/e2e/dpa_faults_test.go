@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,4 +209,152 @@ func TestDPACutOffHeadlessAndHeal(t *testing.T) {
 	if t.Failed() {
 		t.Logf("hv1 agent:\n%s", p.hv1.agent.Output())
 	}
+}
+
+// TestDPANoFalseHeadlessUnderFloodAndLoad: a VEM (headlessAfter shortened
+// to 3 s) attached to a VSM while a UDP flood from another host (a Go
+// sender in hv3, for 8 s) hits its control address, the uplink address
+// its session to the VSM uses, and two CPU burners (started and stopped
+// by PID) keep its host's CPUs busy: it never leaves attached, enters
+// headless not once, and its heartbeats keep coming (the largest
+// heartbeat age seen is printed), as CVE-2013-1213 asks; a VLAN ping runs
+// throughout and its losses are printed.
+func TestDPANoFalseHeadlessUnderFloodAndLoad(t *testing.T) {
+	topo.RequireRoot(t)
+	v := newVSMTopology(t, false)
+	s := v.vsms[0]
+	s.start()
+	s.apply(pairNetwork)
+	hv1ns := v.hosts["hv1"]
+	vm1 := vmOn(t, v.topo, hv1ns, "vm1", "tap1", "52:54:00:00:10:01", "192.0.2.1", "web", "default")
+	vm2 := vmOn(t, v.topo, hv1ns, "vm2", "tap2", "52:54:00:00:10:02", "192.0.2.2", "web", "default")
+	h := newVemHost(t, v.topo, hv1ns)
+	h.writeConfig(v.agentConfig(h, "hv1") + "  headlessAfter: 3s\n")
+	h.startAgent()
+	waitFor(t, 15*time.Second, "hv1 attached with web", func() bool {
+		out, err := h.vemctl("show", "segments")
+		return dpaStatus(t, h).State == "attached" && err == nil && strings.Contains(out, "web")
+	})
+	attachPorts(t, h, vm1, vm2)
+	f := flow{vm1, vm2.ip}
+	waitAnswering(t, 10*time.Second, f)
+	ping := startPing(t, f, 5*time.Millisecond)
+	defer func() { _ = ping.proc.Kill() }()
+
+	// The flood: UDP from hv3 at hv1's control address, ports
+	// 10000-59999 (not VXLAN's), as fast as one sender goes, for 8 s.
+	const floodFor = 8 * time.Second
+	var conn *net.UDPConn
+	if err := v.hosts["hv3"].Do(func() (err error) {
+		conn, err = net.ListenUDP("udp4", nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	noPorts0 := udpNoPorts(t, hv1ns)
+	var sent atomic.Int64
+	floodDone := make(chan struct{})
+	go func() {
+		defer close(floodDone)
+		payload := make([]byte, 512)
+		dst := &net.UDPAddr{IP: net.ParseIP(vteps["hv1"])}
+		for end := time.Now().Add(floodFor); time.Now().Before(end); {
+			for i := 0; i < 256; i++ {
+				dst.Port = 10000 + int(sent.Load()%50000)
+				if _, err := conn.WriteToUDP(payload, dst); err == nil {
+					sent.Add(1)
+				}
+			}
+		}
+	}()
+	var burners []*topo.Proc
+	for range 2 {
+		p, err := hv1ns.StartNetOnly("sh", "-c", "while :; do :; done")
+		if err != nil {
+			t.Fatal(err)
+		}
+		burners = append(burners, p)
+	}
+	stopBurners := func() {
+		for _, p := range burners {
+			if err := p.Kill(); err != nil {
+				t.Errorf("stop burner %s: %v", p, err)
+			}
+		}
+		burners = nil
+	}
+	defer func() { stopBurners() }()
+
+	start := time.Now()
+	var maxAge int64
+	var polls int
+	for flooding := true; flooding; {
+		select {
+		case <-floodDone:
+			flooding = false
+		case <-time.After(200 * time.Millisecond):
+		}
+		d := dpaStatus(t, h)
+		polls++
+		if d.State != "attached" || d.Counters.HeadlessEntries != 0 {
+			t.Errorf("%v into the flood: %s, %d headless entries", time.Since(start).Round(time.Millisecond), d.State, d.Counters.HeadlessEntries)
+		}
+		for _, vs := range d.VSMs {
+			maxAge = max(maxAge, vs.LastHeartbeatAgeMs)
+		}
+	}
+	floodTook := time.Since(start)
+	stopBurners()
+	r := ping.stop(t)
+	d := dpaStatus(t, h)
+	arrived := udpNoPorts(t, hv1ns) - noPorts0
+	t.Logf("flood: %d UDP datagrams at %s in %v (%.0f/s), %d of them reached its stack, with 2 CPU burners; %d status polls, largest heartbeat age %d ms (headlessAfter 3s); counters %+v",
+		sent.Load(), vteps["hv1"], floodTook.Round(time.Millisecond), float64(sent.Load())/floodTook.Seconds(), arrived, polls, maxAge, d.Counters)
+	if arrived < sent.Load()/2 {
+		t.Errorf("only %d of %d flood datagrams reached hv1", arrived, sent.Load())
+	}
+	t.Logf("%s during the flood: %d sent, %d received", f, r.sent, r.received)
+	if sent.Load() < 10000 {
+		t.Errorf("the flood sent only %d datagrams", sent.Load())
+	}
+	if d.State != "attached" || d.Counters.HeadlessEntries != 0 || maxAge >= 3000 {
+		t.Errorf("after the flood: %s, %d headless entries, largest heartbeat age %d ms", d.State, d.Counters.HeadlessEntries, maxAge)
+	}
+	if m, ok := s.module("hv1"); !ok || m.Status != "ok" {
+		t.Errorf("the VSM's module for hv1 after the flood: %+v", m)
+	}
+}
+
+// udpNoPorts is the namespace's count of UDP datagrams to no socket.
+func udpNoPorts(t *testing.T, ns *topo.NS) int64 {
+	t.Helper()
+	var n int64
+	if err := ns.Do(func() error {
+		data, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		var head []string
+		for _, line := range strings.Split(string(data), "\n") {
+			if !strings.HasPrefix(line, "Udp: ") {
+				continue
+			}
+			fields := strings.Fields(line)
+			if head == nil {
+				head = fields
+				continue
+			}
+			for i, f := range head {
+				if f == "NoPorts" && i < len(fields) {
+					n, err = strconv.ParseInt(fields[i], 10, 64)
+					return err
+				}
+			}
+		}
+		return fmt.Errorf("no Udp NoPorts in /proc/net/snmp")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
