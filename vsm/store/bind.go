@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/vem-switch/vem/spec"
@@ -35,9 +36,15 @@ func (s *Store) Bind(host string, module int, iface string, req BindRequest) (Bi
 	}
 	key := bindKey{module, iface}
 	cause := fmt.Sprintf("bind %s on module %d (%s)", iface, module, host)
-	_, st, err := s.updateState(cause, false, func(next *state) error {
-		return next.bind(host, key, req)
-	}, nil)
+	_, st, err := s.updateTouched(cause, module, func(next *state) ([]objKey, error) {
+		old := next.bindings[key].PortProfile
+		veths, err := next.bind(host, key, req)
+		if err != nil {
+			return nil, err
+		}
+		touched := append(veths, objKey{bucketBindings, bindingName(module, iface)})
+		return append(touched, next.resolveBinding(key, old)...), nil
+	})
 	if err != nil {
 		return Binding{}, err
 	}
@@ -49,27 +56,37 @@ func (s *Store) Bind(host string, module int, iface string, req BindRequest) (Bi
 // the port's vEth number for a later bind.
 func (s *Store) Unbind(module int, iface string) (Result, error) {
 	cause := fmt.Sprintf("unbind %s on module %d", iface, module)
-	return s.update(cause, false, func(next *state) error {
+	r, _, err := s.updateTouched(cause, module, func(next *state) ([]objKey, error) {
 		k := bindKey{module, iface}
-		if _, ok := next.bindings[k]; !ok {
-			return fmt.Errorf("%w: no port %s is bound on module %d", ErrNotFound, iface, module)
+		b, ok := next.bindings[k]
+		if !ok {
+			return nil, fmt.Errorf("%w: no port %s is bound on module %d", ErrNotFound, iface, module)
 		}
 		delete(next.bindings, k)
-		return nil
-	}, nil)
+		return append(next.resolveBinding(k, b.PortProfile), objKey{bucketBindings, b.Name()}), nil
+	})
+	return r, err
 }
 
 // UnbindModule removes every binding of module: the VEM is gone. Its vEth
 // numbers are remembered for when it returns.
 func (s *Store) UnbindModule(module int) (Result, error) {
-	return s.update(fmt.Sprintf("unbind module %d", module), false, func(next *state) error {
-		for k := range next.bindings {
+	r, _, err := s.updateTouched(fmt.Sprintf("unbind module %d", module), module, func(next *state) ([]objKey, error) {
+		var touched []objKey
+		var gone []Binding
+		for k, b := range next.bindings {
 			if k.module == module {
 				delete(next.bindings, k)
+				gone = append(gone, b)
 			}
 		}
-		return nil
-	}, nil)
+		for _, b := range gone {
+			touched = append(touched, objKey{bucketBindings, b.Name()})
+			touched = append(touched, next.resolveBinding(bindKey{b.Module, b.Interface}, b.PortProfile)...)
+		}
+		return touched, nil
+	})
+	return r, err
 }
 
 // checkBind checks a bind request on its own, normalising it.
@@ -137,40 +154,40 @@ func ifaceProblem(name string) string {
 	return ""
 }
 
-// bind binds key as req asks in s (resolve then fills in the segment,
-// profile and port profile of a pre-created port's binding).
-func (s *state) bind(host string, key bindKey, req BindRequest) error {
+// bind binds key as req asks in s (resolveBinding then gives it its port
+// profile). It returns the remembered vEth numbers it wrote or forgot.
+func (s *state) bind(host string, key bindKey, req BindRequest) ([]objKey, error) {
 	b := Binding{Module: key.module, Host: host, Interface: key.iface, ID: req.ID, VM: req.VM, MAC: req.MAC,
 		Segment: req.Segment, Profile: req.Profile, IPs: slices.Clone(req.IPs)}
 	for k, other := range s.bindings {
 		if k.module == key.module && other.Host != host {
-			return conflict("host", fmt.Sprintf("module %d is host %s, not %s", key.module, other.Host, host))
+			return nil, conflict("host", fmt.Sprintf("module %d is host %s, not %s", key.module, other.Host, host))
 		}
 	}
 	if req.ID != "" {
 		p, ok := s.ports[req.ID]
 		if !ok {
-			return fmt.Errorf("%w: id: no port %s", ErrNotFound, req.ID)
+			return nil, fmt.Errorf("%w: id: no port %s", ErrNotFound, req.ID)
 		}
 		switch {
 		case req.MAC != "" && req.MAC != p.MAC:
-			return conflict("mac", fmt.Sprintf("%s is not the MAC of port %s, %s", req.MAC, p.ID, p.MAC))
+			return nil, conflict("mac", fmt.Sprintf("%s is not the MAC of port %s, %s", req.MAC, p.ID, p.MAC))
 		case req.Segment != "" && req.Segment != p.Segment:
-			return conflict("segment", fmt.Sprintf("port %s is in segment %s, not %s", p.ID, p.Segment, req.Segment))
+			return nil, conflict("segment", fmt.Sprintf("port %s is in segment %s, not %s", p.ID, p.Segment, req.Segment))
 		case req.Profile != "" && req.Profile != p.Profile:
-			return conflict("profile", fmt.Sprintf("port %s has the profile %s, not %s", p.ID, p.Profile, req.Profile))
+			return nil, conflict("profile", fmt.Sprintf("port %s has the profile %s, not %s", p.ID, p.Profile, req.Profile))
 		}
 		b.MAC, b.Segment, b.Profile, b.IPs = p.MAC, p.Segment, p.Profile, slices.Clone(p.IPs)
 	} else {
 		if _, ok := s.segments[req.Segment]; !ok {
-			return fmt.Errorf("%w: segment: no segment %s", ErrNotFound, req.Segment)
+			return nil, fmt.Errorf("%w: segment: no segment %s", ErrNotFound, req.Segment)
 		}
 		if _, ok := s.profiles[req.Profile]; !ok && req.Profile != "" {
-			return fmt.Errorf("%w: profile: no profile %s", ErrNotFound, req.Profile)
+			return nil, fmt.Errorf("%w: profile: no profile %s", ErrNotFound, req.Profile)
 		}
 		for _, p := range s.ports {
 			if p.MAC == req.MAC {
-				return conflict("mac", fmt.Sprintf("%s is the MAC of the pre-created port %s: bind it by its id", req.MAC, p.ID))
+				return nil, conflict("mac", fmt.Sprintf("%s is the MAC of the pre-created port %s: bind it by its id", req.MAC, p.ID))
 			}
 		}
 	}
@@ -191,22 +208,26 @@ func (s *state) bind(host string, key bindKey, req BindRequest) error {
 		}
 		switch {
 		case b.ID != "" && other.ID == b.ID:
-			return conflict("id", fmt.Sprintf("port %s is bound as Vethernet%d of module %d (%s, %s): unbind it first",
+			return nil, conflict("id", fmt.Sprintf("port %s is bound as Vethernet%d of module %d (%s, %s): unbind it first",
 				b.ID, other.Vethernet, other.Module, other.Host, other.Interface))
 		case other.MAC == b.MAC && other.Segment == b.Segment:
-			return conflict("mac", fmt.Sprintf("%s is the MAC of Vethernet%d of module %d (%s, %s) in segment %s",
+			return nil, conflict("mac", fmt.Sprintf("%s is the MAC of Vethernet%d of module %d (%s, %s) in segment %s",
 				b.MAC, other.Vethernet, other.Module, other.Host, other.Interface, b.Segment))
 		}
 	}
 	if count >= MaxVethernets {
-		return conflict("interface", fmt.Sprintf("module %d has %d ports bound, the most one VEM holds", key.module, count))
+		return nil, conflict("interface", fmt.Sprintf("module %d has %d ports bound, the most one VEM holds", key.module, count))
 	}
 	if b.Vethernet == 0 {
 		b.Vethernet = s.vethernet(key, portIdentity(&b))
 	}
-	s.rememberVeth(key.module, portIdentity(&b), b.Vethernet)
+	id := portIdentity(&b)
+	touched := []objKey{{bucketVeths, strconv.Itoa(key.module) + "/" + id}}
+	for _, other := range s.rememberVeth(key.module, id, b.Vethernet) {
+		touched = append(touched, objKey{bucketVeths, strconv.Itoa(key.module) + "/" + other})
+	}
 	s.bindings[key] = b
-	return nil
+	return touched, nil
 }
 
 // portIdentity is what makes a port the same one when it is bound
@@ -253,17 +274,20 @@ func (s *state) vethernet(key bindKey, id string) int {
 }
 
 // rememberVeth records that id is vEth n on module, forgetting whatever
-// other port the module remembered under n.
-func (s *state) rememberVeth(module int, id string, n int) {
+// other port the module remembered under n; it returns those it forgot.
+func (s *state) rememberVeth(module int, id string, n int) []string {
 	mem := s.veths[module]
 	if mem == nil {
 		mem = map[string]int{}
 		s.veths[module] = mem
 	}
+	var forgot []string
 	for other, m := range mem {
 		if m == n && other != id {
 			delete(mem, other)
+			forgot = append(forgot, other)
 		}
 	}
 	mem[id] = n
+	return forgot
 }

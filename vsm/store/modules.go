@@ -38,68 +38,71 @@ func (s *Store) AssignModule(host string, preferred int, vtep string) (ModuleRec
 	if host == "" {
 		return ModuleRecord{}, fmt.Errorf("assign module: no host")
 	}
-	s.mu.RLock()
-	closed := s.closed
-	taken := map[int]string{}
-	if !closed {
-		for k, b := range s.cur.bindings {
-			taken[k.module] = b.Host
+	s.modMu.Lock()
+	defer s.modMu.Unlock()
+	recs, err := s.modules()
+	if err != nil {
+		return ModuleRecord{}, fmt.Errorf("assign module to %s: %w", host, err)
+	}
+	old, known := recs[host]
+	rec := old
+	if !known {
+		s.mu.RLock()
+		closed := s.closed
+		taken := map[int]string{}
+		if !closed {
+			for k, b := range s.cur.bindings {
+				taken[k.module] = b.Host
+			}
+		}
+		s.mu.RUnlock()
+		if closed {
+			return ModuleRecord{}, ErrClosed
+		}
+		for _, r := range recs {
+			taken[r.Module] = r.Host
+		}
+		free := func(n int) bool { h, ok := taken[n]; return !ok || h == host }
+		rec = ModuleRecord{Host: host, Module: preferred}
+		if preferred < FirstVEMModule || !free(preferred) {
+			for rec.Module = FirstVEMModule; !free(rec.Module); rec.Module++ {
+			}
 		}
 	}
-	s.mu.RUnlock()
-	if closed {
-		return ModuleRecord{}, ErrClosed
+	if vtep != "" {
+		rec.VTEP = vtep
 	}
-	var rec ModuleRecord
-	var wrote bool
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	if known && old == rec {
+		return rec, nil
+	}
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return ModuleRecord{}, fmt.Errorf("assign module to %s: %w", host, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists([]byte(bucketModules))
 		if err != nil {
 			return err
 		}
-		recs, err := readModules(b)
-		if err != nil {
-			return err
-		}
-		if r, ok := recs[host]; ok {
-			rec = r
-		} else {
-			for _, r := range recs {
-				taken[r.Module] = r.Host
-			}
-			free := func(n int) bool { h, ok := taken[n]; return !ok || h == host }
-			rec = ModuleRecord{Host: host, Module: preferred}
-			if preferred < FirstVEMModule || !free(preferred) {
-				for rec.Module = FirstVEMModule; !free(rec.Module); rec.Module++ {
-				}
-			}
-		}
-		if vtep != "" {
-			rec.VTEP = vtep
-		}
-		if old, ok := recs[host]; ok && old == rec {
-			return nil
-		}
-		data, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		wrote = true
 		return b.Put([]byte(host), data)
 	})
 	if err != nil {
 		return ModuleRecord{}, fmt.Errorf("assign module to %s: %w", host, err)
 	}
-	if wrote {
-		s.wrote()
-	}
+	recs[host] = rec
+	s.wrote()
 	return rec, nil
 }
 
-// ModuleRecords returns every VEM the VSM has given a module number,
-// sorted by module.
-func (s *Store) ModuleRecords() ([]ModuleRecord, error) {
-	var recs map[string]ModuleRecord
+// modules is the module records, read from the data file the first time
+// and again after a Restore; s.modMu is held. Only AssignModule writes
+// them (and Restore, which marks them stale).
+func (s *Store) modules() (map[string]ModuleRecord, error) {
+	if s.mods != nil && !s.modsStale.Load() {
+		return s.mods, nil
+	}
+	s.modsStale.Store(false)
+	recs := map[string]ModuleRecord{}
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte(bucketModules))
 		if b == nil {
@@ -111,6 +114,19 @@ func (s *Store) ModuleRecords() ([]ModuleRecord, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read modules: %w", err)
+	}
+	s.mods = recs
+	return recs, nil
+}
+
+// ModuleRecords returns every VEM the VSM has given a module number,
+// sorted by module.
+func (s *Store) ModuleRecords() ([]ModuleRecord, error) {
+	s.modMu.Lock()
+	defer s.modMu.Unlock()
+	recs, err := s.modules()
+	if err != nil {
+		return nil, err
 	}
 	out := slices.Collect(maps.Values(recs))
 	slices.SortFunc(out, func(a, b ModuleRecord) int { return a.Module - b.Module })

@@ -96,6 +96,7 @@ func (s *Store) Restore(data []byte) (uint64, error) {
 	if err != nil {
 		return s.cur.gen, fmt.Errorf("restore: %w", err)
 	}
+	s.modsStale.Store(true)
 	if err := s.read(); err != nil {
 		// The transaction committed a file this vsm reads (its schema
 		// was checked), so this is a corrupt snapshot: say so loudly.

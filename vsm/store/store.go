@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,6 +69,13 @@ type Store struct {
 	// numbers, the epoch, restores): what the HA pair replicates.
 	rev    uint64
 	closed bool
+
+	// modMu serialises AssignModule and guards mods, the module records
+	// as the data file holds them (nil until first read); Restore marks
+	// them stale. It is taken before mu, never while mu is held.
+	modMu     sync.Mutex
+	mods      map[string]ModuleRecord
+	modsStale atomic.Bool
 }
 
 // Open opens (creating it and its directory if need be) the data file at
