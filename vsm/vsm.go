@@ -18,6 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -134,10 +137,18 @@ func (s *Supervisor) setup(opts Options) error {
 	if err != nil {
 		return err
 	}
-	s.grpc = grpc.NewServer(protocol.ServerOptions(conf)...)
+	s.grpc = grpc.NewServer(append(protocol.ServerOptions(conf), sessionBuffers...)...)
 	srv.Register(s.grpc)
 	return nil
 }
+
+// sessionBuffers keep what every VEM session's connection holds while
+// idle small, thousands of them being mostly idle: no read buffer of its
+// own (gRPC's framer reads from the TLS connection, which buffers a
+// record); gRPC's default holds 32 KiB per connection for its life. (Its
+// write buffer is already taken from a shared pool only while there is
+// something to write.)
+var sessionBuffers = []grpc.ServerOption{grpc.ReadBufferSize(0)}
 
 // roleOf is a VSM file role as the protocol names it.
 func roleOf(r config.Role) protocol.Role {
@@ -240,6 +251,7 @@ func (s *Supervisor) ServeListeners(ctx context.Context, l Listeners) error {
 		s.log.Warn("no tls in the VSM file: VEM sessions are not served")
 	}
 	s.log.Info("vsm serving", fields...)
+	s.servePprof()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 4)
@@ -281,4 +293,30 @@ func (s *Supervisor) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	s.log.Info("vsm stopped", zap.Uint64("generation", s.store.Generation()))
 	return errors.Join(err, s.Close())
+}
+
+// PprofEnv names the environment variable that, set to a loopback
+// address, serves Go's profiles (net/http/pprof) there: what
+// test/bench -vsm profiles the supervisor with. Unset, nothing listens.
+const PprofEnv = "VSM_PPROF"
+
+// servePprof serves the profiles at $VSM_PPROF, if set, for the life of
+// the process.
+func (s *Supervisor) servePprof() {
+	addr := os.Getenv(PprofEnv)
+	if addr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.log.Warn("profiles not served", zap.String(PprofEnv, addr), zap.Error(err))
+		return
+	}
+	s.log.Info("serving profiles", zap.Stringer("address", ln.Addr()))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
 }

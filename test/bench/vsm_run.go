@@ -25,6 +25,7 @@ import (
 
 	"github.com/vem-switch/vem/protocol"
 	"github.com/vem-switch/vem/spec"
+	"github.com/vem-switch/vem/vsm"
 	"github.com/vem-switch/vem/vsm/api"
 	"github.com/vem-switch/vem/vsm/netdef"
 	"github.com/vem-switch/vem/vsm/store"
@@ -42,6 +43,7 @@ type vsmOptions struct {
 	ports   int
 	window  time.Duration
 	changes int
+	pprof   string
 }
 
 func addVSMFlags(fs *flag.FlagSet) *vsmOptions {
@@ -51,6 +53,7 @@ func addVSMFlags(fs *flag.FlagSet) *vsmOptions {
 	fs.IntVar(&o.ports, "vsm-ports", 1000, "ports bound on the first VEM for -vsm's snapshot phase")
 	fs.DurationVar(&o.window, "vsm-window", 30*time.Second, "heartbeat window over which -vsm measures CPU")
 	fs.IntVar(&o.changes, "vsm-changes", 5, "configuration changes -vsm times")
+	fs.StringVar(&o.pprof, "vsm-pprof", "", "`dir`ectory for the VSM's profiles: heap after attach and after the changes, CPU over the changes (go tool pprof)")
 	return o
 }
 
@@ -92,7 +95,8 @@ func runVSMBench(o *vsmOptions) error {
 	if err := prepareStore(data, hosts[0], o.ports); err != nil {
 		return err
 	}
-	fmt.Printf("store prepared offline (%d ports bound on %s): %v\n", o.ports, hosts[0], time.Since(t0).Round(time.Millisecond))
+	bindTook := time.Since(t0)
+	fmt.Printf("store prepared offline (%d ports bound on %s): %v\n", o.ports, hosts[0], bindTook.Round(time.Millisecond))
 
 	vemAddr, apiAddr := freeAddr(), freeAddr()
 	cfgPath := filepath.Join(dir, "vsm.yaml")
@@ -109,6 +113,10 @@ func runVSMBench(o *vsmOptions) error {
 	defer logf.Close()
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	prof := newVSMProfiler(o.pprof)
+	if prof != nil {
+		cmd.Env = append(os.Environ(), vsm.PprofEnv+"="+prof.addr)
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -185,6 +193,8 @@ func runVSMBench(o *vsmOptions) error {
 	}
 	attachTook := time.Since(t0)
 	fmt.Printf("%d VEMs dialled and attached in %v\n", o.vems, attachTook.Round(time.Millisecond))
+	prof.save(ctx, "heap-attached.pb.gz", "heap")
+	prof.save(ctx, "goroutine-attached.pb.gz", "goroutine")
 
 	// Heartbeat window: CPU and memory.
 	time.Sleep(3 * time.Second)
@@ -209,6 +219,12 @@ func runVSMBench(o *vsmOptions) error {
 	var lat []time.Duration
 	var msgsPerChange []int64
 	var perRound []string
+	waitCPU := prof.cpu(ctx, "cpu-changes.pb.gz", time.Duration(o.changes)*3*time.Second)
+	vsmCPU0, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	selfCPU0 := selfCPUTime()
 	for r := range o.changes {
 		before := totalMessages(vs)
 		name := fmt.Sprintf("bench-%d", r)
@@ -227,6 +243,13 @@ func runVSMBench(o *vsmOptions) error {
 		rm := durationsMS(round)
 		perRound = append(perRound, fmt.Sprintf("p50 %.0f p99 %.0f max %.0f ms", percentile(rm, 50), percentile(rm, 99), percentile(rm, 100)))
 	}
+	vsmCPU1, err := cpuTime(pid)
+	if err != nil {
+		return err
+	}
+	selfCPU1 := selfCPUTime()
+	waitCPU()
+	prof.save(ctx, "heap-changes.pb.gz", "heap")
 	// A change one VEM needs: a port bound on it in a vlan segment.
 	before := totalMessages(vs)
 	start := time.Now()
@@ -284,11 +307,14 @@ func runVSMBench(o *vsmOptions) error {
 	w := newTable(os.Stdout)
 	fmt.Fprintln(w, "figure\tmeasured\tgoal\t")
 	fmt.Fprintf(w, "VEMs per VSM\t%d\t2,000 per pair (N1KV 250, NSX 1,024)\t\n", o.vems)
+	fmt.Fprintf(w, "store.Bind of %d ports, one after another\t%v (%.2f ms each)\t-\t\n", o.ports, bindTook.Round(time.Millisecond), ms(bindTook)/float64(o.ports))
 	fmt.Fprintf(w, "VSM CPU while heartbeating (%v)\t%.1f %% of a core\t-\t\n", o.window, cpuPct)
 	fmt.Fprintf(w, "VSM memory per attached VEM (VmRSS delta)\t%.1f KB\t< 50 KB\t\n", perVEM*1.024)
 	fmt.Fprintf(w, "change acked by all, p50 (%d changes)\t%.0f ms\t-\t\n", o.changes, percentile(latMS, 50))
 	fmt.Fprintf(w, "change acked by all, p99\t%.0f ms\t< 1 s (OVN 11.4 s for 1,000)\t\n", percentile(latMS, 99))
 	fmt.Fprintf(w, "change acked by all, max\t%.0f ms\t-\t\n", percentile(latMS, 100))
+	fmt.Fprintf(w, "CPU per change all VEMs need: VSM / test VEMs\t%.0f / %.0f ms\t-\t\n",
+		ms(vsmCPU1-vsmCPU0)/float64(o.changes), ms(selfCPU1-selfCPU0)/float64(o.changes))
 	fmt.Fprintf(w, "messages per change all VEMs need\t%s\t%d (one per VEM)\t\n", joinInts(msgsPerChange), o.vems)
 	fmt.Fprintf(w, "messages per change one VEM needs\t%d (acked in %.0f ms)\t1\t\n", oneMsgs, ms(oneLat[0]))
 	fmt.Fprintf(w, "heartbeat jitter, quiet: p50/p99/max\t%s (%d lost)\t-\t\n", jitterText(quietJitter), quietLost)
@@ -413,6 +439,16 @@ func joinInts(xs []int64) string {
 		s[i] = fmt.Sprint(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// selfCPUTime is the user and system time this process (the test VEMs)
+// has used.
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // raiseNoFile raises the soft limit on open files to the hard one: every

@@ -6,8 +6,20 @@
 // session a heartbeat each interval (1 s), and one watcher of the store
 // that tells every session when the configuration generation moves.
 //
-// Per session, one goroutine does the bulk work, so a slow VEM or a slow
-// store holds up that VEM alone:
+// Per session, one goroutine (the session's handler) takes the VEM's
+// messages and does the bulk work, so a slow VEM or a slow store holds up
+// that VEM alone; a wake-up from the watcher interrupts its wait for a
+// message.
+//
+// What the VEMs should have is computed once per generation (and set of
+// VTEPs), not once per session: the first session to look after a change
+// builds a view from one store snapshot (bindings by module, the VTEPs
+// and bindings of every vxlan segment), and every session shares it,
+// read-only. A session's work is then what its VEM needs: VEMs without
+// ports share one encoded network, a VEM with ports encodes its own once
+// per view, or carries it over from the view before when neither its
+// bindings nor anything else its network depends on changed; its MAC
+// distribution comes from the bindings of its own bridge domains only.
 //
 //   - AttachRequest: the host gets its module number (store.AssignModule:
 //     3 and up, the same for a host across reattaches and VSM restarts),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,12 +46,16 @@ type Manager struct {
 	state atomic.Int32  // protocol.State of the heartbeats
 	epoch atomic.Uint64
 
-	quit     chan struct{} // closed when Run ends
-	quitOnce sync.Once
+	stopped context.Context // ends when Run ends
+	stop    context.CancelFunc
 
 	mu       sync.Mutex
 	sessions map[string]*vem // by host
 	vteps    map[int]string  // module → VTEP, from the store and Hellos
+	vtepVer  uint64          // counts changes of vteps
+
+	viewMu sync.Mutex // serialises building views
+	view   *view      // the latest view built
 }
 
 // New makes a Manager over cfg.Store, at the store's epoch, active.
@@ -82,7 +87,8 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vem sessions: %w", err)
 	}
-	m := &Manager{cfg: cfg, log: log, clock: cfg.Clock, quit: make(chan struct{}),
+	stopped, stop := context.WithCancel(context.Background())
+	m := &Manager{cfg: cfg, log: log, clock: cfg.Clock, stopped: stopped, stop: stop,
 		sessions: map[string]*vem{}, vteps: map[int]string{}}
 	m.learnVTEPs(recs)
 	m.gen.Store(cfg.Store.Generation())
@@ -145,7 +151,7 @@ func (m *Manager) SwitchRequest() error {
 // Run sends the heartbeats and follows the store until ctx ends or the
 // store closes; then every session ends too.
 func (m *Manager) Run(ctx context.Context) error {
-	defer m.quitOnce.Do(func() { close(m.quit) })
+	defer m.stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	watched := make(chan error, 1)
@@ -239,6 +245,7 @@ func (m *Manager) learnVTEPs(recs []store.ModuleRecord) {
 	for _, r := range recs {
 		if r.VTEP != "" && m.vteps[r.Module] == "" {
 			m.vteps[r.Module] = r.VTEP
+			m.vtepVer++
 		}
 	}
 }
@@ -251,16 +258,40 @@ func (m *Manager) setVTEP(module int, vtep string) bool {
 		return false
 	}
 	m.vteps[module] = vtep
+	m.vtepVer++
 	return true
 }
 
 // vtepsCopy is the VTEP of every module known.
 func (m *Manager) vtepsCopy() map[int]string {
+	v, _ := m.vtepsVersion()
+	return v
+}
+
+// vtepsVersion is vtepsCopy with the count of the VTEPs' changes.
+func (m *Manager) vtepsVersion() (map[int]string, uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make(map[int]string, len(m.vteps))
-	for k, v := range m.vteps {
-		out[k] = v
+	return maps.Clone(m.vteps), m.vtepVer
+}
+
+// currentView is the view of the store's generation and the VTEPs now:
+// the first session to ask after a change builds it (from one store
+// snapshot), the others share it.
+func (m *Manager) currentView() (*view, error) {
+	m.viewMu.Lock()
+	defer m.viewMu.Unlock()
+	m.mu.Lock()
+	ver := m.vtepVer
+	m.mu.Unlock()
+	if v := m.view; v != nil && v.gen == m.cfg.Store.Generation() && v.vtepVer == ver {
+		return v, nil
 	}
-	return out
+	vteps, ver := m.vtepsVersion()
+	v, err := buildView(m.cfg.Store.Snapshot(), vteps, ver, m.view)
+	if err != nil {
+		return nil, err
+	}
+	m.view = v
+	return v, nil
 }

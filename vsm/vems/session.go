@@ -23,7 +23,10 @@ type vem struct {
 	vtep   string
 	log    *zap.Logger
 	cancel context.CancelCauseFunc
-	poke   chan struct{} // one pending wake-up
+
+	wakeMu    sync.Mutex
+	pending   bool               // a wake-up not yet acted on
+	interrupt context.CancelFunc // ends the wait for a message, nil if not waiting
 
 	mu     sync.Mutex // guards status, which Modules reads
 	status sessionStatus
@@ -50,61 +53,92 @@ type sessionStatus struct {
 // Serve runs one VEM session (protocol.ServerConfig.Serve): it returns
 // when the session ends, when a newer session of the same host replaces
 // it, or when Run ends.
+//
+// One goroutine, this one, serves the session: it takes the VEM's
+// messages and, when woken (wake), reconciles; a wake-up interrupts its
+// wait for a message. Thousands of sessions are mostly idle, and a
+// goroutine's stack is memory each one holds.
 func (m *Manager) Serve(ctx context.Context, s *protocol.VEMSession) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	stopAfter := context.AfterFunc(m.stopped, func() { cancel(errStopping) })
+	defer stopAfter()
 	v := &vem{m: m, s: s, host: s.Peer().Name, vtep: s.Hello().GetVtep(), cancel: cancel,
-		poke: make(chan struct{}, 1), log: m.log.With(zap.String("host", s.Peer().Name))}
+		log: m.log.With(zap.String("host", s.Peer().Name))}
 	m.add(v)
 	defer m.remove(v)
 	v.heartbeat()
 
-	events := make(chan protocol.Event)
-	ended := make(chan error, 1)
-	go func() {
-		for {
-			ev, err := s.Recv(ctx)
-			if err != nil {
-				ended <- err
-				return
-			}
-			select {
-			case events <- ev:
-			case <-ctx.Done():
-				return
+	for {
+		if v.woken() {
+			if err := v.reconcile(ctx); err != nil {
+				if ctx.Err() != nil {
+					return v.ended(ctx)
+				}
+				v.log.Warn("vem session failed", zap.Error(err))
+				return err
 			}
 		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			v.log.Info("vem session ended", zap.Error(context.Cause(ctx)))
-			return context.Cause(ctx)
-		case <-m.quit:
-			return errors.New("the VSM is stopping")
-		case err := <-ended:
+		wait, interrupt := context.WithCancel(ctx)
+		v.waiting(interrupt)
+		ev, err := s.Recv(wait)
+		v.waiting(nil)
+		interrupt()
+		switch {
+		case ctx.Err() != nil:
+			return v.ended(ctx)
+		case err != nil && wait.Err() != nil:
+			continue // woken
+		case err != nil:
 			v.log.Info("vem session ended", zap.Error(err))
 			return err
-		case ev := <-events:
-			if err := v.handle(ctx, ev); err != nil {
-				v.log.Warn("vem session failed", zap.Error(err))
-				return err
-			}
-		case <-v.poke:
-			if err := v.reconcile(ctx); err != nil {
-				v.log.Warn("vem session failed", zap.Error(err))
-				return err
-			}
+		}
+		if err := v.handle(ctx, ev); err != nil {
+			v.log.Warn("vem session failed", zap.Error(err))
+			return err
 		}
 	}
 }
 
+// errStopping ends the sessions when Run ends.
+var errStopping = errors.New("the VSM is stopping")
+
+// ended logs and returns why ctx, the session's, ended.
+func (v *vem) ended(ctx context.Context) error {
+	err := context.Cause(ctx)
+	v.log.Info("vem session ended", zap.Error(err))
+	return err
+}
+
 // wake asks the session goroutine to reconcile; it never waits.
 func (v *vem) wake() {
-	select {
-	case v.poke <- struct{}{}:
-	default:
+	v.wakeMu.Lock()
+	defer v.wakeMu.Unlock()
+	v.pending = true
+	if v.interrupt != nil {
+		v.interrupt()
 	}
+}
+
+// waiting records how to interrupt the session goroutine's wait for a
+// message (nil: it is not waiting); a wake-up that came meanwhile
+// interrupts it at once.
+func (v *vem) waiting(interrupt context.CancelFunc) {
+	v.wakeMu.Lock()
+	defer v.wakeMu.Unlock()
+	v.interrupt = interrupt
+	if interrupt != nil && v.pending {
+		interrupt()
+	}
+}
+
+// woken reports, and clears, a wake-up.
+func (v *vem) woken() bool {
+	v.wakeMu.Lock()
+	defer v.wakeMu.Unlock()
+	p := v.pending
+	v.pending = false
+	return p
 }
 
 // heartbeat queues a heartbeat; it never waits.
@@ -199,7 +233,11 @@ func (v *vem) module() (int, bool) {
 // snapshot is what the VEM should have now.
 func (v *vem) snapshot() (*desired, error) {
 	module, _ := v.module()
-	return build(v.m.cfg.Store.Snapshot(), module, v.m.vtepsCopy())
+	view, err := v.m.currentView()
+	if err != nil {
+		return nil, err
+	}
+	return view.desired(module)
 }
 
 // sent records a snapshot as sent with nonce.

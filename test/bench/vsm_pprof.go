@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// vsmProfiler fetches the VSM's profiles (served at $VSM_PPROF) into a
+// directory; nil when -vsm-pprof is not set, and then does nothing.
+type vsmProfiler struct {
+	dir, addr string
+}
+
+func newVSMProfiler(dir string) *vsmProfiler {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Printf("profiles: %v\n", err)
+		return nil
+	}
+	return &vsmProfiler{dir: dir, addr: freeAddr()}
+}
+
+// save writes the profile kind (heap, goroutine, allocs) as name, and
+// its text form (with the runtime's memory statistics for heap) beside.
+func (p *vsmProfiler) save(ctx context.Context, name, kind string) {
+	if p == nil {
+		return
+	}
+	p.fetch(ctx, name, fmt.Sprintf("http://%s/debug/pprof/%s?gc=1", p.addr, kind))
+	p.fetch(ctx, strings.TrimSuffix(name, ".pb.gz")+".txt", fmt.Sprintf("http://%s/debug/pprof/%s?debug=1", p.addr, kind))
+}
+
+// cpu profiles the VSM's CPU for the next d (whole seconds) into name;
+// the function it returns waits for the profile.
+func (p *vsmProfiler) cpu(ctx context.Context, name string, d time.Duration) func() {
+	if p == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.fetch(ctx, name, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.addr, max(int(d.Seconds()), 1)))
+	}()
+	return func() { <-done }
+}
+
+func (p *vsmProfiler) fetch(ctx context.Context, name, url string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		fmt.Printf("profile %s: %v\n", name, err)
+		return
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Printf("profile %s: %v\n", name, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(p.dir, name))
+	if err != nil {
+		fmt.Printf("profile %s: %v\n", name, err)
+		return
+	}
+	defer f.Close()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		fmt.Printf("profile %s: %v\n", name, err)
+		return
+	}
+	fmt.Printf("profile %s written\n", filepath.Join(p.dir, name))
+}
