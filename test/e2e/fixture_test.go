@@ -42,22 +42,10 @@ type vemHost struct {
 // topology closes, whatever the test did (they outlive the agent by design).
 func newVemHost(t *testing.T, tp *topo.Topology, ns *topo.NS) *vemHost {
 	t.Helper()
-	// The state directory goes with the topology, after its processes
-	// stop: a t.TempDir would be removed while the agent still writes
-	// into it (its cleanup runs before the topology's).
-	stateDir, err := os.MkdirTemp("", "vem-e2e-state-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.Cleanup(func() {
-		if err := os.RemoveAll(stateDir); err != nil {
-			t.Errorf("remove the state directory: %v", err)
-		}
-	})
 	h := &vemHost{
 		t: t, ns: ns,
 		instance: strings.ReplaceAll(ns.Name(), "-", "_"),
-		stateDir: stateDir,
+		stateDir: t.TempDir(),
 	}
 	h.socket = filepath.Join(h.stateDir, "vem.sock")
 	h.cfgPath = filepath.Join(h.stateDir, "vem.yaml")
