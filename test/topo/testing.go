@@ -16,6 +16,11 @@ var testSeq atomic.Uint64
 // the Topology cannot be made; a Close error fails it too.
 func ForTest(t testing.TB) *Topology {
 	t.Helper()
+	// The test's temporary directories are removed by one cleanup,
+	// registered at the first TempDir call: make that call now, so they
+	// are removed after the topology has stopped its processes (which
+	// may be writing into them), not before.
+	_ = t.TempDir()
 	tp, err := New(fmt.Sprintf("vt%d-%d", os.Getpid(), testSeq.Add(1)))
 	if err != nil {
 		t.Fatal(err)
