@@ -2,6 +2,7 @@
 // VM ports with eBPF on the configuration in a local YAML file.
 //
 //	vem-agent --config /etc/vem/vem.yaml
+//	vem-agent check [--config FILE]     # can this host run the agent? (exits 1 if not)
 //
 // SIGHUP, or a change of the file, reconciles to the file's new content; a
 // file with errors is reported and changes nothing. SIGTERM and SIGINT stop
@@ -34,6 +35,9 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) > 0 && args[0] == "check" {
+		return checkHost(args[1:])
+	}
 	fs := flag.NewFlagSet("vem-agent", flag.ContinueOnError)
 	cfgFile := fs.String("config", "/etc/vem/vem.yaml", "standalone configuration `file` (YAML)")
 	stateDir := fs.String("state-dir", agent.DefaultStateDir, "`directory` for state kept across restarts")
