@@ -223,6 +223,13 @@ type vmSpec struct{ name, host, tap, mac, ip, seg string }
 // each agent's file under its vsm: section (e.g. "  headlessAfter: 3s\n").
 func newPairedHosts(t *testing.T, agentExtra string, extra ...vmSpec) *pairedHosts {
 	t.Helper()
+	return newPairedHostsThen(t, agentExtra, nil, extra...)
+}
+
+// newPairedHostsThen is newPairedHosts with beforeAgents run once the
+// VSMs are paired and the VMs made, before the agents start.
+func newPairedHostsThen(t *testing.T, agentExtra string, beforeAgents func(*pairedHosts), extra ...vmSpec) *pairedHosts {
+	t.Helper()
 	v := newVSMTopology(t, true)
 	p := &pairedHosts{vsmTopology: v, a: v.vsms[0], b: v.vsms[1], vms: map[string]*vm{}}
 	p.a.start()
@@ -242,6 +249,9 @@ func newPairedHosts(t *testing.T, agentExtra string, extra ...vmSpec) *pairedHos
 	}, extra...)
 	for _, s := range specs {
 		p.vms[s.name] = vmOn(t, v.topo, v.hosts[s.host], s.name, s.tap, s.mac, s.ip, s.seg, "default")
+	}
+	if beforeAgents != nil {
+		beforeAgents(p)
 	}
 	p.hv1, p.hv2 = newVemHost(t, v.topo, v.hosts["hv1"]), newVemHost(t, v.topo, v.hosts["hv2"])
 	for i, h := range []*vemHost{p.hv1, p.hv2} {
@@ -377,6 +387,13 @@ func (s timedStatus) lastHeartbeat(name string) time.Time {
 // (the route back is the blackhole). heal undoes the route.
 func cutControl(t *testing.T, ns *topo.NS) (heal func()) {
 	t.Helper()
+	return cutFrom(t, ns, "203.0.113.0/27")
+}
+
+// cutFrom is cutControl for the VSMs in prefix only: 203.0.113.0/28 is
+// vsm-a, 203.0.113.16/28 vsm-b.
+func cutFrom(t *testing.T, ns *topo.NS, prefix string) (heal func()) {
+	t.Helper()
 	run := func(args ...string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -388,8 +405,8 @@ func cutControl(t *testing.T, ns *topo.NS) (heal func()) {
 	if err := ns.SetSysctl("net.ipv4.conf.up0.rp_filter", "1"); err != nil {
 		t.Fatal(err)
 	}
-	run("ip", "route", "add", "blackhole", "203.0.113.0/27")
-	return func() { run("ip", "route", "del", "blackhole", "203.0.113.0/27") }
+	run("ip", "route", "add", "blackhole", prefix)
+	return func() { run("ip", "route", "del", "blackhole", prefix) }
 }
 
 // vsmModule is a row of `vsm show module -o json`.
