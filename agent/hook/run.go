@@ -17,6 +17,7 @@ type Client interface {
 	Attach(ctx context.Context, p spec.Port) error
 	Detach(ctx context.Context, iface string) error
 	Segments(ctx context.Context) ([]api.Segment, error)
+	Ports(ctx context.Context) ([]api.Port, error)
 }
 
 // AgentDown is what an operation that needs the agent does when the agent
@@ -258,20 +259,43 @@ func (r *Result) reattach(ctx context.Context, who string, ps []Port, cfg Config
 func (r *Result) detach(ctx context.Context, who string, ps []Port, cfg Config, c Client) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	var agentPorts []api.Port // read once, for ports without a target
 	for _, p := range ps {
-		if p.Interface == "" {
-			continue // never named, never attached
+		iface := p.Interface
+		if iface == "" {
+			// At release libvirt has dropped the target dev of a tap it
+			// deleted. Find the port by MAC among the attached ports
+			// whose interface is gone, never a live one.
+			if p.MAC == "" {
+				continue
+			}
+			if agentPorts == nil {
+				var err error
+				if agentPorts, err = c.Ports(ctx); err != nil {
+					r.addf("vem-hook: %s: interface %s: detach: list ports: %v", who, p.Name(), timeoutErr(ctx, err, cfg.Timeout))
+					r.Fail = true
+					return
+				}
+				agentPorts = append(agentPorts, api.Port{}) // non-nil: read
+			}
+			i := slices.IndexFunc(agentPorts, func(a api.Port) bool {
+				return a.MAC == p.MAC && a.Source == "attached" && a.State == api.PortAbsent
+			})
+			if i < 0 {
+				continue // nothing of this NIC left
+			}
+			iface = agentPorts[i].Interface
 		}
-		err := c.Detach(ctx, p.Interface)
+		err := c.Detach(ctx, iface)
 		switch {
 		case err == nil:
-			r.Detached = append(r.Detached, p.Interface)
+			r.Detached = append(r.Detached, iface)
 		case errors.Is(err, api.ErrNotFound):
 			// Detached already (stopped, then release).
 		default:
 			// libvirt ignores the status of stopped and release but logs
 			// the message of a failure.
-			r.addf("vem-hook: %s: interface %s: detach: %v", who, p.Interface, timeoutErr(ctx, err, cfg.Timeout))
+			r.addf("vem-hook: %s: interface %s: detach: %v", who, iface, timeoutErr(ctx, err, cfg.Timeout))
 			r.Fail = true
 		}
 	}

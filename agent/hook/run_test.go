@@ -23,12 +23,14 @@ type fakeClient struct {
 	// attachErr fails the attach of an interface; down fails every call
 	// as an unreachable agent does; hang blocks until the context ends.
 	attachErr map[string]error
-	down      bool
-	hang      bool
+	// absent marks ports whose interface is gone.
+	absent map[string]bool
+	down   bool
+	hang   bool
 }
 
 func newFake() *fakeClient {
-	return &fakeClient{ports: map[string]spec.Port{}, segments: []string{"web", "db"}, attachErr: map[string]error{}}
+	return &fakeClient{ports: map[string]spec.Port{}, segments: []string{"web", "db"}, attachErr: map[string]error{}, absent: map[string]bool{}}
 }
 
 func (f *fakeClient) wait(ctx context.Context) error {
@@ -75,6 +77,26 @@ func (f *fakeClient) Detach(ctx context.Context, iface string) error {
 	}
 	delete(f.ports, iface)
 	return nil
+}
+
+func (f *fakeClient) Ports(ctx context.Context) ([]api.Port, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, "ports")
+	f.mu.Unlock()
+	if err := f.wait(ctx); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var ps []api.Port
+	for _, p := range f.ports {
+		st := api.PortUp
+		if f.absent[p.Interface] {
+			st = api.PortAbsent
+		}
+		ps = append(ps, api.Port{Interface: p.Interface, MAC: p.MAC, Segment: p.Segment, Source: "attached", State: st})
+	}
+	return ps, nil
 }
 
 func (f *fakeClient) Segments(ctx context.Context) ([]api.Segment, error) {
@@ -147,6 +169,32 @@ func TestRunLifecycle(t *testing.T) {
 	// release after stopped finds nothing to detach: not an error.
 	if res := run(t, f, "d1", "release", "end", xml, testCfg); res.Fail || len(res.Messages) > 0 || len(res.Detached) > 0 {
 		t.Fatalf("release: %+v", res)
+	}
+}
+
+// TestRunReleaseWithoutTarget: at release libvirt has dropped the target
+// dev of the tap it deleted; a port left behind (stopped failed) is found
+// by MAC, but only when its interface is gone.
+func TestRunReleaseWithoutTarget(t *testing.T) {
+	xml := domainXML(vemPorts(`<vem:port mac='52:54:00:00:00:01' segment='web'/>`), ethernet("52:54:00:00:00:01", ""))
+	f := newFake()
+	f.ports["tap1"] = spec.Port{Interface: "tap1", MAC: "52:54:00:00:00:01", Segment: "web"}
+	f.ports["tap9"] = spec.Port{Interface: "tap9", MAC: "52:54:00:00:00:09", Segment: "web"}
+	f.absent["tap9"] = true
+	// tap1 still exists: another VM's live port with that MAC is left alone.
+	if res := run(t, f, "d1", "release", "end", xml, testCfg); res.Fail || len(res.Detached) > 0 || len(f.ports) != 2 {
+		t.Fatalf("live port: %+v, ports %v", res, f.ports)
+	}
+	f.absent["tap1"] = true
+	if res := run(t, f, "d1", "release", "end", xml, testCfg); res.Fail || !slices.Equal(res.Detached, []string{"tap1"}) || len(f.ports) != 1 {
+		t.Fatalf("absent port: %+v, ports %v", res, f.ports)
+	}
+	if res := run(t, f, "d1", "release", "end", xml, testCfg); res.Fail || len(res.Detached) > 0 {
+		t.Fatalf("nothing left: %+v", res)
+	}
+	f.down = true
+	if res := run(t, f, "d1", "release", "end", xml, testCfg); !res.Fail || !strings.Contains(res.Messages[0], "list ports: vem-agent is not running") {
+		t.Fatalf("agent down: %+v", res)
 	}
 }
 
