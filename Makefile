@@ -80,3 +80,36 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# The systemd path (deploy/): binaries, units, the docs the units name and,
+# unless one is there already, an example /etc/vem/vem.yaml. DESTDIR stages
+# the tree (packaging); PREFIX=/usr puts the units in /lib/systemd/system.
+# The libvirt hook comes with it (install-hook). Then: systemctl enable --now
+# vem-agent, and restart libvirtd once so that it finds the hook.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DOCDIR ?= $(PREFIX)/share/doc/vem
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,/etc/systemd/system)
+UNIT_PATHS = sed -e 's|/usr/local/bin/|$(BINDIR)/|g' -e 's|/usr/local/share/doc/vem/|$(DOCDIR)/|g' -e 's|/etc/vem/|$(SYSCONFDIR)/vem/|g' -e 's|/etc/vsm/|$(SYSCONFDIR)/vsm/|g'
+
+.PHONY: install uninstall
+install: build install-hook
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/vem
+	install -m 0755 $(BIN)/vem-agent $(BIN)/vemctl $(BIN)/vsm $(DESTDIR)$(BINDIR)/
+	$(UNIT_PATHS) deploy/systemd/vem-agent.service > $(DESTDIR)$(UNITDIR)/vem-agent.service
+	$(UNIT_PATHS) deploy/systemd/vsm.service > $(DESTDIR)$(UNITDIR)/vsm.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/vem-agent.service $(DESTDIR)$(UNITDIR)/vsm.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	[ -e $(DESTDIR)$(SYSCONFDIR)/vem/vem.yaml ] || install -m 0644 deploy/vem.yaml.example $(DESTDIR)$(SYSCONFDIR)/vem/vem.yaml
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+# Removes what install put there but the configuration (/etc/vem) and the
+# state (/var/lib/vem); stops nothing: the datapath of a running agent keeps
+# forwarding until `vem-agent --uninstall`.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vem-agent $(DESTDIR)$(BINDIR)/vemctl $(DESTDIR)$(BINDIR)/vsm
+	rm -f $(DESTDIR)$(UNITDIR)/vem-agent.service $(DESTDIR)$(UNITDIR)/vsm.service
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)/etc/libvirt/hooks/qemu
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi

@@ -15,6 +15,9 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev)
 	need ovs-vswitchd openvswitch-switch
 	need protoc protobuf-compiler
+	# systemd-analyze verifies the units, setpriv runs the agent with the
+	# unit's capabilities (deploy/).
+	need systemd-analyze systemd; need setpriv util-linux
 	# promtool checks a real scrape of /metrics (test/e2e/metrics_test.go).
 	need promtool prometheus ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
