@@ -225,7 +225,12 @@ func (a *Agent) attachVSM(ctx context.Context, p spec.Port) error {
 		return fmt.Errorf("port %s to the VSM: %w", p.Interface, err)
 	}
 	if !a.vsm.dpa.Serves(p) {
-		return nil // the VSM's configuration brings it
+		// The VSM's configuration brings it; until a VSM answers (while
+		// connecting or headless) it waits, in show dpa's queue.
+		a.log.Info("port waits for the VSM: its segment or profile is not in the configuration held",
+			zap.String("interface", p.Interface), zap.String("segment", p.Segment), zap.String("profile", p.Profile),
+			zap.String("dpa", string(a.vsm.dpa.Status().State)))
+		return nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
