@@ -146,7 +146,8 @@ func (s scrape) lint(t *testing.T) {
 // checks what the traffic implies: packet counters grow by at least the
 // pings, a spoofed frame is counted under its reason, the MAC table holds
 // the port-secured VMs' static entries, the engine is current and has
-// applied and resynced. Every scrape passes promtool.
+// applied and resynced; a file the engine refuses counts as an apply
+// error while the engine stays current. Every scrape passes promtool.
 func TestMetricsDuringTraffic(t *testing.T) {
 	h := newHost(t)
 	// Metrics from the file's metrics: section; a short resync so that
@@ -279,6 +280,22 @@ func TestMetricsDuringTraffic(t *testing.T) {
 			t.Errorf("source %s down in the scrape", src)
 		}
 	}
+	// A file the engine refuses (the loopback as a vEth): counted as an
+	// apply error, and the engine stays current on the running state.
+	applyErrs := after.must(t, "vem_reconcile_errors_total", "operation", "apply")
+	h.extra = "  - {interface: lo, mac: \"52:54:00:00:00:99\", segment: web}\n" + h.extra
+	h.writeConfig()
+	var refused scrape
+	waitFor(t, 5*time.Second, "the refused file counted as an apply error", func() bool {
+		refused = scrapeMetrics(t, h.host, metricsAddr)
+		v, _ := refused.value("vem_reconcile_errors_total", map[string]string{"operation": "apply"})
+		return v > applyErrs
+	})
+	if got := refused.must(t, "vem_engine_state", "state", "current"); got != 1 {
+		t.Errorf("engine not current after a refused file: %v", got)
+	}
+	h.ping("vm1", "192.0.2.2", 2, true) // the running state forwards
+
 	if !strings.Contains(string(after.body), "go_goroutines") || !strings.Contains(string(after.body), "process_resident_memory_bytes") {
 		t.Error("the runtime's and the process's metrics are missing")
 	}
