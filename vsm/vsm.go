@@ -142,13 +142,14 @@ func (s *Supervisor) setup(opts Options) error {
 	return nil
 }
 
-// sessionBuffers keep what every VEM session's connection holds while
-// idle small, thousands of them being mostly idle: no read buffer of its
-// own (gRPC's framer reads from the TLS connection, which buffers a
-// record); gRPC's default holds 32 KiB per connection for its life. (Its
-// write buffer is already taken from a shared pool only while there is
-// something to write.)
-var sessionBuffers = []grpc.ServerOption{grpc.ReadBufferSize(0)}
+// sessionBuffers keep what every VEM session's connection holds small,
+// thousands of them being mostly idle: no read buffer of its own (gRPC's
+// framer reads from the TLS connection, which buffers a record; gRPC's
+// default holds 32 KiB per connection for its life), and write buffers
+// of 8 KiB rather than 32 (taken from a pool while there is something to
+// write: a change sent to every VEM at once leaves that many in the
+// pool until the collector empties it).
+var sessionBuffers = []grpc.ServerOption{grpc.ReadBufferSize(0), grpc.WriteBufferSize(8 << 10)}
 
 // roleOf is a VSM file role as the protocol names it.
 func roleOf(r config.Role) protocol.Role {

@@ -96,6 +96,11 @@ type Config struct {
 	Timeout time.Duration
 	// OnAgentDown is the policy when the agent cannot be reached.
 	OnAgentDown AgentDown
+	// InterfaceGone reports whether no interface of that name exists
+	// here (the hook runs in the agent's network namespace). It lets a
+	// detach without a target dev take a port whose tap is gone before
+	// the agent has noticed; nil relies on the agent's absent state only.
+	InterfaceGone func(name string) bool
 }
 
 // Result is the outcome of one invocation.
@@ -263,9 +268,10 @@ func (r *Result) detach(ctx context.Context, who string, ps []Port, cfg Config, 
 	for _, p := range ps {
 		iface := p.Interface
 		if iface == "" {
-			// At release libvirt has dropped the target dev of a tap it
-			// deleted. Find the port by MAC among the attached ports
-			// whose interface is gone, never a live one.
+			// By stopped (generated names) or release (all) libvirt has
+			// dropped the target dev of a tap it deleted. Find the port
+			// by MAC among the attached ports whose interface is gone,
+			// never a live one.
 			if p.MAC == "" {
 				continue
 			}
@@ -279,7 +285,8 @@ func (r *Result) detach(ctx context.Context, who string, ps []Port, cfg Config, 
 				agentPorts = append(agentPorts, api.Port{}) // non-nil: read
 			}
 			i := slices.IndexFunc(agentPorts, func(a api.Port) bool {
-				return a.MAC == p.MAC && a.Source == "attached" && a.State == api.PortAbsent
+				return a.MAC == p.MAC && a.Source == "attached" && a.Interface != "" &&
+					(a.State == api.PortAbsent || cfg.InterfaceGone != nil && cfg.InterfaceGone(a.Interface))
 			})
 			if i < 0 {
 				continue // nothing of this NIC left

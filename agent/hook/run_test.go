@@ -192,6 +192,14 @@ func TestRunReleaseWithoutTarget(t *testing.T) {
 	if res := run(t, f, "d1", "release", "end", xml, testCfg); res.Fail || len(res.Detached) > 0 {
 		t.Fatalf("nothing left: %+v", res)
 	}
+	// The tap gone before the agent noticed: InterfaceGone says so.
+	f.ports["tap1"] = spec.Port{Interface: "tap1", MAC: "52:54:00:00:00:01", Segment: "web"}
+	f.absent["tap1"] = false
+	gone := testCfg
+	gone.InterfaceGone = func(name string) bool { return name == "tap1" }
+	if res := run(t, f, "d1", "stopped", "end", xml, gone); res.Fail || !slices.Equal(res.Detached, []string{"tap1"}) {
+		t.Fatalf("tap gone, agent not told yet: %+v, ports %v", res, f.ports)
+	}
 	f.down = true
 	if res := run(t, f, "d1", "release", "end", xml, testCfg); !res.Fail || !strings.Contains(res.Messages[0], "list ports: vem-agent is not running") {
 		t.Fatalf("agent down: %+v", res)

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, 
 		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("vem-hook: domain %s: %s %s: %v", domain, op, subOp, err)))
 		return 1
 	}
-	res := hook.Run(ctx, domain, op, subOp, data, hook.Config{Timeout: s.timeout, OnAgentDown: s.down},
+	res := hook.Run(ctx, domain, op, subOp, data, hook.Config{Timeout: s.timeout, OnAgentDown: s.down, InterfaceGone: interfaceGone},
 		func() hook.Client { return api.NewClient(s.socket) })
 	for _, m := range res.Messages {
 		fmt.Fprintln(stderr, m)
@@ -191,6 +192,14 @@ func readStdin(r io.Reader, d time.Duration) ([]byte, error) {
 	case <-time.After(d):
 		return nil, fmt.Errorf("stdin not closed within %v: the domain XML is libvirt's to send", d)
 	}
+}
+
+// interfaceGone reports whether this network namespace (libvirt's and
+// the agent's) has no interface of that name; any other error says
+// nothing, and nothing is taken for gone.
+func interfaceGone(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err != nil && strings.Contains(err.Error(), "no such network interface")
 }
 
 func oneLine(s string) string {

@@ -44,10 +44,15 @@ type hookRun struct {
 
 // runHook runs the hook binary as libvirt does: DOMAIN OP SUBOP -, the XML
 // on stdin; settings come from the environment (VEM_HOOK_CONFIG points
-// at no file, so the host's /etc/vem/hook.conf plays no part).
-func runHook(t testing.TB, bin, socket, xml string, env []string, args ...string) hookRun {
+// at no file, so the host's /etc/vem/hook.conf plays no part). With ns,
+// it runs in that network namespace, the agent's, as libvirt's hook runs
+// in the host's (nsenter keeps the mount namespace).
+func runHook(t testing.TB, ns *topo.NS, bin, socket, xml string, env []string, args ...string) hookRun {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
+	if ns != nil {
+		cmd = exec.Command("nsenter", append([]string{"--net=" + ns.Path(), bin}, args...)...)
+	}
 	cmd.Env = append([]string{"PATH=/usr/bin:/bin", "VEM_SOCKET=" + socket, "VEM_HOOK_CONFIG=" + os.DevNull}, env...)
 	cmd.Stdin = strings.NewReader(xml)
 	var stdout, stderr strings.Builder
@@ -160,7 +165,7 @@ func TestHookAttachDetachAndAgentDown(t *testing.T) {
 	for _, d := range []struct{ name, xml string }{{"web6", web6}, {"web7", web7}} {
 		// The order libvirt calls a starting domain's hook in.
 		for _, op := range [][2]string{{"prepare", "begin"}, {"start", "begin"}, {"started", "begin"}} {
-			r := runHook(t, bin, h.socket, d.xml, nil, d.name, op[0], op[1], "-")
+			r := runHook(t, h.host, bin, h.socket, d.xml, nil, d.name, op[0], op[1], "-")
 			if r.code != 0 || r.stderr != "" {
 				t.Fatalf("%s %s %s: exit %d: %s", d.name, op[0], op[1], r.code, r.stderr)
 			}
@@ -178,10 +183,10 @@ func TestHookAttachDetachAndAgentDown(t *testing.T) {
 	h.ping("vm7", "192.0.2.2", 3, true)
 
 	// Stopped: web6's port goes, web7's stays; release after it is quiet.
-	if r := runHook(t, bin, h.socket, web6, nil, "web6", "stopped", "end", "-"); r.code != 0 || r.stderr != "" {
+	if r := runHook(t, h.host, bin, h.socket, web6, nil, "web6", "stopped", "end", "-"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("stopped: exit %d: %s", r.code, r.stderr)
 	}
-	if r := runHook(t, bin, h.socket, web6, nil, "web6", "release", "end", "-"); r.code != 0 || r.stderr != "" {
+	if r := runHook(t, h.host, bin, h.socket, web6, nil, "web6", "release", "end", "-"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("release: exit %d: %s", r.code, r.stderr)
 	}
 	ports = apiPorts(t, h.socket)
@@ -205,22 +210,22 @@ func TestHookAttachDetachAndAgentDown(t *testing.T) {
 	// The agent down: the documented default fails the start with the
 	// domain and interface named; "continue" lets it start, saying so.
 	h.stopAgent()
-	r := runHook(t, bin, h.socket, web6, nil, "web6", "start", "begin", "-")
+	r := runHook(t, h.host, bin, h.socket, web6, nil, "web6", "start", "begin", "-")
 	want := "vem-hook: domain web6: interface hk6: attach: vem-agent is not running"
 	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "(agent-down policy fail)") || strings.Count(r.stderr, "\n") != 1 {
 		t.Fatalf("start with the agent down: exit %d, stderr %q; want exit 1 and one line starting %q", r.code, r.stderr, want)
 	}
-	r = runHook(t, bin, h.socket, web6, []string{"VEM_HOOK_ON_AGENT_DOWN=continue"}, "web6", "start", "begin", "-")
+	r = runHook(t, h.host, bin, h.socket, web6, []string{"VEM_HOOK_ON_AGENT_DOWN=continue"}, "web6", "start", "begin", "-")
 	if r.code != 0 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "policy continue") {
 		t.Fatalf("start with the agent down, policy continue: exit %d, stderr %q", r.code, r.stderr)
 	}
 	for _, op := range [][2]string{{"prepare", "begin"}, {"start", "begin"}, {"stopped", "end"}} {
-		if r := runHook(t, bin, h.socket, plain, nil, "plain", op[0], op[1], "-"); r.code != 0 || r.stderr != "" {
+		if r := runHook(t, h.host, bin, h.socket, plain, nil, "plain", op[0], op[1], "-"); r.code != 0 || r.stderr != "" {
 			t.Fatalf("domain without vem ports, %s, agent down: exit %d: %s", op[0], r.code, r.stderr)
 		}
 	}
 	// Stopping with the agent down: reported (libvirt logs it), status 1.
-	r = runHook(t, bin, h.socket, web7, nil, "web7", "stopped", "end", "-")
+	r = runHook(t, h.host, bin, h.socket, web7, nil, "web7", "stopped", "end", "-")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "vem-hook: domain web7: interface hk7: detach: vem-agent is not running") {
 		t.Fatalf("stopped with the agent down: exit %d, stderr %q", r.code, r.stderr)
 	}
@@ -241,7 +246,7 @@ func TestHookAttachDetachAndAgentDown(t *testing.T) {
 	if released == web7 {
 		t.Fatal("no target dev to remove")
 	}
-	if r := runHook(t, bin, h.socket, released, nil, "web7", "release", "end", "-"); r.code != 0 || r.stderr != "" {
+	if r := runHook(t, h.host, bin, h.socket, released, nil, "web7", "release", "end", "-"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("release: exit %d: %s", r.code, r.stderr)
 	}
 	if p, ok := apiPorts(t, h.socket)[vm7.tap]; ok {
@@ -265,7 +270,7 @@ func TestHookRefusesBadDomains(t *testing.T) {
 		{"two ports on one tap", hookDomain("web6", hookNIC{vm: vm6}, hookNIC{vm: &vm{tap: vm6.tap, mac: h.vms["vm1"].mac, seg: "web", prof: "open"}}), "both have target dev hk6"},
 		{"no segment", strings.Replace(good, " segment='web'", "", 1), "no segment"},
 	} {
-		r := runHook(t, bin, h.socket, c.xml, nil, "web6", "start", "begin", "-")
+		r := runHook(t, h.host, bin, h.socket, c.xml, nil, "web6", "start", "begin", "-")
 		if r.code != 1 || !strings.Contains(r.stderr, c.want) || !strings.HasPrefix(r.stderr, "vem-hook: domain web6: ") {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 and %q", c.name, r.code, r.stderr, c.want)
 		}
@@ -314,7 +319,7 @@ func TestHookAgentSlow(t *testing.T) {
 	xml := hookDomain("slow1", hookNIC{vm: v})
 	const timeout = 300 * time.Millisecond
 	for _, op := range [][2]string{{"start", "begin"}, {"stopped", "end"}, {"migrate", "begin"}} {
-		r := runHook(t, bin, sock, xml, []string{"VEM_HOOK_TIMEOUT=" + timeout.String()}, "slow1", op[0], op[1], "-")
+		r := runHook(t, nil, bin, sock, xml, []string{"VEM_HOOK_TIMEOUT=" + timeout.String()}, "slow1", op[0], op[1], "-")
 		if r.code != 1 || !strings.Contains(r.stderr, "vem-agent did not answer within 300ms") || !strings.HasPrefix(r.stderr, "vem-hook: domain slow1: interface hk1: ") {
 			t.Errorf("%s with a silent agent: exit %d, stderr %q", op[0], r.code, r.stderr)
 		}
@@ -357,7 +362,7 @@ func TestHookConcurrentStarts(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				res[i] = runHook(t, bin, h.socket, xmls[i], nil, fmt.Sprintf("conc%d", i), op, subOp, "-")
+				res[i] = runHook(t, h.host, bin, h.socket, xmls[i], nil, fmt.Sprintf("conc%d", i), op, subOp, "-")
 			}()
 		}
 		wg.Wait()
@@ -436,17 +441,17 @@ func BenchmarkHookLatency(b *testing.B) {
 	var start, stop, none []time.Duration
 	b.ResetTimer()
 	for range b.N {
-		r := runHook(b, bin, h.socket, xml, nil, "bench1", "start", "begin", "-")
+		r := runHook(b, nil, bin, h.socket, xml, nil, "bench1", "start", "begin", "-")
 		if r.code != 0 {
 			b.Fatalf("start: exit %d: %s", r.code, r.stderr)
 		}
 		start = append(start, r.took)
-		r = runHook(b, bin, h.socket, xml, nil, "bench1", "stopped", "end", "-")
+		r = runHook(b, nil, bin, h.socket, xml, nil, "bench1", "stopped", "end", "-")
 		if r.code != 0 {
 			b.Fatalf("stopped: exit %d: %s", r.code, r.stderr)
 		}
 		stop = append(stop, r.took)
-		r = runHook(b, bin, h.socket, plain, nil, "plain", "start", "begin", "-")
+		r = runHook(b, nil, bin, h.socket, plain, nil, "plain", "start", "begin", "-")
 		if r.code != 0 {
 			b.Fatalf("plain start: exit %d: %s", r.code, r.stderr)
 		}

@@ -205,7 +205,11 @@ func (v *vem) attach(ctx context.Context, r *protocol.AttachRequest) error {
 	v.mu.Lock()
 	v.status.module, v.status.attached, v.status.since = rec.Module, true, v.m.clock.Now()
 	v.mu.Unlock()
-	snap, err := v.snapshot()
+	view, err := v.m.currentView()
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", v.host, err)
+	}
+	snap, err := view.desired(rec.Module)
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", v.host, err)
 	}
@@ -217,7 +221,8 @@ func (v *vem) attach(ctx context.Context, r *protocol.AttachRequest) error {
 	v.sent(snap, nonce)
 	v.log.Info("vem attached", zap.Int("module", rec.Module), zap.String("reason", r.GetReason().String()),
 		zap.String("vtep", v.vtep), zap.Uint64("generation", snap.msg.GetGeneration()))
-	if vtepChanged {
+	if vtepChanged && view.inBridgeDomain(rec.Module) {
+		// Only the VEMs of its bridge domains name its VTEP.
 		v.m.pokeAll()
 	}
 	return nil

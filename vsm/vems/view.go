@@ -151,6 +151,21 @@ func (v *view) segmentsFor(own string) []spec.Segment {
 	return out
 }
 
+// inBridgeDomain reports whether module has ports in a vxlan segment:
+// whether other VEMs' configurations name its VTEP.
+func (v *view) inBridgeDomain(module int) bool {
+	mv := v.modules[module]
+	if mv == nil {
+		return false
+	}
+	for _, s := range mv.segments {
+		if _, ok := v.vnis[s]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // isMember reports whether vtep is the VTEP of a module with ports in a
 // vxlan segment.
 func (v *view) isMember(vtep string) bool {

@@ -230,3 +230,22 @@ func sameDesired(t *testing.T, got, want *desired) {
 		t.Errorf("bindings %v, want %v", got.bindings, want.bindings)
 	}
 }
+
+// TestViewInBridgeDomain: a module is in a bridge domain when it has a
+// port in a vxlan segment; only then do other VEMs name its VTEP.
+func TestViewInBridgeDomain(t *testing.T) {
+	vlanOnly := store.Binding{Module: 8, Host: "hv8", Interface: "tapx", Vethernet: 1, MAC: "52:54:00:00:01:01", Segment: "web", PortProfile: "vnn2"}
+	snap, vteps := viewSnapshot(1, vlanOnly)
+	v, err := buildView(snap, vteps, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		module int
+		want   bool
+	}{{3, true}, {5, true}, {7, false}, {8, false}, {9, true}, {10, false}} {
+		if got := v.inBridgeDomain(c.module); got != c.want {
+			t.Errorf("module %d in a bridge domain: %v, want %v", c.module, got, c.want)
+		}
+	}
+}
