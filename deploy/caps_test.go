@@ -130,12 +130,48 @@ func (h *capHost) start(caps []string) *topo.Proc {
 	}
 	p, err := h.host.StartNetOnly("nsenter", "-t", strconv.Itoa(h.holder.Pid()), "-m", "--",
 		"unshare", "-m", "--propagation", "slave",
+		"sh", h.protectSystem(), // ProtectSystem=strict
 		"setpriv", "--bounding-set="+set, "--inh-caps=-all", "--no-new-privs", "--",
 		filepath.Join(h.bins, "vem-agent"), "--config", h.cfg, "--state-dir", h.dir)
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return p
+}
+
+// protectSystem writes a script that does in the agent's mount namespace
+// what the unit's ProtectSystem=strict does: every mount read-only but
+// /proc, /sys (so /sys/fs/bpf) and /dev, and the unit's writable
+// directories (StateDirectory, here the test's directory, and
+// RuntimeDirectory /run/vem) bound writable; then it execs its arguments.
+// It fails unless /, /etc and /usr came out read-only.
+func (h *capHost) protectSystem() string {
+	h.t.Helper()
+	path := filepath.Join(h.dir, "protect-system.sh")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if err := os.MkdirAll("/run/vem", 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	script := `set -e
+rw="` + h.dir + ` /run/vem"
+for d in $rw; do mount --bind "$d" "$d"; done
+for mp in $(awk '{print $5}' /proc/self/mountinfo); do
+	case "$mp" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) continue ;; esac
+	skip=
+	for d in $rw; do case "$mp" in "$d"|"$d"/*) skip=1 ;; esac; done
+	[ -n "$skip" ] || mount -o remount,bind,ro "$mp" 2>/dev/null || true
+done
+for d in / /etc /usr /var; do
+	if touch "$d/.vem-protect-system" 2>/dev/null; then rm -f "$d/.vem-protect-system"; echo "protect-system: $d is writable" >&2; exit 1; fi
+done
+exec "$@"
+`
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return path
 }
 
 // serving waits until the agent answers on its socket, or it exits.
@@ -221,7 +257,8 @@ func unitCaps(t *testing.T) []string {
 var permissionErrors = []string{"operation not permitted", "permission denied", "prohibited for !root"}
 
 // TestAgentRunsWithUnitCapabilities runs the real agent with exactly the
-// unit's capability set and no_new_privs: it loads and pins its programs,
+// unit's capability set and no_new_privs, everything but its directories,
+// /proc, /sys and /dev read-only: it loads and pins its programs,
 // switches, runs LACP, reloads on SIGHUP, passes the unit's start gate and
 // the DaemonSet's readiness probe, and a restart adopts the pins with no
 // loss of forwarding. Removing a capability the set holds breaks it.
