@@ -59,6 +59,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	read := map[string]func(context.Context, chan<- prometheus.Metric) error{
+		sourcePorts:        c.collectPortInfo,
 		sourceCounters:     c.collectPorts,
 		sourceMACTable:     c.collectMACs,
 		sourceVTEPs:        c.collectVTEPs,
@@ -79,6 +80,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // allDescs are the descriptions of every family the sources export.
 var allDescs = []*prometheus.Desc{
+	portInfoDesc, portsDesc,
 	rxPacketsDesc, rxBytesDesc, txPacketsDesc, txBytesDesc, dropsDesc,
 	macEntriesDesc,
 	remoteVTEPsDesc, vtepResolvedDesc, vtepMACsDesc,

@@ -15,6 +15,7 @@ import (
 
 // fakeSource is a Source with fixed answers; err fails the named source.
 type fakeSource struct {
+	ports    []api.Port
 	counters []api.Counters
 	macs     []api.MACEntry
 	vteps    api.VTEPs
@@ -31,6 +32,9 @@ func (f *fakeSource) failing(name string) error {
 	return nil
 }
 
+func (f *fakeSource) Ports(context.Context) ([]api.Port, error) {
+	return f.ports, f.failing(sourcePorts)
+}
 func (f *fakeSource) Counters(context.Context, string) ([]api.Counters, error) {
 	return f.counters, f.failing(sourceCounters)
 }
@@ -55,6 +59,12 @@ var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 func vsmHost() *fakeSource {
 	since := t0.Add(-20 * time.Second)
 	return &fakeSource{
+		ports: []api.Port{
+			{Name: "Vethernet1", Interface: "tap-a", Kind: "veth", Segment: "web", Profile: "default", State: "up"},
+			{Name: "Vethernet2", Interface: "tap-b", Kind: "veth", Segment: "web", State: "down"},
+			{Name: "--", Interface: "tap-c", Kind: "veth", Segment: "web", State: "absent"},
+			{Name: "eth1", Interface: "eth1", Kind: "uplink", State: "up"},
+		},
 		counters: []api.Counters{
 			{Port: "Vethernet1", RxPackets: 10, RxBytes: 980, TxPackets: 8, TxBytes: 784,
 				Drops: map[string]uint64{"spoofed-source": 3, "storm": 1}},
@@ -90,6 +100,17 @@ func vsmHost() *fakeSource {
 }
 
 const wantPorts = `
+# HELP vem_port_info A port the datapath switches, 1: its name (the port label of the other vem_port_ metrics), interface, kind (veth or uplink), segment and profile.
+# TYPE vem_port_info gauge
+vem_port_info{interface="eth1",kind="uplink",port="eth1",profile="",segment=""} 1
+vem_port_info{interface="tap-a",kind="veth",port="Vethernet1",profile="default",segment="web"} 1
+vem_port_info{interface="tap-b",kind="veth",port="Vethernet2",profile="",segment="web"} 1
+# HELP vem_ports Ports by state: up, down (admin down), absent (a vEth whose interface is gone: its VM stopped), orphaned (a vEth whose segment or profile left the configuration).
+# TYPE vem_ports gauge
+vem_ports{state="absent"} 1
+vem_ports{state="down"} 1
+vem_ports{state="orphaned"} 0
+vem_ports{state="up"} 2
 # HELP vem_port_drops_total Frames the datapath dropped on a port, by reason (a reason appears once it has counted a frame; port "unattributed" is interfaces vem no longer knows).
 # TYPE vem_port_drops_total counter
 vem_port_drops_total{port="Vethernet1",reason="spoofed-source"} 3
@@ -199,7 +220,7 @@ func TestCollectorValues(t *testing.T) {
 		name, want string
 		families   []string
 	}{
-		{"ports", wantPorts, []string{"vem_port_drops_total", "vem_port_receive_bytes_total",
+		{"ports", wantPorts, []string{"vem_port_info", "vem_ports", "vem_port_drops_total", "vem_port_receive_bytes_total",
 			"vem_port_receive_packets_total", "vem_port_transmit_packets_total"}},
 		{"MACs and VTEPs", wantMACsAndVTEPs, []string{"vem_mac_table_entries", "vem_vxlan_remote_vteps",
 			"vem_vxlan_vtep_next_hop_resolved", "vem_vxlan_vtep_mac_entries"}},

@@ -14,6 +14,8 @@
 // (port names, drop reasons, port-channel members, VTEP and VSM addresses;
 // never MAC addresses). Metric families:
 //
+//	vem_port_info{port,interface,kind,segment,profile}  1 per port: what its name stands for
+//	vem_ports{state}                           ports up, down, absent (VM stopped) and orphaned
 //	vem_port_receive_packets_total{port}       frames the switch took in on a port
 //	vem_port_receive_bytes_total{port}
 //	vem_port_transmit_packets_total{port}      frames the switch sent out of a port

@@ -10,6 +10,9 @@ import (
 // which the agent answers from published snapshots and the pinned maps
 // without taking the engine's lock. The agent's *Agent is one.
 type Source interface {
+	// Ports lists every port: vEths (absent and orphaned ones too) and
+	// uplink members.
+	Ports(ctx context.Context) ([]api.Port, error)
 	// Counters lists every port's counters ("" is all ports).
 	Counters(ctx context.Context, port string) ([]api.Counters, error)
 	// MACTable lists the MAC table ("" is all segments).
@@ -22,6 +25,7 @@ type Source interface {
 
 // The sources' names in vem_metrics_source_up.
 const (
+	sourcePorts        = "ports"
 	sourceCounters     = "counters"
 	sourceMACTable     = "mac-table"
 	sourceVTEPs        = "vteps"
@@ -31,4 +35,4 @@ const (
 )
 
 // sources lists them in the order a scrape reads them.
-var sources = []string{sourceCounters, sourceMACTable, sourceVTEPs, sourcePortChannels, sourceLACP, sourceDPA}
+var sources = []string{sourcePorts, sourceCounters, sourceMACTable, sourceVTEPs, sourcePortChannels, sourceLACP, sourceDPA}

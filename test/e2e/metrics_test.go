@@ -191,7 +191,7 @@ func TestMetricsDuringTraffic(t *testing.T) {
 			if s.took > slowest {
 				slowest = s.took
 				var per []string
-				for _, src := range []string{"counters", "mac-table", "vteps", "port-channels", "lacp", "dpa"} {
+				for _, src := range []string{"ports", "counters", "mac-table", "vteps", "port-channels", "lacp", "dpa"} {
 					v, _ := s.value("vem_metrics_source_duration_seconds", map[string]string{"source": src})
 					per = append(per, fmt.Sprintf("%s %.1fms", src, v*1000))
 				}
@@ -247,6 +247,18 @@ func TestMetricsDuringTraffic(t *testing.T) {
 		t.Errorf("vm1 receive packets: scrape %v after vemctl's %d", got, c1.RxPackets)
 	}
 
+	// Port names resolve to interfaces as vemctl shows them; the five
+	// vEths and the uplink are up.
+	for _, v := range []string{"vm1", "vm2", "vm3"} {
+		tap := h.vms[v].tap
+		if got := after.must(t, "vem_port_info", "port", names[tap], "interface", tap, "kind", "veth", "segment", h.vms[v].seg); got != 1 {
+			t.Errorf("vem_port_info for %s = %v", tap, got)
+		}
+	}
+	if got := after.must(t, "vem_ports", "state", "up"); got != 6 {
+		t.Errorf("vem_ports{state=up} = %v, want 6 (five vEths and uplink0)", got)
+	}
+
 	// The table holds web's secure VMs (vm1, vm2) as static entries, and
 	// db's and mgmt's one each; the open vm4 learns none it has not sent.
 	for seg, n := range map[string]float64{"web": 2, "db": 1, "mgmt": 1} {
@@ -275,7 +287,7 @@ func TestMetricsDuringTraffic(t *testing.T) {
 	if got := after.must(t, "vem_reconcile_duration_seconds", "operation", "apply"); got < 1 {
 		t.Errorf("%v applies recorded, want at least the start's", got)
 	}
-	for _, src := range []string{"counters", "mac-table", "vteps", "port-channels", "lacp", "dpa"} {
+	for _, src := range []string{"ports", "counters", "mac-table", "vteps", "port-channels", "lacp", "dpa"} {
 		if got := after.must(t, "vem_metrics_source_up", "source", src); got != 1 {
 			t.Errorf("source %s down in the scrape", src)
 		}
