@@ -279,6 +279,19 @@ func TestHookRefusesBadDomains(t *testing.T) {
 		}
 	}
 	h.ping("vm1", vm6.ip, 1, false)
+
+	// An incoming migration: the destination checks the agent has the
+	// segments and attaches nothing yet (start begin, next, does).
+	if r := runHook(t, h.host, bin, h.socket, good, nil, "web6", "migrate", "begin", "-"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("migrate: exit %d: %s", r.code, r.stderr)
+	}
+	r := runHook(t, h.host, bin, h.socket, strings.Replace(good, "segment='web'", "segment='nosuch'", 1), nil, "web6", "migrate", "begin", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, `vem-hook: domain web6: interface hk6: migrate: vem-agent has no segment "nosuch"`) {
+		t.Fatalf("migrate to a host without the segment: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, ok := apiPorts(t, h.socket)[vm6.tap]; ok {
+		t.Fatalf("migrate attached %s", vm6.tap)
+	}
 }
 
 // TestHookAgentSlow: an agent that accepts and never answers holds the
