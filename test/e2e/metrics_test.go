@@ -362,3 +362,90 @@ func portNames(t *testing.T, h *vemHost) map[string]string {
 	}
 	return names
 }
+
+// TestMetricsVSMMode: an agent following a real VSM exports the session
+// (attached, module 3, the VSM active with a fresh heartbeat); when the
+// VSM dies it reports headless, the headless time and the heartbeat's
+// age growing.
+func TestMetricsVSMMode(t *testing.T) {
+	topo.RequireRoot(t)
+	tp := topo.ForTest(t)
+	host, err := tp.NS("host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newVemHost(t, tp, host)
+	sw, err := tp.NS("sw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tp.Veth(host, "uplink0", sw, "sw0"); err != nil {
+		t.Fatal(err)
+	}
+	v := newVSM(t, tp, host)
+	v.start()
+	h.writeConfig(fmt.Sprintf(`host: hv1
+instance: %s
+socket: %s
+uplink: uplink0
+metrics: {address: %q}
+vsm:
+  domain: 100
+  addresses: [%s]
+  headlessAfter: 2s
+  tls: {ca: %s, cert: %s, key: %s}
+`, h.instance, h.socket, metricsAddr, vsmListen, v.file("ca.pem"), v.file("hv1.pem"), v.file("hv1-key.pem")))
+	h.startAgent()
+	vsm := map[string]string{"vsm": vsmListen}
+	var s scrape
+	waitFor(t, 10*time.Second, "attached to the VSM in the metrics", func() bool {
+		s = scrapeMetrics(t, host, metricsAddr)
+		a, _ := s.value("vem_dpa_state", map[string]string{"state": "attached"})
+		act, _ := s.value("vem_dpa_vsm_state", map[string]string{"vsm": vsmListen, "state": "active"})
+		return a == 1 && act == 1
+	})
+	s.lint(t)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"vem_dpa_vsm_mode", nil, 1}, {"vem_dpa_module", nil, 3}, {"vem_dpa_state", []string{"state", "headless"}, 0},
+		{"vem_dpa_headless_seconds", nil, 0}, {"vem_dpa_headless_entries_total", nil, 0},
+	} {
+		if got := s.must(t, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	age, _ := s.value("vem_dpa_vsm_heartbeat_age_seconds", vsm)
+	if age > 3 {
+		t.Errorf("heartbeat age %v s while attached, VSMs beat every second", age)
+	}
+
+	if err := v.proc.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	waitFor(t, 10*time.Second, "headless in the metrics", func() bool {
+		s = scrapeMetrics(t, host, metricsAddr)
+		hl, _ := s.value("vem_dpa_state", map[string]string{"state": "headless"})
+		return hl == 1
+	})
+	t.Logf("headless %v after the VSM was killed (headlessAfter 2s)", time.Since(killed).Round(10*time.Millisecond))
+	time.Sleep(1500 * time.Millisecond)
+	later := scrapeMetrics(t, host, metricsAddr)
+	later.lint(t)
+	spell := later.must(t, "vem_dpa_headless_seconds")
+	if spell < 1 || spell > time.Since(killed).Seconds() {
+		t.Errorf("headless for %v s, want between 1 s and the %v since the kill", spell, time.Since(killed))
+	}
+	if total := later.must(t, "vem_dpa_headless_seconds_total"); total < spell-0.01 {
+		t.Errorf("headless total %v s below the current spell %v s", total, spell)
+	}
+	if got := later.must(t, "vem_dpa_headless_entries_total"); got != 1 {
+		t.Errorf("headless entries %v, want 1", got)
+	}
+	if a, ok := later.value("vem_dpa_vsm_heartbeat_age_seconds", vsm); !ok || a < 2 {
+		t.Errorf("heartbeat age %v (%v) after the VSM died, want at least headlessAfter", a, ok)
+	}
+}
