@@ -122,7 +122,10 @@ func dpaStatus(t *testing.T, h *vemHost) api.DPA {
 // segment and ports from a real VSM; when the VSM is killed it goes
 // headless after headlessAfter (3 s) without losing a ping, and a
 // restarted agent with the VSM still down comes back from its
-// checkpoint, headless, still forwarding.
+// checkpoint, headless, still forwarding. Reattached to the VSM restarted,
+// the agent is killed with SIGKILL under pings as the VSM dies again: it
+// comes back from its checkpoint connecting, goes headless headlessAfter
+// later, and no ping is lost.
 func TestDPAHeadlessKeepsForwarding(t *testing.T) {
 	topo.RequireRoot(t)
 	tp := topo.ForTest(t)
@@ -225,4 +228,48 @@ vsm:
 		return d.State == "headless" && d.Module == 3
 	})
 	h.ping("vm2", "192.0.2.1", 2, true)
+
+	// The VSM comes back and the agent reattaches; then, under the pings,
+	// the agent is killed (SIGKILL) and the VSM with it, and the agent
+	// restarts with no VSM reachable: back from its checkpoint at once,
+	// connecting (it was attached), headless headlessAfter later.
+	v.start()
+	waitFor(t, 15*time.Second, "reattached to the restarted VSM", func() bool {
+		d := dpaStatus(t, h.vemHost)
+		return d.State == "attached" && d.Module == 3
+	})
+	var restarted, headlessAt time.Time
+	var first api.DPA
+	res = pingDuring(t, h, 1000, func() {
+		if err := h.agent.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.proc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		h.startAgent()
+		restarted = time.Now()
+		first = dpaStatus(t, h.vemHost)
+		waitFor(t, 10*time.Second, "headless after the kill -9", func() bool {
+			d := dpaStatus(t, h.vemHost)
+			if d.State == "headless" && d.HeadlessSince != nil {
+				headlessAt = *d.HeadlessSince
+				return true
+			}
+			return false
+		})
+	})
+	// The DPA started before the agent's socket answered (restarted).
+	after := headlessAt.Sub(restarted)
+	t.Logf("agent and VSM killed (SIGKILL), agent restarted with no VSM: %s at once (module %d, generation %d), headless %v after its socket answered; pings %d sent, %d received",
+		first.State, first.Module, first.Generation, after.Round(10*time.Millisecond), res.Sent, res.Received)
+	if res.Sent != 1000 || res.Received != res.Sent {
+		t.Fatalf("kill -9 of the agent: %d of %d pings answered, want all", res.Received, res.Sent)
+	}
+	if first.State != "connecting" || first.Module != 3 || first.Generation == 0 || strings.Count(h.agent.Output(), "starting from the checkpoint") != 1 {
+		t.Fatalf("restarted after kill -9: %+v, want connecting from the checkpoint (module 3)\n%s", first, h.agent.Output())
+	}
+	if after < 2*time.Second || after > 3*time.Second {
+		t.Errorf("headless %v after the restarted agent answered, want headlessAfter (3s) from its start, a little less", after)
+	}
 }
