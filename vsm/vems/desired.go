@@ -20,6 +20,7 @@ type desired struct {
 	network  []byte                           // msg's network
 	bindings map[string]*protocol.PortBinding // by interface
 	macs     map[macKey]string                // → VTEP
+	segs     map[string]*segView              // the vxlan segments the MACs come from
 }
 
 // bindingMsg is a binding as the protocol carries it.
@@ -40,11 +41,10 @@ func macEntries(m map[macKey]string) []*protocol.MacEntry {
 	return out
 }
 
-// diffMACs is the update that turns the distribution from into to: a MAC
-// gone or moved to another VTEP is removed (with its old VTEP), a new or
-// moved one added.
-func diffMACs(from, to map[macKey]string) *protocol.MacUpdate {
-	rm, add := map[macKey]string{}, map[macKey]string{}
+// diffInto adds to rm and add what turns the distribution from into to:
+// a MAC gone or moved to another VTEP is removed (with its old VTEP), a
+// new or moved one added.
+func diffInto(rm, add, from, to map[macKey]string) {
 	for k, vtep := range from {
 		if to[k] != vtep {
 			rm[k] = vtep
@@ -55,5 +55,4 @@ func diffMACs(from, to map[macKey]string) *protocol.MacUpdate {
 			add[k] = vtep
 		}
 	}
-	return &protocol.MacUpdate{Add: macEntries(add), Remove: macEntries(rm)}
 }

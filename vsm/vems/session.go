@@ -34,7 +34,7 @@ type vem struct {
 	// The session goroutine's own: what the VEM was last sent.
 	sentNetwork  []byte
 	sentBindings map[string]*protocol.PortBinding // by interface
-	sentMACs     map[macKey]string                // → VTEP
+	sentSegs     map[string]*segView              // the vxlan segments whose MACs it was sent
 }
 
 // sessionStatus is what Modules shows of a session.
@@ -235,19 +235,9 @@ func (v *vem) module() (int, bool) {
 	return v.status.module, v.status.attached
 }
 
-// snapshot is what the VEM should have now.
-func (v *vem) snapshot() (*desired, error) {
-	module, _ := v.module()
-	view, err := v.m.currentView()
-	if err != nil {
-		return nil, err
-	}
-	return view.desired(module)
-}
-
 // sent records a snapshot as sent with nonce.
 func (v *vem) sent(d *desired, nonce uint64) {
-	v.sentNetwork, v.sentBindings, v.sentMACs = d.network, d.bindings, d.macs
+	v.sentNetwork, v.sentBindings, v.sentSegs = d.network, d.bindings, d.segs
 	v.mu.Lock()
 	v.status.sentGen, v.status.sentNonce = d.msg.GetGeneration(), nonce
 	v.mu.Unlock()
@@ -255,16 +245,25 @@ func (v *vem) sent(d *desired, nonce uint64) {
 
 // reconcile sends the VEM what changed since it was last sent anything: a
 // new snapshot when its network or its bindings differ, else the MAC
-// distribution's difference.
+// distribution's difference, computed for the segments that changed.
 func (v *vem) reconcile(ctx context.Context) error {
-	if _, attached := v.module(); !attached || !v.m.active() {
+	module, attached := v.module()
+	if !attached || !v.m.active() {
 		return nil
 	}
-	d, err := v.snapshot()
+	view, err := v.m.currentView()
 	if err != nil {
 		return fmt.Errorf("configuration for %s: %w", v.host, err)
 	}
-	if !bytes.Equal(d.network, v.sentNetwork) || !sameBindings(d.bindings, v.sentBindings) {
+	network, err := view.network(module)
+	if err != nil {
+		return fmt.Errorf("configuration for %s: %w", v.host, err)
+	}
+	if !bytes.Equal(network, v.sentNetwork) || !sameBindings(view.bindings(module), v.sentBindings) {
+		d, err := view.desired(module)
+		if err != nil {
+			return fmt.Errorf("configuration for %s: %w", v.host, err)
+		}
 		nonce, err := v.s.SendConfig(ctx, d.msg)
 		if err != nil {
 			return fmt.Errorf("configuration for %s: %w", v.host, err)
@@ -273,14 +272,13 @@ func (v *vem) reconcile(ctx context.Context) error {
 		v.log.Debug("configuration sent", zap.Uint64("generation", d.msg.GetGeneration()), zap.Uint64("nonce", nonce))
 		return nil
 	}
-	u := diffMACs(v.sentMACs, d.macs)
-	if len(u.GetAdd())+len(u.GetRemove()) == 0 {
-		return nil
+	u := view.macUpdate(module, v.sentSegs)
+	if len(u.GetAdd())+len(u.GetRemove()) > 0 {
+		if err := v.s.SendMACs(ctx, u); err != nil {
+			return fmt.Errorf("MACs for %s: %w", v.host, err)
+		}
 	}
-	if err := v.s.SendMACs(ctx, u); err != nil {
-		return fmt.Errorf("MACs for %s: %w", v.host, err)
-	}
-	v.sentMACs = d.macs
+	v.sentSegs = view.macSegs(module)
 	return nil
 }
 

@@ -2,8 +2,10 @@ package vems
 
 import (
 	"bytes"
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vem-switch/vem/protocol"
@@ -34,12 +36,38 @@ type view struct {
 	// module whose bindings did not change the same network.
 	common  []byte
 	modules map[int]*moduleView
-	// bySegment lists the bindings of each vxlan segment, for the MAC
-	// distribution.
-	bySegment map[string][]*store.Binding
+	// segs holds the MACs of every vxlan segment with ports, for the MAC
+	// distribution; one unchanged since the view before is the same
+	// value, so a session compares pointers to know what it must diff.
+	segs map[string]*segView
 
 	mu       sync.Mutex
 	portless map[string][]byte // network of a module without ports, by its VTEP if a member's, else ""
+}
+
+// segView is the ports of one vxlan segment: their modules, MACs and
+// those modules' VTEPs, sorted by MAC.
+type segView struct {
+	vni     uint32
+	entries []segEntry
+}
+
+type segEntry struct {
+	module    int
+	mac, vtep string
+}
+
+// macs adds to out the segment's MACs that module needs: those of the
+// other modules' ports whose VTEP is known.
+func (s *segView) macs(module int, out map[macKey]string) {
+	if s == nil {
+		return
+	}
+	for _, e := range s.entries {
+		if e.module != module && e.vtep != "" {
+			out[macKey{s.vni, e.mac}] = e.vtep
+		}
+	}
 }
 
 // moduleView is one module's part of a view.
@@ -60,7 +88,7 @@ type moduleView struct {
 func buildView(snap store.Snapshot, vteps map[int]string, vtepVer uint64, prev *view) (*view, error) {
 	v := &view{gen: snap.Generation, vtepVer: vtepVer, vteps: vteps, segments: snap.Network.Segments, profiles: snap.Network.Profiles,
 		vnis: map[string]uint32{}, members: map[string][]string{}, modules: map[int]*moduleView{},
-		bySegment: map[string][]*store.Binding{}, portless: map[string][]byte{}}
+		segs: map[string]*segView{}, portless: map[string][]byte{}}
 	for _, s := range v.segments {
 		if s.Type == spec.SegmentVXLAN {
 			v.vnis[s.Name] = uint32(s.VNI)
@@ -74,8 +102,13 @@ func buildView(snap store.Snapshot, vteps map[int]string, vtepVer uint64, prev *
 			v.modules[b.Module] = mv
 		}
 		mv.bindings = append(mv.bindings, *b)
-		if _, ok := v.vnis[b.Segment]; ok {
-			v.bySegment[b.Segment] = append(v.bySegment[b.Segment], b)
+		if vni, ok := v.vnis[b.Segment]; ok {
+			sv := v.segs[b.Segment]
+			if sv == nil {
+				sv = &segView{vni: vni}
+				v.segs[b.Segment] = sv
+			}
+			sv.entries = append(sv.entries, segEntry{module: b.Module, mac: b.MAC, vtep: vteps[b.Module]})
 			if vtep := vteps[b.Module]; vtep != "" {
 				v.members[b.Segment] = append(v.members[b.Segment], vtep)
 			}
@@ -83,6 +116,16 @@ func buildView(snap store.Snapshot, vteps map[int]string, vtepVer uint64, prev *
 	}
 	for s, m := range v.members {
 		v.members[s] = slices.Compact(slices.Sorted(slices.Values(m)))
+	}
+	for name, sv := range v.segs {
+		slices.SortFunc(sv.entries, func(a, b segEntry) int {
+			return cmp.Or(strings.Compare(a.mac, b.mac), cmp.Compare(a.module, b.module))
+		})
+		if prev != nil {
+			if old := prev.segs[name]; old != nil && old.vni == sv.vni && slices.Equal(old.entries, sv.entries) {
+				v.segs[name] = old
+			}
+		}
 	}
 	for _, mv := range v.modules {
 		slices.SortFunc(mv.bindings, func(a, b store.Binding) int { return compareStrings(a.Interface, b.Interface) })
@@ -221,22 +264,58 @@ func (v *view) network(module int) ([]byte, error) {
 // other modules have bound in the vxlan segments it has ports in.
 func (v *view) macs(module int) map[macKey]string {
 	out := map[macKey]string{}
-	mv := v.modules[module]
-	if mv == nil {
-		return out
+	for _, sv := range v.macSegs(module) {
+		sv.macs(module, out)
 	}
-	for _, seg := range mv.segments {
-		vni, ok := v.vnis[seg]
-		if !ok {
-			continue
-		}
-		for _, b := range v.bySegment[seg] {
-			if vtep := v.vteps[b.Module]; b.Module != module && vtep != "" {
-				out[macKey{vni, b.MAC}] = vtep
+	return out
+}
+
+// macSegs is the vxlan segments module has ports in, by name.
+func (v *view) macSegs(module int) map[string]*segView {
+	out := map[string]*segView{}
+	if mv := v.modules[module]; mv != nil {
+		for _, s := range mv.segments {
+			if sv, ok := v.segs[s]; ok {
+				out[s] = sv
 			}
 		}
 	}
 	return out
+}
+
+// bindings is module's bindings by interface, as sent.
+func (v *view) bindings(module int) map[string]*protocol.PortBinding {
+	if mv := v.modules[module]; mv != nil {
+		return mv.byIface
+	}
+	return nil
+}
+
+// macUpdate is what changes in module's MAC distribution from the
+// segments it was sent (sent) to this view's: only the segments whose
+// value changed are compared.
+func (v *view) macUpdate(module int, sent map[string]*segView) *protocol.MacUpdate {
+	now := v.macSegs(module)
+	rm, add := map[macKey]string{}, map[macKey]string{}
+	diff := func(name string) {
+		from, to := sent[name], now[name]
+		if from == to {
+			return
+		}
+		a, b := map[macKey]string{}, map[macKey]string{}
+		from.macs(module, a)
+		to.macs(module, b)
+		diffInto(rm, add, a, b)
+	}
+	for name := range sent {
+		diff(name)
+	}
+	for name := range now {
+		if _, ok := sent[name]; !ok {
+			diff(name)
+		}
+	}
+	return &protocol.MacUpdate{Add: macEntries(add), Remove: macEntries(rm)}
 }
 
 // desired is what the VEM of module should have in this view.
@@ -245,7 +324,7 @@ func (v *view) desired(module int) (*desired, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &desired{network: network, macs: v.macs(module), bindings: map[string]*protocol.PortBinding{}}
+	d := &desired{network: network, macs: v.macs(module), segs: v.macSegs(module), bindings: map[string]*protocol.PortBinding{}}
 	var msgs []*protocol.PortBinding
 	if mv := v.modules[module]; mv != nil {
 		d.bindings, msgs = mv.byIface, mv.msgs

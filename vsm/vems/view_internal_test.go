@@ -249,3 +249,63 @@ func TestViewInBridgeDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestViewMACUpdates: from one view to the next, a module's MAC update
+// (computed only for the segments whose value changed) turns what the
+// reference gave it before into what the reference gives it now; a
+// segment nothing changed in keeps its value.
+func TestViewMACUpdates(t *testing.T) {
+	snap1, vteps1 := viewSnapshot(1)
+	v1, err := buildView(snap1, vteps1, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inApp := store.Binding{Module: 5, Host: "hv5", Interface: "tapx", Vethernet: 9, MAC: "52:54:00:00:01:01", Segment: "app", PortProfile: "vnn2"}
+	inWeb := store.Binding{Module: 5, Host: "hv5", Interface: "tapx", Vethernet: 9, MAC: "52:54:00:00:01:01", Segment: "web", PortProfile: "vnn2"}
+	moved := maps.Clone(vteps1)
+	moved[4] = "198.51.100.44"
+	cases := []struct {
+		name      string
+		extra     []store.Binding
+		vteps     map[int]string
+		dbChanged bool
+	}{
+		{"a port bound in app", []store.Binding{inApp}, vteps1, false},
+		{"a vlan port bound", []store.Binding{inWeb}, vteps1, false},
+		{"a VTEP moved", nil, moved, true},
+		{"nothing", nil, vteps1, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			snap2, _ := viewSnapshot(2, c.extra...)
+			v2, err := buildView(snap2, c.vteps, 2, v1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if changed := v2.segs["db"] != v1.segs["db"]; changed != c.dbChanged {
+				t.Errorf("segment db changed: %v, want %v", changed, c.dbChanged)
+			}
+			for _, module := range []int{3, 4, 5, 6, 9} {
+				before, err := build(snap1, module, vteps1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				after, err := build(snap2, module, c.vteps)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := maps.Clone(before.macs)
+				u := v2.macUpdate(module, v1.macSegs(module))
+				for _, e := range u.GetRemove() {
+					delete(got, macKey{e.GetVni(), e.GetMac()})
+				}
+				for _, e := range u.GetAdd() {
+					got[macKey{e.GetVni(), e.GetMac()}] = e.GetVtep()
+				}
+				if !maps.Equal(got, after.macs) {
+					t.Errorf("module %d: update %v turns %v into %v, want %v", module, u, before.macs, got, after.macs)
+				}
+			}
+		})
+	}
+}
