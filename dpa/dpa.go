@@ -39,6 +39,10 @@ type DPA struct {
 	watchSince    time.Time
 	timer         clock.Timer
 	attachedName  string
+	// prev is the VSM of the last attachment, kept through headless: when
+	// the VEM attaches elsewhere, that VSM is told (Detach) if its session
+	// is open, so that it stops counting this VEM as its module.
+	prev *vsm
 	epoch         uint64
 	module        uint32
 	generation    uint64
@@ -414,6 +418,9 @@ func (d *DPA) switchRequest(ctx context.Context, v *vsm, sr *protocol.SwitchRequ
 			}
 		})
 	}
+	if old := d.target; old == d.prev && old != v {
+		d.prev = nil // told above
+	}
 	d.epoch = sr.GetEpoch()
 	if d.state == StateAttached {
 		d.state = StateConnecting
@@ -449,10 +456,22 @@ func (d *DPA) attachAccepted(ctx context.Context, v *vsm, a *protocol.AttachAcce
 	}
 	d.watchSince = now
 	d.log.Info("attached", zap.String("vsm", v.name), zap.Uint32("module", d.module), zap.Uint64("epoch", d.epoch))
-	return []func(){
+	var after []func()
+	if p := d.prev; p != nil && p != v && p.sess != nil {
+		// Attached elsewhere after headless: the VSM lost may still hold
+		// this VEM as its module (its session stalled, not ended).
+		s, from := p.sess, p.name
+		after = append(after, func() {
+			if err := s.Detach(ctx, "attached to "+v.name); err != nil {
+				d.log.Warn("detach not sent", zap.String("vsm", from), zap.Error(err))
+			}
+		})
+	}
+	d.prev = v
+	return append(after,
 		func() { d.replay(ctx) },
 		func() { d.applyMu.Lock(); defer d.applyMu.Unlock(); d.checkpoint() },
-	}
+	)
 }
 
 // armTimer (re)arms the headless timer for the current deadline; none is

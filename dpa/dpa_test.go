@@ -343,3 +343,27 @@ func TestReplayedMessagesRefused(t *testing.T) {
 	h.clk.Advance(last.Add(15 * time.Second).Sub(h.clk.Now()))
 	h.wantState(StateHeadless)
 }
+
+// TestAttachedElsewhereDetachesFromTheLostVSM: a VEM headless because its
+// VSM fell silent (its session still open: stalled, not ended) attaches
+// to the other active VSM and tells the lost one it left (Detach), so that
+// it no longer counts the VEM as its module; a switch request's detach is
+// not repeated.
+func TestAttachedElsewhereDetachesFromTheLostVSM(t *testing.T) {
+	h := newHarness(t, 3*time.Second)
+	h.attachTo("a", 1)
+	h.beats(3, 2, "b")
+	h.wantState(StateHeadless)
+	h.wantCalls("b", "attach:HEADLESS")
+	h.send("b", &protocol.AttachAccepted{Module: 3, Name: "vsm-b", Epoch: 2})
+	h.wantState(StateAttached)
+	h.wantCalls("a", "attach:INITIAL", "detach")
+
+	// Back on a by a switch request: b is detached once, by it.
+	h.heartbeat("a", activeS, 3)
+	h.send("a", &protocol.SwitchRequest{Name: "vsm-a", Epoch: 3})
+	h.wantCalls("a", "attach:SWITCH_REQUEST") // on a session reopened with the module
+	h.send("a", &protocol.AttachAccepted{Module: 3, Name: "vsm-a", Epoch: 3})
+	h.wantState(StateAttached)
+	h.wantCalls("b", "attach:HEADLESS", "detach")
+}
