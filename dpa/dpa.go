@@ -36,13 +36,13 @@ type DPA struct {
 	reason protocol.AttachReason
 	// watchSince is when the current wait for target (or for any VSM)
 	// began: the headless deadline counts from it at the earliest.
-	watchSince    time.Time
-	timer         clock.Timer
-	attachedName  string
+	watchSince   time.Time
+	timer        clock.Timer
+	attachedName string
 	// prev is the VSM of the last attachment, kept through headless: when
 	// the VEM attaches elsewhere, that VSM is told (Detach) if its session
 	// is open, so that it stops counting this VEM as its module.
-	prev *vsm
+	prev          *vsm
 	epoch         uint64
 	module        uint32
 	generation    uint64
