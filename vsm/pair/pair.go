@@ -29,8 +29,13 @@ const (
 	// persisted epoch and the Node's local facts are brought in line.
 	reconcileInterval = 100 * time.Millisecond
 	// syncKeepalive is how long the active holds a sync request without a
-	// change before it answers "unchanged".
-	syncKeepalive = 10 * time.Second
+	// change before it answers "unchanged": short, so that both ends see
+	// a dead stream within syncDead and the standby follows again (over
+	// the management path if the control path is what died).
+	syncKeepalive = time.Second
+	// syncDead is the silence after which either end of a sync stream
+	// gives it up.
+	syncDead = syncKeepalive + 2*time.Second
 	// syncRetry is the pause before a standby dials its active again.
 	syncRetry = 500 * time.Millisecond
 )
@@ -320,9 +325,12 @@ func (p *Pair) follow(ctx context.Context) {
 }
 
 func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
-	conn, err := p.tr.DialSync(ctx)
+	conn, path, err := p.tr.DialSync(ctx)
 	if err != nil {
 		return err
+	}
+	if path != ha.Control {
+		p.log.Info("following the active over the management path: the control path is down")
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
@@ -337,7 +345,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 		if _, err := conn.Write(data); err != nil {
 			return fmt.Errorf("sync request: %w", err)
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(syncKeepalive + 10*time.Second))
+		_ = conn.SetReadDeadline(time.Now().Add(syncDead))
 		body, err := readFrame(conn)
 		if err != nil {
 			return fmt.Errorf("sync answer: %w", err)
@@ -395,7 +403,9 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 	go func() {
 		defer cancel()
 		for {
-			_ = conn.SetReadDeadline(time.Now().Add(IdleTimeout))
+			// The standby asks again as soon as it has an answer, and
+			// answers come at least every syncKeepalive.
+			_ = conn.SetReadDeadline(time.Now().Add(syncKeepalive + syncDead))
 			body, err := readFrame(conn)
 			if err != nil {
 				return
@@ -501,14 +511,17 @@ func (p *Pair) Replicated(ctx context.Context, gen uint64) bool {
 	defer cancel()
 	for {
 		p.mu.Lock()
-		acked, ch, streams := p.acked, p.ackCh, p.streams
+		acked, ch := p.acked, p.ackCh
 		p.mu.Unlock()
 		if acked >= gen {
 			return true
 		}
-		if streams == 0 {
-			// The standby is not following (the control path is down):
-			// it resynchronises when it is back.
+		// A stable standby whose sync stream is down (the control path
+		// just went) follows again within syncDead, over the management
+		// path if need be: wait for it, as for its acknowledgement,
+		// unless it stops being a present stable standby.
+		if st := p.node.Status(); st.State != ha.Active || st.Peer.State != string(ha.Standby) ||
+			st.Peer.InternalState != ha.InternalHAStandby {
 			return false
 		}
 		select {

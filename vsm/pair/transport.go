@@ -44,8 +44,9 @@ type TransportConfig struct {
 	Management *config.Link
 	// OnHeartbeat receives every accepted heartbeat.
 	OnHeartbeat func(ha.Path, ha.Heartbeat)
-	// OnSync serves a sync stream the peer opened on the control path;
-	// it owns conn. Nil: sync streams are refused.
+	// OnSync serves a sync stream the peer opened (on the control path,
+	// or on the management path while the control path is down); it
+	// owns conn. Nil: sync streams are refused.
 	OnSync func(ctx context.Context, conn net.Conn, peer string)
 	// Logger; nil logs nothing.
 	Logger *zap.Logger
@@ -173,9 +174,19 @@ func (t *Transport) dial(ctx context.Context, path ha.Path, kind byte) (*tls.Con
 	return conn, nil
 }
 
-// DialSync opens a sync stream to the peer on the control path.
-func (t *Transport) DialSync(ctx context.Context) (net.Conn, error) {
-	return t.dial(ctx, ha.Control, streamSync)
+// DialSync opens a sync stream to the peer on the control path or, when
+// that fails (the control path is down: the pair is degraded), on the
+// management path, so that the standby stays synchronised while degraded.
+func (t *Transport) DialSync(ctx context.Context) (net.Conn, ha.Path, error) {
+	conn, err := t.dial(ctx, ha.Control, streamSync)
+	if err == nil || t.cfg.Management == nil || ctx.Err() != nil {
+		return conn, ha.Control, err
+	}
+	mconn, merr := t.dial(ctx, ha.Management, streamSync)
+	if merr != nil {
+		return nil, ha.Control, errors.Join(err, merr)
+	}
+	return mconn, ha.Management, nil
 }
 
 // sender writes path's queued heartbeats on a connection it dials, and
@@ -282,7 +293,7 @@ func (t *Transport) serveConn(ctx context.Context, path ha.Path, c net.Conn) err
 	switch {
 	case kind[0] == streamHeartbeats:
 		return t.heartbeats(path, conn, peer)
-	case kind[0] == streamSync && path == ha.Control && t.cfg.OnSync != nil:
+	case kind[0] == streamSync && t.cfg.OnSync != nil:
 		t.cfg.OnSync(ctx, conn, peer)
 		return nil
 	}
