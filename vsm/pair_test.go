@@ -20,8 +20,8 @@ import (
 	"github.com/vem-switch/vem/vsm/api"
 	"github.com/vem-switch/vem/vsm/config"
 	"github.com/vem-switch/vem/vsm/ha"
-	"github.com/vem-switch/vem/vsm/pair"
 	"github.com/vem-switch/vem/vsm/netdef"
+	"github.com/vem-switch/vem/vsm/pair"
 	"github.com/vem-switch/vem/vsm/store"
 	"go.uber.org/zap/zaptest"
 )

@@ -82,7 +82,6 @@ func firstLine(s string) string {
 	return s
 }
 
-
 // killActive kills the active (SIGKILL) and measures, for each VEM, the
 // time from the kill to the new active's switch request (the VEM
 // attached to it at a higher epoch, the request counted).

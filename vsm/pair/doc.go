@@ -25,7 +25,8 @@
 // Each VSM sends on connections it dials to the peer's address (from its
 // own address on the path, so that a path is its interfaces) and
 // receives on the connections it accepts. A stream starts with one byte:
-// 'H' heartbeats (both paths), 'S' sync (control path only). Frames are a
+// 'H' heartbeats (both paths), 'S' sync (the control path, or the
+// management path while the control path is down). Frames are a
 // 2-byte length and at most MaxFrame (1 KiB) of JSON, decoded strictly
 // (unknown fields, trailing data, a wrong version, an empty name, a
 // domain outside 1..4095, a standalone role or an unknown state are
@@ -35,7 +36,9 @@
 //
 // The standby pulls; the active answers. On Resynchronise (a VSM that
 // becomes standby, or restarts as one) the standby opens a sync stream on
-// the control path and asks for a full snapshot: the active writes its
+// the control path (on the management path when it cannot: a degraded
+// pair stays synchronised, so a change acknowledged while degraded
+// survives the active's loss) and asks for a full snapshot: the active writes its
 // whole data file as one bbolt read transaction sees it
 // (store.WriteSnapshot, a consistent copy of the network, the bindings,
 // the modules, the epoch and the change log), and the standby replaces
@@ -46,17 +49,20 @@
 // including module numbers and the epoch, which make no generation); the
 // active answers when its revision moves, again with a full snapshot
 // (simple and correct; the cost is the data file's size per write, a few
-// hundred KiB for thousands of ports), or after 10 s with "unchanged".
+// hundred KiB for thousands of ports), or after 1 s with "unchanged";
+// either end gives up a stream silent for 3 s, and the standby follows
+// again at once.
 // Shipping only the writes of each revision is the next step.
 //
 // A northbound change on the active (api.Info.Replicated) is answered
 // only once the stable standby has acknowledged its generation, at most
 // DefaultReplicationTimeout (3 s) later; one not acknowledged by then is
 // answered with X-Vsm-Replicated: false, the standby having fallen behind
-// (it catches up by itself: its next request gets the latest state). With
-// no stable standby, or none following (its sync stream is down, as when
-// the control path is), the change is answered at once, the latter with
-// X-Vsm-Replicated: false. A VSM that is not
+// (it catches up by itself: its next request gets the latest state). A
+// stable standby still heard whose sync stream is down (the control path
+// just went) is waited for the same way: it follows again within a few
+// seconds. With no stable standby the change is answered at once. A VSM
+// that is not
 // active refuses northbound changes (503). Changes the VEMs make (port
 // bindings) are replicated the same way but do not wait.
 //
