@@ -12,6 +12,7 @@ build:
 	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
 	$(GO) build -o $(BIN)/vsm ./cmd/vsm
 	$(GO) build -o $(BIN)/vem-hook ./cmd/vem-hook
+	$(GO) build -o $(BIN)/vem-libvirt ./cmd/vem-libvirt
 
 # Rebuild the eBPF objects and their Go bindings from bpf/src (needs clang),
 # and the protocol's Go code from protocol/vem.proto (needs protoc).
