@@ -193,6 +193,17 @@ func (w *Watcher) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, w.cfg.MaxBackoff)
 	}
+	// Nobody watches from now on: the states are no longer known.
+	w.mu.Lock()
+	w.connected, w.connErr = false, "vem-libvirt stopped"
+	for _, d := range w.doms {
+		for _, p := range d.ports {
+			if !d.gone {
+				w.setState(d, p, Unknown, "vem-libvirt stopped")
+			}
+		}
+	}
+	w.mu.Unlock()
 	w.writeStatus()
 	return nil
 }
@@ -278,6 +289,17 @@ func (w *Watcher) resync(ctx context.Context, conn Conn) (agentOK bool, err erro
 	agentOK = aerr == nil
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Running domains first: their taps are known before a stopped
+	// domain's port is looked for (claimed).
+	slices.SortStableFunc(doms, func(a, b DomainInfo) int {
+		switch {
+		case a.Running == b.Running:
+			return 0
+		case a.Running:
+			return -1
+		}
+		return 1
+	})
 	seen := map[string]bool{}
 	for _, info := range doms {
 		seen[info.UUID] = true

@@ -284,6 +284,15 @@ func TestRestartRenamedTaps(t *testing.T) {
 			t.Errorf("status output lacks %q:\n%s", want, out.String())
 		}
 	}
+	// Stopped, the watcher leaves a file that claims nothing it no longer
+	// watches.
+	h.stop()
+	if f, err = ReadStatus(status); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := port(f, "b", macB); f.Connected || p.State != Unknown {
+		t.Errorf("status after stopping: connected %v, b %+v", f.Connected, p)
+	}
 }
 
 // TestUnreachableAtStart: no libvirtd at all: known ports are unknown,
