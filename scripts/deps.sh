@@ -22,8 +22,8 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	need promtool prometheus
 	# libvirt's headers and pkg-config build the libvirt watcher's cgo
 	# package (cmd/vem-libvirt, agent/libvirtwatch/libvirtconn); its tests
-	# use libvirt's in-library test driver, no daemon.
-	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config ;;
+	# use libvirt's test driver, in-process and behind a private libvirtd.
+	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; need libvirtd libvirt-daemon ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
 generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
 *) echo "usage: $0 run|test|bench|generate" >&2; exit 2 ;;

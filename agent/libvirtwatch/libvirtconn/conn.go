@@ -69,7 +69,7 @@ func Dial(uri string) (libvirtwatch.Conn, error) {
 	}
 	c, err := libvirt.NewConnectReadOnly(uri)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", uri, err)
+		return nil, fmt.Errorf("open the connection: %w", err)
 	}
 	lc := &conn{c: c, q: newQueue()}
 	// Drivers without a daemon (test:///) have no keepalive: not an error.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 	"libvirt.org/go/libvirt"
 
@@ -88,10 +89,20 @@ type harness struct {
 
 func startWatcher(t *testing.T, agent *watchtest.Agent) *harness {
 	t.Helper()
-	w, err := libvirtwatch.New(libvirtwatch.Config{URI: uri, Dial: Dial, Agent: agent, Log: zaptest.NewLogger(t), Resync: time.Hour})
+	w, err := libvirtwatch.New(libvirtwatch.Config{URI: uri, Dial: Dial, Agent: agent, Log: testLogger(t), Resync: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := run(t, agent, w)
+	h.waitFor("connected", func(st libvirtwatch.Status) bool { return st.Connected })
+	return h
+}
+
+func testLogger(t *testing.T) *zap.Logger { return zaptest.NewLogger(t) }
+
+// run runs w until the test ends.
+func run(t *testing.T, agent *watchtest.Agent, w *libvirtwatch.Watcher) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -102,7 +113,6 @@ func startWatcher(t *testing.T, agent *watchtest.Agent) *harness {
 		}
 	}}
 	t.Cleanup(h.stop)
-	h.waitFor("connected", func(st libvirtwatch.Status) bool { return st.Connected })
 	return h
 }
 
