@@ -317,3 +317,27 @@ func TestUnreachableAtStart(t *testing.T) {
 		t.Errorf("agent calls while blind: %v", calls)
 	}
 }
+
+// TestRefusedXMLKeepsPorts: a running domain whose XML turns refusable
+// (a vem entry matching no NIC, as while an operator edits the metadata
+// before the hot-plug) keeps its attached ports as they are.
+func TestRefusedXMLKeepsPorts(t *testing.T) {
+	lv, agent := newFakeLibvirt(), watchtest.NewAgent()
+	d := running("a", uuidA, nic{"tap-a0", macA, "web", true})
+	lv.set(d, nil)
+	h := start(t, lv, agent, nil)
+	h.waitFor("online", stateIs("a", macA, Online))
+	agent.Calls()
+	bad := d
+	bad.XML = bytes.Replace(d.XML, []byte("</vem:ports>"), []byte(`<vem:port mac="52:54:00:0a:00:09" segment="web"/></vem:ports>`), 1)
+	lv.set(bad, &Event{Kind: EventMetadata})
+	// Then a valid change, so the refused one is known to be handled.
+	lv.set(running("a", uuidA, nic{"tap-a0", macA, "web", true}, nic{"tap-a1", macA2, "web", true}), &Event{Kind: EventDeviceAdded})
+	st := h.waitFor("second port online", stateIs("a", macA2, Online))
+	if p, _ := port(st, "a", macA); p.State != Online {
+		t.Errorf("first port after a refused XML: %+v", p)
+	}
+	if got := agent.Calls(); !slices.Equal(got, []string{"attach tap-a1"}) {
+		t.Errorf("calls %v, want only the second port's attach", got)
+	}
+}
