@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/vem-switch/vem/agent/libvirtwatch/watchtest"
 	"github.com/vem-switch/vem/spec"
 )
@@ -325,13 +328,20 @@ func TestRefusedXMLKeepsPorts(t *testing.T) {
 	lv, agent := newFakeLibvirt(), watchtest.NewAgent()
 	d := running("a", uuidA, nic{"tap-a0", macA, "web", true})
 	lv.set(d, nil)
-	h := start(t, lv, agent, nil)
+	core, logs := observer.New(zap.WarnLevel)
+	h := start(t, lv, agent, func(c *Config) { c.Log = zap.New(core) })
 	h.waitFor("online", stateIs("a", macA, Online))
 	agent.Calls()
 	bad := d
 	bad.XML = bytes.Replace(d.XML, []byte("</vem:ports>"), []byte(`<vem:port mac="52:54:00:0a:00:09" segment="web"/></vem:ports>`), 1)
 	lv.set(bad, &Event{Kind: EventMetadata})
-	// Then a valid change, so the refused one is known to be handled.
+	h.waitFor("the refusal logged", func(Status) bool {
+		return logs.FilterMessageSnippet("XML refused").Len() > 0
+	})
+	if p, _ := port(h.w.Status(), "a", macA); p.State != Online {
+		t.Errorf("first port after a refused XML: %+v", p)
+	}
+	// Then a valid change.
 	lv.set(running("a", uuidA, nic{"tap-a0", macA, "web", true}, nic{"tap-a1", macA2, "web", true}), &Event{Kind: EventDeviceAdded})
 	st := h.waitFor("second port online", stateIs("a", macA2, Online))
 	if p, _ := port(st, "a", macA); p.State != Online {
