@@ -1,10 +1,12 @@
 package vems
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	sessions map[string]*vem // by host
+	nextSeq  uint64          // numbers sessions in the order they came
 	vteps    map[int]string  // module → VTEP, from the store and Hellos
 	vtepVer  uint64          // counts changes of vteps
 
@@ -195,7 +198,9 @@ func (m *Manager) heartbeat() *protocol.Heartbeat {
 		Epoch: m.epoch.Load(), Generation: m.gen.Load()}
 }
 
-// all is every session now.
+// all is every session now, in the order they came: the heartbeats go
+// out in the same order every interval, so that each VEM hears them a
+// steady interval apart however many sessions there are.
 func (m *Manager) all() []*vem {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -203,6 +208,7 @@ func (m *Manager) all() []*vem {
 	for _, v := range m.sessions {
 		out = append(out, v)
 	}
+	slices.SortFunc(out, func(a, b *vem) int { return cmp.Compare(a.seq, b.seq) })
 	return out
 }
 
@@ -220,6 +226,8 @@ var errReplaced = errors.New("replaced by a newer session of the same host")
 // add registers v, ending an older session of its host.
 func (m *Manager) add(v *vem) {
 	m.mu.Lock()
+	m.nextSeq++
+	v.seq = m.nextSeq
 	old := m.sessions[v.host]
 	m.sessions[v.host] = v
 	m.mu.Unlock()

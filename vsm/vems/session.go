@@ -21,6 +21,7 @@ type vem struct {
 	s      *protocol.VEMSession
 	host   string
 	vtep   string
+	seq    uint64 // the order of the session's coming, Manager.all's
 	log    *zap.Logger
 	cancel context.CancelCauseFunc
 
