@@ -117,6 +117,13 @@ func (n *Node) Synchronised() {
 	})
 }
 
+// Facts returns what this VSM compares in a split brain, for logs.
+func (n *Node) Facts() Facts {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.facts()
+}
+
 // Epoch returns the current epoch, for the VSM to persist.
 func (n *Node) Epoch() uint64 {
 	n.mu.Lock()

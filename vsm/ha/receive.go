@@ -94,13 +94,15 @@ func (n *Node) receiveActive(hb Heartbeat) {
 		case hb.Takeover:
 			// The peer is handing over to this VSM; its own takeover
 			// follows when it hears this VSM active.
-		case n.won && n.wonAgainst == hb.facts():
-			// Already resolved; the loser has yet to hear of it.
 		default:
+			// The facts are compared again at every heartbeat (they move
+			// as VEMs follow the winner's switch request, and the first
+			// heartbeats after a heal may be older): a winner that still
+			// wins does nothing more until the loser restarts.
 			if loses, _ := SplitBrainLoser(n.facts(), hb.facts()); loses {
 				n.epoch = max(n.epoch, hb.Epoch)
 				n.restartAsStandby(ReasonSplitBrain)
-			} else {
+			} else if !n.won || n.wonAgainst.Name != hb.Name {
 				n.winSplitBrain(hb.facts())
 			}
 		}

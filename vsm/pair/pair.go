@@ -105,7 +105,7 @@ func New(cfg Config) (*Pair, error) {
 	p.tr, err = NewTransport(TransportConfig{Name: v.Name, Domain: v.Domain,
 		TLS:     protocol.TLSFiles{CA: v.TLS.CA, Cert: v.TLS.Cert, Key: v.TLS.Key},
 		Control: *v.Control, Management: v.Management, OnSync: p.serveSync,
-		OnHeartbeat: func(path ha.Path, hb ha.Heartbeat) { p.node.HandleHeartbeat(path, hb) },
+		OnHeartbeat: p.heartbeat,
 		Logger:      log.Named("transport")})
 	if err != nil {
 		return nil, err
@@ -119,6 +119,19 @@ func New(cfg Config) (*Pair, error) {
 	// Until boot negotiation says otherwise, this VSM is not the active.
 	cfg.VEMs.SetState(protocol.State_STATE_STANDBY, epoch)
 	return p, nil
+}
+
+// heartbeat hands the peer's heartbeat to the Node, logging the facts
+// both sides compare when both are active (a split brain).
+func (p *Pair) heartbeat(path ha.Path, hb ha.Heartbeat) {
+	if hb.State == ha.Active && !hb.Takeover {
+		if st := p.node.Status(); st.State == ha.Active {
+			p.log.Info("split brain: heard another active VSM", zap.Stringer("path", path), zap.String("peer", hb.Name),
+				zap.Int("peerModules", hb.Modules), zap.Time("peerLastConfig", hb.LastConfig), zap.Time("peerLastSwitch", hb.LastSwitch),
+				zap.Uint64("peerEpoch", hb.Epoch), zap.Any("self", p.node.Facts()))
+		}
+	}
+	p.node.HandleHeartbeat(path, hb)
 }
 
 // Node is the pair's redundancy state machine.
@@ -202,7 +215,7 @@ func (p *Pair) reconcile(ctx context.Context) {
 		}
 		if g := p.cfg.Store.Generation(); g != gen {
 			gen = g
-			p.node.SetLastConfig(p.cfg.Clock.Now())
+			p.node.SetLastConfig(p.lastConfig(g))
 		}
 		if mods, err := p.cfg.VEMs.Modules(); err == nil {
 			n := 0
@@ -219,6 +232,23 @@ func (p *Pair) reconcile(ctx context.Context) {
 		case <-t.C():
 		}
 	}
+}
+
+// lastConfig is the time of generation gen's change, as the change log
+// (replicated with the rest of the store) holds it: the same on a
+// standby as on the active that made it, and across restarts, so that a
+// split brain compares when each side's configuration last changed, not
+// when each last heard of it. Zero for generation 0; the time of now if
+// the log no longer holds gen.
+func (p *Pair) lastConfig(gen uint64) time.Time {
+	if gen == 0 {
+		return time.Time{}
+	}
+	changes, err := p.cfg.Store.Changes(gen - 1)
+	if err != nil || len(changes) == 0 {
+		return p.cfg.Clock.Now()
+	}
+	return changes[len(changes)-1].Time
 }
 
 // actions carries out the Node's decisions.
@@ -503,6 +533,10 @@ func (p *Pair) wakeLocked() {
 // answers only then. It reports whether the standby holds it; one that
 // does not in time has fallen behind and catches up by itself.
 func (p *Pair) Replicated(ctx context.Context, gen uint64) bool {
+	// The change is this VSM's latest configuration from now on, before
+	// it is acknowledged (the reconcile loop would see it only later):
+	// a split brain healed right after it compares it.
+	p.node.SetLastConfig(p.lastConfig(gen))
 	st := p.node.Status()
 	if st.State != ha.Active || st.Peer.State != string(ha.Standby) || st.Peer.InternalState != ha.InternalHAStandby {
 		return true

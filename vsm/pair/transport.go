@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"go.uber.org/zap"
 
@@ -25,6 +28,11 @@ const (
 	WriteTimeout = time.Second
 	// IdleTimeout closes an accepted heartbeat stream silent this long.
 	IdleTimeout = time.Minute
+	// UnackedTimeout aborts a connection whose sent data the peer has not
+	// acknowledged for this long (TCP_USER_TIMEOUT): heartbeats written
+	// while a path is cut are dropped with their connection, not
+	// delivered late, with facts long stale, once the path heals.
+	UnackedTimeout = 2 * time.Second
 	// sendQueue is how many heartbeats wait for a slow path; more are
 	// dropped (a heartbeat late by seconds is worthless).
 	sendQueue = 4
@@ -151,7 +159,7 @@ func (t *Transport) link(path ha.Path) config.Link {
 // Dial opens a stream of kind to the peer on path.
 func (t *Transport) dial(ctx context.Context, path ha.Path, kind byte) (*tls.Conn, error) {
 	l := t.link(path)
-	d := &net.Dialer{Timeout: DialTimeout}
+	d := &net.Dialer{Timeout: DialTimeout, Control: userTimeout}
 	if host, _, err := net.SplitHostPort(l.Address); err == nil {
 		if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
 			d.LocalAddr = &net.TCPAddr{IP: ip}
@@ -172,6 +180,15 @@ func (t *Transport) dial(ctx context.Context, path ha.Path, kind byte) (*tls.Con
 	}
 	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil
+}
+
+// userTimeout sets TCP_USER_TIMEOUT to UnackedTimeout on a socket.
+func userTimeout(_, _ string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(UnackedTimeout/time.Millisecond))
+	})
+	return errors.Join(err, serr)
 }
 
 // DialSync opens a sync stream to the peer on the control path or, when
