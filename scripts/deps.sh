@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what vem's make targets need on a fresh Debian machine, and only
-# what is missing. Usage: scripts/deps.sh run|test|bench|generate
+# what is missing. Usage: scripts/deps.sh run|test|libvirt|bench|generate
 set -euo pipefail
 
 want=()
@@ -24,9 +24,10 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	# package (cmd/vem-libvirt, agent/libvirtwatch/libvirtconn); its tests
 	# use libvirt's test driver, in-process and behind a private libvirtd.
 	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; need libvirtd libvirt-daemon ;;
+libvirt) [ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
 generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
-*) echo "usage: $0 run|test|bench|generate" >&2; exit 2 ;;
+*) echo "usage: $0 run|test|libvirt|bench|generate" >&2; exit 2 ;;
 esac
 
 if [ ${#want[@]} -gt 0 ]; then
