@@ -158,4 +158,3 @@ func lastLine(s string) string {
 	}
 	return s
 }
-
