@@ -28,7 +28,9 @@
 // 'H' heartbeats (both paths), 'S' sync (the control path, or the
 // management path while the control path is down). Frames are a
 // 2-byte length and at most MaxFrame (1 KiB) of JSON, decoded strictly
-// (unknown fields, trailing data, a wrong version, an empty name, a
+// (unknown fields, trailing data, a version not this build's or next to
+// it (a newer neighbour's unknown fields are ignored, for rolling
+// upgrades), an empty name, a
 // domain outside 1..4095, a standalone role or an unknown state are
 // refused); FuzzDecodeHeartbeat exercises the decoder.
 //

@@ -365,7 +365,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
 	defer func() { _ = conn.Close() }()
-	req := syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, Full: true}
+	req := syncRequest{Version: wireVersion, Domain: p.cfg.VSM.Domain, Full: true}
 	for {
 		data, err := frame(req)
 		if err != nil {
@@ -408,7 +408,7 @@ func (p *Pair) followOnce(ctx context.Context, synced *bool) error {
 			p.node.Synchronised()
 			p.log.Info("synchronised with the active", zap.Uint64("generation", gen))
 		}
-		req = syncRequest{Version: WireVersion, Domain: p.cfg.VSM.Domain, After: gen, Revision: h.Revision}
+		req = syncRequest{Version: wireVersion, Domain: p.cfg.VSM.Domain, After: gen, Revision: h.Revision}
 	}
 }
 
@@ -482,7 +482,7 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 					return
 				}
 				if err != nil { // nothing written: keepalive
-					h := syncHeader{Version: WireVersion, Generation: req.After, Revision: req.Revision, Epoch: p.node.Epoch()}
+					h := syncHeader{Version: wireVersion, Generation: req.After, Revision: req.Revision, Epoch: p.node.Epoch()}
 					if !p.write(conn, h, nil) {
 						return
 					}
@@ -496,7 +496,7 @@ func (p *Pair) serveSync(ctx context.Context, conn net.Conn, peer string) {
 			log.Error("snapshot for the standby", zap.Error(err))
 			return
 		}
-		h := syncHeader{Version: WireVersion, Generation: g, Revision: rev, Epoch: p.node.Epoch(), Size: int64(buf.Len())}
+		h := syncHeader{Version: wireVersion, Generation: g, Revision: rev, Epoch: p.node.Epoch(), Size: int64(buf.Len())}
 		if !p.write(conn, h, buf.Bytes()) {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 
 	"github.com/vem-switch/vem/vsm/config"
@@ -19,10 +20,32 @@ const (
 	MaxFrame = 1024
 	// MaxSnapshot bounds a replicated data file.
 	MaxSnapshot = 256 << 20
-	// WireVersion is the version of the pair's messages.
+	// WireVersion is the version of the pair's messages this source
+	// defines; a build may speak another (see wireVersionOverride). A
+	// VSM accepts the versions next to the one it speaks, so that both
+	// builds of a rolling upgrade interoperate during the mixed window;
+	// a newer peer's fields this build does not know are ignored.
 	WireVersion = 1
 	maxName     = 64
 )
+
+// wireVersionOverride, when not empty, is the wire version this build
+// speaks instead of WireVersion, set at link time (-ldflags "-X
+// github.com/vem-switch/vem/vsm/pair.wireVersionOverride=2") to rehearse
+// a rolling upgrade between builds that differ in it.
+var wireVersionOverride string
+
+// wireVersion is the wire version this build speaks.
+var wireVersion = func() int {
+	if wireVersionOverride == "" {
+		return WireVersion
+	}
+	v, err := strconv.Atoi(wireVersionOverride)
+	if err != nil || v < 1 {
+		panic(fmt.Sprintf("pair: the build's wire version %q is not a positive number", wireVersionOverride))
+	}
+	return v
+}()
 
 // Stream kinds: the first byte a dialling VSM writes after the TLS
 // handshake says what the connection carries.
@@ -54,24 +77,22 @@ type wireHeartbeat struct {
 // EncodeHeartbeat is hb as one frame: a 2-byte big-endian length and
 // that many bytes of JSON.
 func EncodeHeartbeat(hb ha.Heartbeat) ([]byte, error) {
-	w := wireHeartbeat{Version: WireVersion, Name: hb.Name, Domain: hb.Domain, Role: hb.Role, State: hb.State,
+	w := wireHeartbeat{Version: wireVersion, Name: hb.Name, Domain: hb.Domain, Role: hb.Role, State: hb.State,
 		Stable: hb.Stable, Epoch: hb.Epoch, Modules: hb.Modules, LastConfig: hb.LastConfig.UTC(),
 		LastSwitch: hb.LastSwitch.UTC(), Request: hb.Request, Takeover: hb.Takeover, ResetStandby: hb.ResetStandby}
 	return frame(w)
 }
 
 // DecodeHeartbeat decodes one frame's body strictly: one JSON object of
-// known fields only, of this wire version, with a name, a domain in
-// 1..4095, a paired role, a known state and a non-negative module count.
+// known fields only (a newer neighbour's unknown ones aside), of this
+// wire version or a neighbouring one, with a name, a domain in 1..4095,
+// a paired role, a known state and a non-negative module count.
 func DecodeHeartbeat(body []byte) (ha.Heartbeat, error) {
 	var w wireHeartbeat
-	if err := strictJSON(body, &w); err != nil {
+	if err := versionedJSON(body, &w, "heartbeat"); err != nil {
 		return ha.Heartbeat{}, err
 	}
 	var errs []error
-	if w.Version != WireVersion {
-		errs = append(errs, fmt.Errorf("version %d, this vsm speaks %d", w.Version, WireVersion))
-	}
 	if w.Name == "" || len(w.Name) > maxName {
 		errs = append(errs, fmt.Errorf("name %q is empty or longer than %d", w.Name, maxName))
 	}
@@ -121,22 +142,14 @@ type syncHeader struct {
 
 func decodeSyncRequest(body []byte) (syncRequest, error) {
 	var r syncRequest
-	if err := strictJSON(body, &r); err != nil {
-		return r, err
-	}
-	if r.Version != WireVersion {
-		return r, fmt.Errorf("%w: sync request version %d, this vsm speaks %d", ErrMalformed, r.Version, WireVersion)
-	}
-	return r, nil
+	err := versionedJSON(body, &r, "sync request")
+	return r, err
 }
 
 func decodeSyncHeader(body []byte) (syncHeader, error) {
 	var h syncHeader
-	if err := strictJSON(body, &h); err != nil {
+	if err := versionedJSON(body, &h, "sync header"); err != nil {
 		return h, err
-	}
-	if h.Version != WireVersion {
-		return h, fmt.Errorf("%w: sync header version %d, this vsm speaks %d", ErrMalformed, h.Version, WireVersion)
 	}
 	if h.Size < 0 || h.Size > MaxSnapshot {
 		return h, fmt.Errorf("%w: snapshot of %d bytes (at most %d)", ErrMalformed, h.Size, MaxSnapshot)
@@ -144,13 +157,33 @@ func decodeSyncHeader(body []byte) (syncHeader, error) {
 	return h, nil
 }
 
-// strictJSON decodes exactly one JSON object of v's known fields.
-func strictJSON(body []byte, v any) error {
+// versionedJSON decodes one message of what: its version ("v") must be
+// this build's or a neighbouring one; its fields must be known, but
+// those of a newer neighbour are ignored (it may have added some).
+func versionedJSON(body []byte, v any, what string) error {
+	var hdr struct {
+		Version int `json:"v"`
+	}
+	if err := decodeJSON(body, &hdr, false); err != nil {
+		return err
+	}
+	if d := hdr.Version - wireVersion; d < -1 || d > 1 || hdr.Version < 1 {
+		return fmt.Errorf("%w: %s of version %d, this vsm speaks %d and accepts %d..%d", ErrMalformed, what,
+			hdr.Version, wireVersion, max(wireVersion-1, 1), wireVersion+1)
+	}
+	return decodeJSON(body, v, hdr.Version <= wireVersion)
+}
+
+// decodeJSON decodes exactly one JSON object into v; strict refuses
+// fields v does not know.
+func decodeJSON(body []byte, v any, strict bool) error {
 	if len(body) > MaxFrame {
 		return fmt.Errorf("%w: %d bytes (at most %d)", ErrMalformed, len(body), MaxFrame)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %w", ErrMalformed, err)
 	}

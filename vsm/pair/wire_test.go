@@ -3,6 +3,7 @@ package pair
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,8 @@ func TestDecodeHeartbeatRefuses(t *testing.T) {
 		"empty":         ``,
 		"not json":      `hello`,
 		"unknown field": `{"v":1,"name":"a","domain":1,"role":"primary","state":"active","epoch":1,"modules":0,"lastConfig":"0001-01-01T00:00:00Z","lastSwitch":"0001-01-01T00:00:00Z","extra":1}`,
-		"version":       `{"v":2,"name":"a","domain":1,"role":"primary","state":"active"}`,
+		"version":       `{"v":3,"name":"a","domain":1,"role":"primary","state":"active"}`,
+		"version 0":     `{"v":0,"name":"a","domain":1,"role":"primary","state":"active"}`,
 		"no name":       `{"v":1,"domain":1,"role":"primary","state":"active"}`,
 		"long name":     `{"v":1,"name":"` + strings.Repeat("a", 65) + `","domain":1,"role":"primary","state":"active"}`,
 		"domain 0":      `{"v":1,"name":"a","domain":0,"role":"primary","state":"active"}`,
@@ -103,7 +105,7 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 	f.Add([]byte(`{"v":1,"domain":100,"after":12}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := decodeSyncRequest(body)
-		if err == nil && r.Version != WireVersion {
+		if d := r.Version - WireVersion; err == nil && (d < -1 || d > 1) {
 			t.Fatalf("decoded %+v", r)
 		}
 		h, err := decodeSyncHeader(body)
@@ -111,4 +113,25 @@ func FuzzDecodeSyncRequest(f *testing.F) {
 			t.Fatalf("decoded %+v", h)
 		}
 	})
+}
+
+// TestDecodeNeighbourVersions: a heartbeat or sync message of the next
+// wire version is accepted, its fields this build does not know ignored
+// (the newer build of a rolling upgrade may have added some); one of the
+// previous version too, strictly.
+func TestDecodeNeighbourVersions(t *testing.T) {
+	next := fmt.Sprintf(`{"v":%d,"name":"a","domain":1,"role":"primary","state":"active","epoch":3,"modules":2,"lastConfig":"0001-01-01T00:00:00Z","lastSwitch":"0001-01-01T00:00:00Z","added":{"x":1}}`, WireVersion+1)
+	hb, err := DecodeHeartbeat([]byte(next))
+	if err != nil || hb.Epoch != 3 || hb.Modules != 2 {
+		t.Fatalf("a heartbeat of version %d: %+v, %v", WireVersion+1, hb, err)
+	}
+	if _, err := decodeSyncRequest([]byte(fmt.Sprintf(`{"v":%d,"domain":100,"after":12,"added":true}`, WireVersion+1))); err != nil {
+		t.Fatalf("a sync request of the next version: %v", err)
+	}
+	if _, err := decodeSyncHeader([]byte(fmt.Sprintf(`{"v":%d,"generation":1,"revision":1,"epoch":1,"size":0,"added":1}`, WireVersion+1))); err != nil {
+		t.Fatalf("a sync header of the next version: %v", err)
+	}
+	if _, err := decodeSyncRequest([]byte(fmt.Sprintf(`{"v":%d,"domain":100,"after":12}`, WireVersion+2))); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a sync request two versions ahead: %v", err)
+	}
 }
