@@ -9,12 +9,10 @@
 package bpf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"github.com/cilium/ebpf"
+	"time"
 )
 
 // PinRoot is the bpffs directory every instance pins under.
@@ -24,6 +22,9 @@ const PinRoot = "/sys/fs/bpf/vem"
 type Datapath struct {
 	dir  string
 	objs vemObjects
+	// migrated and migrateTook: what Open migrated, and how long it took.
+	migrated    []string
+	migrateTook time.Duration
 }
 
 // PinDir returns the directory an instance pins its maps and links in.
@@ -44,10 +45,16 @@ func Open(instance string) (*Datapath, error) {
 		return nil, fmt.Errorf("create pin directory: %w", err)
 	}
 	d := &Datapath{dir: dir}
-	opts := &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: dir}}
-	if err := loadVemObjects(&d.objs, opts); err != nil {
-		if errors.Is(err, ebpf.ErrMapIncompatible) {
-			return nil, fmt.Errorf("load datapath: maps pinned in %s come from an incompatible version (remove them with vem-agent --uninstall): %w", dir, err)
+	spec, err := loadVem()
+	if err != nil {
+		return nil, err
+	}
+	// Maps pinned with another layout (an upgrade or a downgrade) are
+	// migrated into the new one, or refused with nothing touched.
+	if err := d.openMigrating(spec); err != nil {
+		if isIncompatible(err) {
+			return nil, fmt.Errorf("load datapath: maps pinned in %s come from an incompatible version and cannot be migrated "+
+				"(the running datapath is untouched; remove them with vem-agent --uninstall to start empty): %w", dir, err)
 		}
 		return nil, fmt.Errorf("load datapath: %w", err)
 	}
