@@ -238,7 +238,7 @@ vsm:
 		d := dpaStatus(t, h.vemHost)
 		return d.State == "attached" && d.Module == 3
 	})
-	var restarted, headlessAt time.Time
+	var launched, restarted, headlessAt time.Time
 	var first api.DPA
 	res = pingDuring(t, h, 1000, func() {
 		if err := h.agent.Kill(); err != nil {
@@ -247,6 +247,7 @@ vsm:
 		if err := v.proc.Kill(); err != nil {
 			t.Fatal(err)
 		}
+		launched = time.Now()
 		h.startAgent()
 		restarted = time.Now()
 		first = dpaStatus(t, h.vemHost)
@@ -259,17 +260,24 @@ vsm:
 			return false
 		})
 	})
-	// The DPA started before the agent's socket answered (restarted).
-	after := headlessAt.Sub(restarted)
-	t.Logf("agent and VSM killed (SIGKILL), agent restarted with no VSM: %s at once (module %d, generation %d), headless %v after its socket answered; pings %d sent, %d received",
-		first.State, first.Module, first.Generation, after.Round(10*time.Millisecond), res.Sent, res.Received)
+	// The DPA starts after the agent was launched and before its socket
+	// answered (restarted): headless headlessAfter after a moment in
+	// between, however long the start took on a loaded machine.
+	startup := restarted.Sub(launched)
+	t.Logf("agent and VSM killed (SIGKILL), agent restarted with no VSM in %v: %s at once (module %d, generation %d), headless %v after its launch; pings %d sent, %d received",
+		startup.Round(10*time.Millisecond), first.State, first.Module, first.Generation, headlessAt.Sub(launched).Round(10*time.Millisecond), res.Sent, res.Received)
 	if res.Sent != 1000 || res.Received != res.Sent {
 		t.Fatalf("kill -9 of the agent: %d of %d pings answered, want all", res.Received, res.Sent)
 	}
-	if first.State != "connecting" || first.Module != 3 || first.Generation == 0 || strings.Count(h.agent.Output(), "starting from the checkpoint") != 1 {
+	// It was attached: from the checkpoint it connects, and only turns
+	// headless headlessAfter later (a start slower than that may already
+	// see headless first).
+	fromCheckpoint := first.Module == 3 && first.Generation != 0 && strings.Count(h.agent.Output(), "starting from the checkpoint") == 1
+	if !fromCheckpoint || (first.State != "connecting" && startup < 2*time.Second) {
 		t.Fatalf("restarted after kill -9: %+v, want connecting from the checkpoint (module 3)\n%s", first, h.agent.Output())
 	}
-	if after < 2*time.Second || after > 3*time.Second {
-		t.Errorf("headless %v after the restarted agent answered, want headlessAfter (3s) from its start, a little less", after)
+	if headlessAt.Before(launched.Add(3*time.Second)) || headlessAt.After(restarted.Add(3*time.Second+500*time.Millisecond)) {
+		t.Errorf("headless at launch+%v (socket answered at launch+%v), want headlessAfter (3s) after the DPA started",
+			headlessAt.Sub(launched), startup)
 	}
 }
