@@ -254,13 +254,15 @@ func haActiveWithHAStandby(s ha.Status) bool { return s.InternalState == ha.Inte
 func haStandbyStable(s ha.Status) bool       { return s.InternalState == ha.InternalHAStandby }
 func haActive(s ha.Status) bool              { return s.State == ha.Active }
 
-// waitPaired waits until active is active with an HA standby and
-// standby is that HA standby.
+// waitPaired waits until standby is an HA standby and then active is
+// active with an HA standby. In that order: a standby that has just
+// restarted was heard initializing by the active before it became a
+// standby, so the active's view is then of the new process, not the
+// last heartbeat of the one that stopped.
 func (r *haRig) waitPaired(active, standby *haVSM, d time.Duration) ha.Status {
 	r.t.Helper()
-	st := active.wait(d, "active with an HA standby", haActiveWithHAStandby)
 	standby.wait(d, "HA standby", haStandbyStable)
-	return st
+	return active.wait(d, "active with an HA standby", haActiveWithHAStandby)
 }
 
 // apply creates segment name (VLAN vlan) on s; an answer without error
@@ -427,7 +429,7 @@ func (a *recordingApplier) has(name string) bool {
 // current one), each with sessions to both VSMs.
 func (r *haRig) startVEMs(n int, v *protocol.Version) {
 	r.t.Helper()
-	for i := 0; i < n; i++ {
+	for i, end := len(r.vems), len(r.vems)+n; i < end; i++ {
 		host := fmt.Sprintf("hv%d", i+1)
 		conf, err := protocol.ClientTLS(protocol.TLSFiles{CA: r.file("ca.pem"), Cert: r.file(host + ".pem"),
 			Key: r.file(host + "-key.pem")}, protocol.KindVEM, protocol.KindVSM)
@@ -435,7 +437,6 @@ func (r *haRig) startVEMs(n int, v *protocol.Version) {
 			r.t.Fatal(err)
 		}
 		vem := &haVEM{r: r, i: i, host: host, app: &recordingApplier{}}
-		r.vems = append(r.vems, vem)
 		var addrs []string
 		for _, s := range []*haVSM{r.a, r.b} {
 			addrs = append(addrs, "unix://"+r.forward(vem.addr(s), s.listen))
@@ -448,6 +449,7 @@ func (r *haRig) startVEMs(n int, v *protocol.Version) {
 			r.t.Fatal(err)
 		}
 		vem.d = d
+		r.vems = append(r.vems, vem)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); _ = d.Run(ctx) }()

@@ -125,8 +125,22 @@ func (r *haRig) timedSwitchover(active, standby *haVSM, epoch uint64) ha.Status 
 		before[v.host] = v.status().Counters.SwitchRequestsAccepted
 	}
 	asked := time.Now()
-	if out, err := active.switchover(); err != nil {
-		r.t.Fatalf("switchover on %s: %v\n%s", active.name, err, out)
+	// The active's view of a standby that has just restarted lags its
+	// own by a heartbeat or two (its sender redials the new process):
+	// until then it refuses, as an operator would see; ask again.
+	first := asked
+	out, err := active.switchover()
+	for tries := 1; err != nil && strings.Contains(out, "standby not ready") && tries < 20; tries++ {
+		time.Sleep(250 * time.Millisecond)
+		asked = time.Now()
+		if out, err = active.switchover(); err == nil {
+			r.t.Logf("switchover on %s accepted at try %d, %v after the first", active.name, tries+1, asked.Sub(first).Round(10*time.Millisecond))
+		}
+	}
+	if err != nil {
+		sa, _ := active.status()
+		ss, _ := standby.status()
+		r.t.Fatalf("switchover on %s: %v\n%s\n%s: %+v\n%s: %+v\n%s", active.name, err, out, active.name, sa, standby.name, ss, standby.output())
 	}
 	for deadline := asked.Add(15 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		done := true

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -210,6 +211,7 @@ func (t *Transport) DialSync(ctx context.Context) (net.Conn, ha.Path, error) {
 // dials again after any failure, at the next heartbeat.
 func (t *Transport) sender(ctx context.Context, path ha.Path) {
 	var conn *tls.Conn
+	var gone chan struct{} // closed when the peer ends conn
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -227,11 +229,28 @@ func (t *Transport) sender(ctx context.Context, path ha.Path) {
 			t.log.Error("heartbeat not encoded", zap.Error(err))
 			continue
 		}
+		if conn != nil {
+			select {
+			case <-gone:
+				// The peer closed it (it restarted): a write would be
+				// lost, and the next one fail; dial its new process now.
+				_ = conn.Close()
+				conn = nil
+			default:
+			}
+		}
 		if conn == nil {
 			if conn, err = t.dial(ctx, path, streamHeartbeats); err != nil {
 				t.log.Debug("heartbeat not sent", zap.Stringer("path", path), zap.Error(err))
 				continue
 			}
+			// The peer never writes on a heartbeat stream: a read ends
+			// only when it closes the connection (or this side does).
+			gone = make(chan struct{})
+			go func(c *tls.Conn, gone chan struct{}) {
+				defer close(gone)
+				_, _ = io.Copy(io.Discard, c)
+			}(conn, gone)
 		}
 		_ = conn.SetWriteDeadline(time.Now().Add(WriteTimeout))
 		if _, err := conn.Write(data); err != nil {
