@@ -6,6 +6,7 @@
 //	go run ./test/bench -vxlan [-agent bin/vem-agent] [-rounds 5] [-duration 5s]
 //	go run ./test/bench -portchannel [-agent bin/vem-agent] [-failovers 10]
 //	go run ./test/bench -engine [-agent bin/vem-agent] [-ports 1,100,4000]
+//	go run ./test/bench -dpa [-agent bin/vem-agent] [-dpa-hosts 2000] [-dpa-parts switchover,reconcile,attach]
 //
 // With -vxlan it measures VM to VM across two hypervisors over a routed
 // underlay instead: VXLAN through vem on both against the kernel's vxlan
@@ -108,11 +109,15 @@ func run() error {
 	pc := addPortChannelFlags(fs)
 	eng := addEngineFlags(fs)
 	vsmo := addVSMFlags(fs)
+	dpao := addDPAFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
 	if vsmo.enabled {
 		return runVSMBench(vsmo)
+	}
+	if dpao.enabled {
+		return runDPABench(*agentBin, dpao)
 	}
 	if eng.enabled {
 		return runEngine(*agentBin, eng)

@@ -1,0 +1,129 @@
+package main
+
+// -dpa: issue 10's benchmark. Three parts, each bounded and cleaned up
+// whatever happens:
+//
+//   - switchover (dpa_switchover.go): a VSM pair and -dpa-hosts real
+//     DPAs; the active stops; per VEM, switch request to attached to the
+//     new active and to its configuration acknowledged, and the time for
+//     all of them.
+//   - reconcile (dpa_reconcile.go): the engine's plan for 10,000 ports
+//     (refused: the datapath holds 4,095), then the largest snapshot the
+//     datapath takes applied by the real agent (the -engine rig).
+//   - attach (dpa_attach.go): port attach through the agent's API to the
+//     first ping answered through the port, standalone (the baseline),
+//     attached to a VSM and headless.
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// dpaOptions are the flags of -dpa.
+type dpaOptions struct {
+	enabled  bool
+	parts    string
+	hosts    int
+	attaches int
+}
+
+func addDPAFlags(fs *flag.FlagSet) *dpaOptions {
+	o := &dpaOptions{}
+	fs.BoolVar(&o.enabled, "dpa", false, "measure the DPA: switchover of -dpa-hosts VEMs, 10,000-port reconcile, port attach latency")
+	fs.StringVar(&o.parts, "dpa-parts", "switchover,reconcile,attach", "comma-separated `parts` of -dpa to run")
+	fs.IntVar(&o.hosts, "dpa-hosts", 2000, "simulated `hosts` (real DPAs) for -dpa's switchover")
+	fs.IntVar(&o.attaches, "dpa-attaches", 50, "port `attaches` per variant for -dpa's attach latency")
+	return o
+}
+
+// dpaRow is one line of the closing table.
+type dpaRow struct{ what, p50, p99, all, goal string }
+
+func runDPABench(agentBin string, o *dpaOptions) error {
+	parts := strings.Split(o.parts, ",")
+	for _, p := range parts {
+		if !slices.Contains([]string{"switchover", "reconcile", "attach"}, p) {
+			return fmt.Errorf("-dpa-parts %q: want switchover, reconcile or attach", o.parts)
+		}
+	}
+	if o.hosts < 1 || o.hosts > 4000 {
+		return fmt.Errorf("-dpa-hosts %d: want 1 to 4000", o.hosts)
+	}
+	if o.attaches < 1 || o.attaches > 1000 {
+		return fmt.Errorf("-dpa-attaches %d: want 1 to 1000", o.attaches)
+	}
+	if (slices.Contains(parts, "reconcile") || slices.Contains(parts, "attach")) && os.Geteuid() != 0 {
+		return fmt.Errorf("-dpa-parts reconcile and attach need root (namespaces, eBPF)")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir, err := os.MkdirTemp("", "vem-bench-dpa-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	fmt.Printf("-dpa on %d CPUs, load %s at start\n", runtime.NumCPU(), loadAverage())
+	var rows []dpaRow
+	var notes []string
+	if slices.Contains(parts, "switchover") {
+		r, err := runSwitchover(ctx, dir, o.hosts)
+		if err != nil {
+			return fmt.Errorf("switchover: %w", err)
+		}
+		at, cur := spreadOf(r.toAttached), spreadOf(r.toCurrent)
+		fmt.Printf("switchover: request → attached %v\n", at)
+		fmt.Printf("switchover: request → current  %v\n", cur)
+		rows = append(rows,
+			dpaRow{fmt.Sprintf("switch request → attached, per VEM (%d)", r.hosts), msShort(at.p50), msShort(at.p99), "max " + msShort(at.max), "< 1 s"},
+			dpaRow{fmt.Sprintf("switch request → config current, per VEM (%d)", r.hosts), msShort(cur.p50), msShort(cur.p99), "max " + msShort(cur.max), "< 1 s"},
+			dpaRow{fmt.Sprintf("first switch request → all %d current", r.hosts), "", "", durText(r.firstToLast), "< 10 s"},
+			dpaRow{"active stopped → first switch request (loss interval 6 s)", "", "", durText(r.stopToFirst), "-"},
+			dpaRow{fmt.Sprintf("active stopped → all %d current", r.hosts), "", "", durText(r.stopToLast), "-"},
+		)
+		notes = append(notes, fmt.Sprintf("switchover: %d real DPAs (fake applier: %d applies in the switchover) and the VSM pair in one process, mutual TLS on 127.0.0.1; load %s at the stop; %d goroutines, RSS %.0f MB; all attached at first in %v",
+			r.hosts, r.applies, r.load, r.goroutines, r.rssMB, durText(r.attachAll)))
+	}
+	if slices.Contains(parts, "reconcile") {
+		rr, rn, err := runReconcile(ctx, agentBin)
+		if err != nil {
+			return fmt.Errorf("reconcile: %w", err)
+		}
+		rows, notes = append(rows, rr...), append(notes, rn...)
+	}
+	if slices.Contains(parts, "attach") {
+		ar, an, err := runAttach(ctx, agentBin, o.attaches)
+		if err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
+		rows, notes = append(rows, ar...), append(notes, an...)
+	}
+	fmt.Println()
+	w := newTable(os.Stdout)
+	fmt.Fprintln(w, "what\tp50\tp99\tall / max\tgoal\t")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", r.what, dash(r.p50), dash(r.p99), dash(r.all), r.goal)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Println("  " + n)
+	}
+	fmt.Printf("load at the end: %s\n", loadAverage())
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
