@@ -74,22 +74,14 @@ func runDPABench(agentBin string, o *dpaOptions) error {
 	var rows []dpaRow
 	var notes []string
 	if slices.Contains(parts, "switchover") {
-		r, err := runSwitchover(ctx, dir, o.hosts)
-		if err != nil {
-			return fmt.Errorf("switchover: %w", err)
+		for _, clients := range []bool{false, true} {
+			r, err := runSwitchover(ctx, dir, o.hosts, clients)
+			if err != nil {
+				return fmt.Errorf("switchover (%s): %w", simKind(clients), err)
+			}
+			rr, note := switchoverRows(r, clients)
+			rows, notes = append(rows, rr...), append(notes, note)
 		}
-		at, cur := spreadOf(r.toAttached), spreadOf(r.toCurrent)
-		fmt.Printf("switchover: request → attached %v\n", at)
-		fmt.Printf("switchover: request → current  %v\n", cur)
-		rows = append(rows,
-			dpaRow{fmt.Sprintf("switch request → attached, per VEM (%d)", r.hosts), msShort(at.p50), msShort(at.p99), "max " + msShort(at.max), "< 1 s"},
-			dpaRow{fmt.Sprintf("switch request → config current, per VEM (%d)", r.hosts), msShort(cur.p50), msShort(cur.p99), "max " + msShort(cur.max), "< 1 s"},
-			dpaRow{fmt.Sprintf("first switch request → all %d current", r.hosts), "", "", durText(r.firstToLast), "< 10 s"},
-			dpaRow{"active stopped → first switch request (loss interval 6 s)", "", "", durText(r.stopToFirst), "-"},
-			dpaRow{fmt.Sprintf("active stopped → all %d current", r.hosts), "", "", durText(r.stopToLast), "-"},
-		)
-		notes = append(notes, fmt.Sprintf("switchover: %d real DPAs (fake applier: %d applies in the switchover) and the VSM pair in one process, mutual TLS on 127.0.0.1; load %s at the stop; %d goroutines, RSS %.0f MB; all attached at first in %v",
-			r.hosts, r.applies, r.load, r.goroutines, r.rssMB, durText(r.attachAll)))
 	}
 	if slices.Contains(parts, "reconcile") {
 		rr, rn, err := runReconcile(ctx, agentBin)
@@ -119,6 +111,31 @@ func runDPABench(agentBin string, o *dpaOptions) error {
 	}
 	fmt.Printf("load at the end: %s\n", loadAverage())
 	return nil
+}
+
+// switchoverRows are part 1's lines of the table and its note. The
+// baseline is the bench's protocol client, which reattaches on the
+// session it holds when the switch request comes (no DPA rules).
+func switchoverRows(r switchoverResult, clients bool) ([]dpaRow, string) {
+	who, goal, goalAll := "DPA", "< 1 s", "< 10 s"
+	if clients {
+		who, goal, goalAll = "test client (baseline)", "-", "-"
+	}
+	at, cur := spreadOf(r.toAttached), spreadOf(r.toCurrent)
+	fmt.Printf("switchover (%s): request → attached %v\n", who, at)
+	fmt.Printf("switchover (%s): request → current  %v\n", who, cur)
+	rows := []dpaRow{
+		{fmt.Sprintf("switch request → attached, per VEM, %d × %s", r.hosts, who), msShort(at.p50), msShort(at.p99), "max " + msShort(at.max), goal},
+		{fmt.Sprintf("switch request → config current, per VEM, %d × %s", r.hosts, who), msShort(cur.p50), msShort(cur.p99), "max " + msShort(cur.max), goal},
+		{fmt.Sprintf("first switch request → all %d current, %s", r.hosts, who), "", "", durText(r.firstToLast), goalAll},
+		{fmt.Sprintf("active stopped → all %d current, %s (loss interval 6 s)", r.hosts, who), "", "", durText(r.stopToLast), "-"},
+	}
+	note := fmt.Sprintf("switchover, %d × %s: with the VSM pair in one process, mutual TLS on 127.0.0.1; first switch request %v after the stop; load %s at the stop; %d goroutines, RSS %.0f MB; all attached at the start in %v",
+		r.hosts, who, durText(r.stopToFirst), r.load, r.goroutines, r.rssMB, durText(r.attachAll))
+	if !clients {
+		note += fmt.Sprintf("; the fake applier took %d applies in the switchover", r.applies)
+	}
+	return rows, note
 }
 
 func dash(s string) string {

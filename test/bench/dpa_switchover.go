@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,8 +130,8 @@ func waitRedundancy(ctx context.Context, m *pairMember, limit time.Duration, ok 
 // simHost is one simulated VEM: a real DPA, its fake applier and what
 // its sessions saw.
 type simHost struct {
-	host string
-	d    *dpa.DPA
+	host   string
+	status func() string // for errors
 
 	applies atomic.Int64
 
@@ -235,10 +236,14 @@ type switchoverResult struct {
 	load        string
 }
 
-// runSwitchover runs part 1 with n simulated hosts.
-func runSwitchover(ctx context.Context, dir string, n int) (switchoverResult, error) {
+// runSwitchover runs part 1 with n simulated hosts: real DPAs, or with
+// clients the bench's protocol clients, which on a switch request ask the
+// new active to attach them on the session they hold (what the pair
+// costs without the DPA's rules).
+func runSwitchover(ctx context.Context, dir string, n int, clients bool) (switchoverResult, error) {
 	res := switchoverResult{hosts: n}
 	raiseNoFile()
+	dir = filepath.Join(dir, "switchover-"+strings.ReplaceAll(simKind(clients), " ", "-"))
 	hosts := make([]string, n)
 	for i := range hosts {
 		hosts[i] = fmt.Sprintf("hv%04d", i)
@@ -290,35 +295,46 @@ func runSwitchover(ctx context.Context, dir string, n int) (switchoverResult, er
 			return res, err
 		}
 		sim := &simHost{host: h}
-		d, err := dpa.New(dpa.Config{
-			Addresses: []string{a.cfg.Listen, b.cfg.Listen},
-			Dialer: recordingDialer{h: sim, inner: dpa.ProtocolDialer{Config: protocol.ClientConfig{Domain: vsmBenchDomain,
-				Host: &spec.Switch{Host: h, Uplink: "eth0"}, TLS: conf, Validate: spec.ValidateOptions{Limits: &lim}}}},
-			Applier: sim,
-			Logger:  debugLogger(i),
-		})
-		if err != nil {
-			return res, err
+		sims[i] = sim
+		addrs := []string{a.cfg.Listen, b.cfg.Listen}
+		cc := protocol.ClientConfig{Domain: vsmBenchDomain, Host: &spec.Switch{Host: h, Uplink: "eth0"}, TLS: conf,
+			Validate: spec.ValidateOptions{Limits: &lim}}
+		if clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runSimClient(dctx, sim, addrs, cc)
+			}()
+		} else {
+			d, err := dpa.New(dpa.Config{
+				Addresses: addrs,
+				Dialer:    recordingDialer{h: sim, inner: dpa.ProtocolDialer{Config: cc}},
+				Applier:   sim,
+				Logger:    debugLogger(i),
+			})
+			if err != nil {
+				return res, err
+			}
+			sim.status = func() string { return fmt.Sprintf("%+v", d.Status()) }
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_ = d.Run(dctx)
+			}()
 		}
-		sim.d, sims[i] = d, sim
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = d.Run(dctx)
-		}()
 		if i%50 == 49 {
 			time.Sleep(40 * time.Millisecond)
 		}
 	}
-	current := func(s *simHost, vsmName string, gen uint64) bool {
-		st := s.d.Status()
-		return st.State == dpa.StateAttached && st.AttachedVSM == vsmName && st.Generation >= gen
-	}
-	if err := waitAll(ctx, sims, 120*time.Second, func(s *simHost) bool { return current(s, "vsm-a", applied.Generation) }); err != nil {
+	if err := waitAll(ctx, sims, 120*time.Second, func(s *simHost) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.ackedGen["vsm-a"] >= applied.Generation
+	}); err != nil {
 		return res, fmt.Errorf("attach to vsm-a: %w", err)
 	}
 	res.attachAll = time.Since(t0)
-	fmt.Printf("switchover: %d DPAs attached to vsm-a and current in %v\n", n, res.attachAll.Round(time.Millisecond))
+	fmt.Printf("switchover: %d %s attached to vsm-a and current in %v\n", n, simKind(clients), res.attachAll.Round(time.Millisecond))
 	// Let the heartbeats settle and the standby sessions open.
 	time.Sleep(3 * time.Second)
 
@@ -386,13 +402,13 @@ func waitAll(ctx context.Context, sims []*simHost, limit time.Duration, ok func(
 			return nil
 		}
 		if time.Now().After(deadline) {
-			st := sims[0].d.Status()
+			st := "?"
 			for _, s := range sims {
-				if s.host == example {
-					st = s.d.Status()
+				if s.host == example && s.status != nil {
+					st = s.status()
 				}
 			}
-			return fmt.Errorf("%d of %d hosts not there after %v (%s: %+v)", left, len(sims), limit, example, st)
+			return fmt.Errorf("%d of %d hosts not there after %v (%s: %s)", left, len(sims), limit, example, st)
 		}
 		select {
 		case <-ctx.Done():
@@ -418,4 +434,79 @@ func debugLogger(i int) *zap.Logger {
 	}
 	l, _ := zap.NewDevelopment()
 	return l
+}
+
+func simKind(clients bool) string {
+	if clients {
+		return "protocol clients"
+	}
+	return "DPAs"
+}
+
+// runSimClient is a simulated host as a bare protocol client: a session
+// with each VSM, an attach request to the first active heard, the switch
+// request answered on the session it came on, every configuration
+// acknowledged at once. It returns when ctx ends.
+func runSimClient(ctx context.Context, h *simHost, addrs []string, cc protocol.ClientConfig) {
+	var wg sync.WaitGroup
+	var attachedOnce sync.Once
+	for _, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				s, err := protocol.Dial(dctx, addr, cc)
+				cancel()
+				if err != nil {
+					select {
+					case <-ctx.Done():
+					case <-time.After(500 * time.Millisecond):
+					}
+					continue
+				}
+				simClientSession(ctx, h, s, &attachedOnce)
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func simClientSession(ctx context.Context, h *simHost, s *protocol.VSMSession, attachedOnce *sync.Once) {
+	name := s.Peer().Name
+	for {
+		ev, err := s.Recv(ctx)
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		switch e := ev.(type) {
+		case *protocol.Heartbeat:
+			if e.GetState() == protocol.State_STATE_ACTIVE {
+				attachedOnce.Do(func() { _ = s.RequestAttach(protocol.AttachReason_ATTACH_REASON_INITIAL) })
+			}
+		case *protocol.SwitchRequest:
+			h.record(func() {
+				if h.switchAt.IsZero() {
+					h.switchAt = now
+				}
+			})
+			_ = s.RequestAttach(protocol.AttachReason_ATTACH_REASON_SWITCH_REQUEST)
+		case *protocol.AttachAccepted:
+			h.record(func() {
+				if _, ok := h.acceptedAt[name]; !ok {
+					h.acceptedAt[name] = now
+				}
+			})
+		case *protocol.Config:
+			_ = s.Ack(e)
+			acked := time.Now()
+			h.record(func() {
+				if _, ok := h.ackedAt[name]; !ok {
+					h.ackedAt[name], h.ackedGen[name] = acked, e.Generation
+				}
+			})
+		}
+	}
 }
