@@ -43,7 +43,9 @@
 //     then the secondary; then the greater name. Both VSMs compute the
 //     same answer from the same two sets of facts. The loser restarts as
 //     standby (RestartAsStandby) and resynchronises; the winner raises the
-//     epoch and broadcasts a switch request.
+//     epoch and broadcasts a switch request, once: it compares again at
+//     every heartbeat of the still-active loser (facts move as VEMs
+//     follow it), restarting if they now make it the loser.
 //   - Role collision: a heartbeat of the same domain and role from another
 //     VSM is recorded (its name, path and latest collision time) and
 //     reported when its entry is new; the table keeps at most 8 entries,

@@ -115,3 +115,32 @@ func TestSplitBrain(t *testing.T) {
 		})
 	}
 }
+
+// TestSplitBrainWinnerOnce: an active that won a split brain compares
+// the facts again at every heartbeat of the still-active loser (they move
+// as VEMs follow its switch request, and heartbeats written during the
+// split may arrive late) but raises the epoch and broadcasts only once;
+// facts that now make it the loser make it restart.
+func TestSplitBrainWinnerOnce(t *testing.T) {
+	s := newSim(t)
+	a := s.add(Config{Name: "a", Role: config.RolePrimary})
+	a.node.Start()
+	s.advance(4 * time.Second) // alone: active
+	if st := a.node.Status(); st.State != Active {
+		t.Fatalf("a: %+v", st)
+	}
+	a.node.SetModules(2)
+	peer := Heartbeat{Name: "b", Domain: 100, Role: config.RoleSecondary, State: Active, Epoch: 7, Modules: 1, LastSwitch: s.clk.Now()}
+	for m := 1; m >= 0; m-- { // b loses a module to a
+		peer.Modules = m
+		a.node.HandleHeartbeat(Control, peer)
+	}
+	if sw := a.of(evSwitch); len(sw) != 1 || sw[0].epoch != 8 {
+		t.Fatalf("a's switch requests after winning: %+v, want one at epoch 8", sw)
+	}
+	peer.Modules = 3 // a heartbeat that makes b the winner after all
+	a.node.HandleHeartbeat(Control, peer)
+	if r := a.of(evRestartSB); len(r) != 1 || r[0].reason != ReasonSplitBrain {
+		t.Fatalf("a after b's facts turned: %+v", a.events)
+	}
+}

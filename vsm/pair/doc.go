@@ -20,7 +20,10 @@
 // next heartbeat (dial and write bounded by 1 s, a queue of 4 heartbeats
 // per path, older ones dropped), so a dead path costs the sender nothing
 // but the heartbeats on it, and the heartbeat-loss interval is at least
-// 6 s.
+// 6 s. Data unacknowledged for 2 s aborts a connection (TCP_USER_TIMEOUT),
+// so heartbeats written while a path is cut are not delivered, stale,
+// when it heals; a connection the peer closes (it restarted) is dialled
+// again at the next heartbeat.
 //
 // Each VSM sends on connections it dials to the peer's address (from its
 // own address on the path, so that a path is its interfaces) and
