@@ -68,7 +68,17 @@ var (
 	haBuildOnce sync.Once
 	haBin       string
 	haBinErr    error
+	haBinDir    string // removed by TestMain
 )
+
+// TestMain removes the vsm binary the HA tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if haBinDir != "" {
+		_ = os.RemoveAll(haBinDir)
+	}
+	os.Exit(code)
+}
 
 // haBinary builds the vsm binary once for the package's HA tests.
 func haBinary(t *testing.T, ldflags string) string {
@@ -82,6 +92,7 @@ func haBinary(t *testing.T, ldflags string) string {
 			haBinErr = err
 			return
 		}
+		haBinDir = dir
 		haBin = filepath.Join(dir, "vsm")
 		if out, err := exec.Command("go", "build", "-o", haBin, ".").CombinedOutput(); err != nil {
 			haBinErr = fmt.Errorf("build vsm: %v\n%s", err, out)
