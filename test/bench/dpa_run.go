@@ -70,6 +70,12 @@ func runDPABench(agentBin string, o *dpaOptions) error {
 	}
 	defer os.RemoveAll(dir)
 
+	if agentBin == "" && (slices.Contains(parts, "reconcile") || slices.Contains(parts, "attach")) {
+		// Built once for both parts.
+		if agentBin, err = buildAgent(ctx, dir); err != nil {
+			return err
+		}
+	}
 	fmt.Printf("-dpa on %d CPUs, load %s at start\n", runtime.NumCPU(), loadAverage())
 	var rows []dpaRow
 	var notes []string
@@ -133,7 +139,7 @@ func switchoverRows(r switchoverResult, clients bool) ([]dpaRow, string) {
 	note := fmt.Sprintf("switchover, %d × %s: with the VSM pair in one process, mutual TLS on 127.0.0.1; first switch request %v after the stop; load %s at the stop; %d goroutines, RSS %.0f MB; all attached at the start in %v",
 		r.hosts, who, durText(r.stopToFirst), r.load, r.goroutines, r.rssMB, durText(r.attachAll))
 	if !clients {
-		note += fmt.Sprintf("; the fake applier took %d applies in the switchover", r.applies)
+		note += fmt.Sprintf("; the fake applier took %d applies in the switchover; the DPAs dialled vsm-b %d times in it (%d failed)", r.applies, r.dials, r.dialFails)
 	}
 	return rows, note
 }

@@ -134,6 +134,10 @@ type simHost struct {
 	status func() string // for errors
 
 	applies atomic.Int64
+	// dials and dialFailures count the sessions the DPA opened to vsm-b
+	// (and tried to) since mark.
+	dials, dialFailures atomic.Int64
+	dialTo              string
 
 	mu         sync.Mutex
 	switchAt   time.Time            // first switch request since mark
@@ -148,6 +152,8 @@ func (h *simHost) mark() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.switchAt, h.acceptedAt, h.ackedAt, h.ackedGen, h.marked = time.Time{}, map[string]time.Time{}, map[string]time.Time{}, map[string]uint64{}, true
+	h.dials.Store(0)
+	h.dialFailures.Store(0)
 }
 
 func (h *simHost) record(f func()) {
@@ -174,6 +180,12 @@ type recordingDialer struct {
 
 func (r recordingDialer) Dial(ctx context.Context, addr string, f dpa.Facts) (dpa.Session, error) {
 	s, err := r.inner.Dial(ctx, addr, f)
+	if addr == r.h.dialTo {
+		r.h.dials.Add(1)
+		if err != nil {
+			r.h.dialFailures.Add(1)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +243,8 @@ type switchoverResult struct {
 	toAttached  []float64     // per VEM, switch request to AttachAccepted, ms
 	toCurrent   []float64     // per VEM, switch request to configuration acked, ms
 	applies     int64         // Applier calls of all DPAs during the switchover
+	dials       int64         // sessions to the new active opened (or tried) during it
+	dialFails   int64
 	goroutines  int
 	rssMB       float64
 	load        string
@@ -294,7 +308,7 @@ func runSwitchover(ctx context.Context, dir string, n int, clients bool) (switch
 		if err != nil {
 			return res, err
 		}
-		sim := &simHost{host: h}
+		sim := &simHost{host: h, dialTo: b.cfg.Listen}
 		sims[i] = sim
 		addrs := []string{a.cfg.Listen, b.cfg.Listen}
 		cc := protocol.ClientConfig{Domain: vsmBenchDomain, Host: &spec.Switch{Host: h, Uplink: "eth0"}, TLS: conf,
@@ -378,6 +392,8 @@ func runSwitchover(ctx context.Context, dir string, n int, clients bool) (switch
 	}
 	for _, s := range sims {
 		res.applies += s.applies.Load()
+		res.dials += s.dials.Load()
+		res.dialFails += s.dialFailures.Load()
 	}
 	res.applies -= applies0
 	res.stopToFirst, res.stopToLast, res.firstToLast = first.Sub(stopped), last.Sub(stopped), last.Sub(first)
