@@ -187,6 +187,9 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.dp = dp
+	if m := dp.Migrated(); len(m) > 0 {
+		a.log.Info("migrated pinned maps to this version's layout", zap.Strings("maps", m), zap.Duration("took", dp.MigrateTook()))
+	}
 	eo := EngineOptions{
 		Log: a.log, Datapath: dp, Links: a.links, Limits: lim, Identity: id, LinkWatch: a.watch,
 		Now: opts.Clock.Now, Clock: opts.Clock, RCU: sysfsRCU{}, OnReconcile: a.reconciles.Observe,
