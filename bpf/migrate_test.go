@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -451,4 +452,128 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestMigrateCurrentToFixtureAndBack migrates maps pinned from the
+// committed objects: the current build's to the fixture build's (the
+// upgrade tests' "next version", vem_stats one counter longer) with every
+// counter slot in use, as with 4,096 ports, and back through vem_stats's
+// converter; without it the way back is refused.
+func TestMigrateCurrentToFixtureAndBack(t *testing.T) {
+	_, dir := migrateInstance(t)
+	cur, err := ebpf.LoadCollectionSpec("vem_bpfel.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fix, err := ebpf.LoadCollectionSpec("vem_fixture_bpfel.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range cur.Maps {
+		if spec.Pinning == ebpf.PinByName {
+			pinMap(t, dir, spec)
+		}
+	}
+	stats, err := ebpf.LoadPinnedMap(filepath.Join(dir, "vem_stats"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stats.Close()
+	size := int(stats.ValueSize())
+	slotValue := func(slot uint32, cpu int, size int) []byte {
+		v := make([]byte, size)
+		for i := 0; i+8 <= min(size, 288); i += 8 {
+			binary.NativeEndian.PutUint64(v[i:], uint64(slot)<<20|uint64(cpu)<<16|uint64(i))
+		}
+		return v
+	}
+	for slot := uint32(0); slot < stats.MaxEntries(); slot++ {
+		vals := make([][]byte, ncpu)
+		for c := range vals {
+			vals[c] = slotValue(slot, c, size)
+		}
+		must(t, stats.Put(slot, vals))
+	}
+	ids := map[string]ebpf.MapID{}
+	for name, spec := range cur.Maps {
+		if spec.Pinning == ebpf.PinByName {
+			ids[name] = pinnedID(t, filepath.Join(dir, name))
+		}
+	}
+
+	check := func(dirn string, wantSize int) {
+		t.Helper()
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "vem_stats"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if int(m.ValueSize()) != wantSize {
+			t.Fatalf("%s: vem_stats value size %d, want %d", dirn, m.ValueSize(), wantSize)
+		}
+		got := make([][]byte, ncpu)
+		for _, slot := range []uint32{0, 1, 2047, 4095} {
+			must(t, m.Lookup(slot, got))
+			for c := range got {
+				if want := slotValue(slot, c, wantSize); string(got[c]) != string(want) {
+					t.Fatalf("%s: slot %d cpu %d = %x, want %x", dirn, slot, c, got[c], want)
+				}
+			}
+		}
+	}
+	run := func(dirn string, to *ebpf.CollectionSpec) {
+		t.Helper()
+		start := time.Now()
+		mig, err := planMigration(dir, to.Maps)
+		if err != nil {
+			t.Fatalf("%s: %v", dirn, err)
+		}
+		defer mig.close()
+		if len(mig.maps) != 1 || mig.maps[0].name != "vem_stats" {
+			t.Fatalf("%s: migrating %v, want vem_stats alone", dirn, mig.names())
+		}
+		must(t, mig.catchUp())
+		must(t, mig.commit())
+		t.Logf("%s: %v in %v", dirn, mig.names(), time.Since(start))
+	}
+
+	run("upgrade", fix)
+	check("upgrade", size+8)
+	for name, id := range ids {
+		if name != "vem_stats" && pinnedID(t, filepath.Join(dir, name)) != id {
+			t.Errorf("upgrade replaced %s, whose layout did not change", name)
+		}
+	}
+	// The fixture's programs count their new counter.
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "vem_stats"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([][]byte, ncpu)
+	must(t, m.Lookup(uint32(1), vals))
+	for c := range vals {
+		binary.NativeEndian.PutUint64(vals[c][size:], 42)
+	}
+	must(t, m.Put(uint32(1), vals))
+	m.Close()
+	id := pinnedID(t, filepath.Join(dir, "vem_stats"))
+
+	// A version without the converter refuses the way back.
+	saved := converters["vem_stats"]
+	delete(converters, "vem_stats")
+	_, err = planMigration(dir, cur.Maps)
+	converters["vem_stats"] = saved
+	if !errors.Is(err, ebpf.ErrMapIncompatible) || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("downgrade without a converter: err = %v, want refused", err)
+	}
+	if pinnedID(t, filepath.Join(dir, "vem_stats")) != id {
+		t.Fatal("the refused downgrade replaced vem_stats")
+	}
+
+	run("downgrade", cur)
+	check("downgrade", size)
 }
