@@ -19,8 +19,11 @@
 //     nothing is torn down. Headless, it attaches to the reachable active
 //     VSM with the highest epoch as soon as there is one.
 //   - Every Hello carries the last applied generation and the module
-//     number, so the module survives a reattach; a session opened with
-//     older facts is reopened before it is asked to attach.
+//     number, so the module survives a reattach; a session whose Hello
+//     named another module is reopened before it is asked to attach.
+//     Once attached, the VEM reopens such sessions to the other VSMs at
+//     a random moment within a few seconds, so that a switchover finds
+//     them current instead of every VEM redialling the new active.
 //   - A snapshot is handed to the Applier, acknowledged once applied and
 //     refused (NACK, with the reason) otherwise: the running state stays.
 //   - Port events while not attached are queued and replayed in order on

@@ -3,6 +3,7 @@ package dpa
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -366,9 +367,18 @@ func (d *DPA) attachBest(reason protocol.AttachReason, now time.Time) bool {
 	return true
 }
 
+// refreshSpread is the window over which, once attached, the VEM reopens
+// its sessions to the other VSMs whose Hello named another module: at
+// random within it, so that thousands of VEMs attaching together do not
+// all redial the standby at once, and a switchover later finds every
+// session current (no handshake storm on the new active).
+const refreshSpread = 5 * time.Second
+
 // requestAttach makes v the target and asks it to attach this VEM. A
-// session whose Hello said other facts than the VEM holds now is reopened
-// first, so that the VSM learns the generation and module.
+// session whose Hello named another module than the VEM holds now is
+// reopened first, so that the VSM keeps the module. (The generation is
+// informative only: the VSM sends a full snapshot on every attach, so a
+// session is not reopened for a newer one.)
 func (d *DPA) requestAttach(v *vsm, reason protocol.AttachReason, now time.Time) {
 	d.target, d.reason, d.watchSince = v, reason, now
 	d.armTimer(now)
@@ -376,7 +386,7 @@ func (d *DPA) requestAttach(v *vsm, reason protocol.AttachReason, now time.Time)
 		v.redial = reason
 		return
 	}
-	if f := d.factsLocked(); v.facts != f {
+	if f := d.factsLocked(); v.facts.Module != f.Module {
 		d.log.Info("reopening the session to say what this VEM holds", zap.String("vsm", v.name),
 			zap.Uint64("generation", f.LastGeneration), zap.Uint32("module", f.Module))
 		v.redial = reason
@@ -468,10 +478,32 @@ func (d *DPA) attachAccepted(ctx context.Context, v *vsm, a *protocol.AttachAcce
 		})
 	}
 	d.prev = v
+	for _, u := range d.vsms {
+		if u != v && u.sess != nil && u.facts.Module != d.module {
+			s := u.sess
+			after = append(after, func() {
+				d.clock.AfterFunc(rand.N(refreshSpread), func() { d.refresh(u, s) })
+			})
+		}
+	}
 	return append(after,
 		func() { d.replay(ctx) },
 		func() { d.applyMu.Lock(); defer d.applyMu.Unlock(); d.checkpoint() },
 	)
+}
+
+// refresh reopens s, u's session, if its Hello still names another
+// module than the VEM's and u is not the VSM it is attaching to (that
+// path reopens by itself): the connector redials with the current facts.
+func (d *DPA) refresh(u *vsm, s Session) {
+	d.mu.Lock()
+	stale := u.sess == s && u != d.target && u.redial == 0 && u.facts.Module != d.module
+	module := d.module
+	d.mu.Unlock()
+	if stale {
+		d.log.Debug("reopening the session to say the module", zap.String("vsm", u.name), zap.Uint32("module", module))
+		s.Close()
+	}
 }
 
 // armTimer (re)arms the headless timer for the current deadline; none is

@@ -367,3 +367,33 @@ func TestAttachedElsewhereDetachesFromTheLostVSM(t *testing.T) {
 	h.wantState(StateAttached)
 	h.wantCalls("b", "attach:HEADLESS", "detach")
 }
+
+// TestStandbySessionRefreshedAfterAttach: a session opened before the
+// first attach named no module; once attached, the VEM reopens it within
+// refreshSpread, so a later switch request from that VSM is answered on
+// the session it holds, without a redial at switchover.
+func TestStandbySessionRefreshedAfterAttach(t *testing.T) {
+	h := newHarness(t, 0)
+	h.attachTo("a", 1)
+	old := h.sess["b"]
+	if old.isClosed() {
+		t.Fatal("the session to vsm-b closed before the refresh window")
+	}
+	h.clk.Advance(refreshSpread)
+	if !old.isClosed() {
+		t.Fatalf("the session to vsm-b (Hello said module 0) still open %v after attaching as module 3", refreshSpread)
+	}
+	h.d.down(h.d.vsmAt("b"), old, errors.New("closed by the VEM"))
+	fresh := h.open("b")
+	if v := h.d.vsmAt("b"); v.facts.Module != 3 {
+		t.Fatalf("the reopened session's Hello said %+v", v.facts)
+	}
+	// Configuration changes do not reopen it: the VSM reads only the module.
+	h.config("a", 5)
+	h.clk.Advance(refreshSpread)
+	h.send("b", &protocol.SwitchRequest{Name: "vsm-b", Epoch: 2})
+	if fresh.isClosed() {
+		t.Fatal("the current session to vsm-b was reopened at the switch request")
+	}
+	h.wantCalls("b", "attach:SWITCH_REQUEST")
+}
