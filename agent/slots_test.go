@@ -126,3 +126,35 @@ func TestSlotsExhaustion(t *testing.T) {
 		t.Errorf("after release: get = %d, %v, %v; want 7, true, nil", got, fresh, err)
 	}
 }
+
+// TestSlotsLowestFreeAfterRelease: the search bounds never skip a slot
+// freed below them: vEths still get the lowest free slot and uplink
+// members the highest, after releases and in a clone.
+func TestSlotsLowestFreeAfterRelease(t *testing.T) {
+	s := newSlots()
+	for i := 1; i <= 10; i++ {
+		if slot, _, err := s.get(100+i, bpf.PortVEth); err != nil || int(slot) != i {
+			t.Fatalf("vEth %d: slot %d, %v", i, slot, err)
+		}
+	}
+	up1, _, _ := s.get(1, bpf.PortUplink)
+	up2, _, _ := s.get(2, bpf.PortUplink)
+	s.release(104)
+	s.release(102)
+	s.release(1)
+	c := s.clone()
+	for _, sl := range []*slots{s, c} {
+		if slot, _, _ := sl.get(200, bpf.PortVEth); slot != 2 {
+			t.Fatalf("after releasing 2 and 4: slot %d, want 2", slot)
+		}
+		if slot, _, _ := sl.get(201, bpf.PortVEth); slot != 4 {
+			t.Fatalf("then slot %d, want 4", slot)
+		}
+		if slot, _, _ := sl.get(202, bpf.PortVEth); slot != 11 {
+			t.Fatalf("then slot %d, want 11", slot)
+		}
+		if slot, _, _ := sl.get(3, bpf.PortUplink); slot != up1 || up2 != up1-1 {
+			t.Fatalf("uplink after releasing %d: slot %d", up1, slot)
+		}
+	}
+}
