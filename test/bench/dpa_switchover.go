@@ -349,8 +349,10 @@ func runSwitchover(ctx context.Context, dir string, n int, clients bool) (switch
 	}
 	res.attachAll = time.Since(t0)
 	fmt.Printf("switchover: %d %s attached to vsm-a and current in %v\n", n, simKind(clients), res.attachAll.Round(time.Millisecond))
-	// Let the heartbeats settle and the standby sessions open.
-	time.Sleep(3 * time.Second)
+	// Let the heartbeats settle and the standby sessions open, and the
+	// DPAs refresh their sessions to vsm-b with their module (within 5 s
+	// of attaching), as a pair in service would have long before.
+	time.Sleep(6 * time.Second)
 
 	for _, s := range sims {
 		s.mark()
