@@ -17,18 +17,15 @@ package main
 // # Measured
 //
 // On 2 shared cores (load 10 to 400 from other work; see the log of each
-// run), 2,000 hosts: switch request to current p50 4.6 s, p99 4.9 s, all
-// 5.1 s for the DPAs, against 0.7 s / 0.9 s / 1.1 s for bare protocol
-// clients in the same run. Nearly every DPA dials the new active again
-// (1,999 of 2,000): its session to the standby was opened with the facts
-// of before its first attach (generation 0, module 0), and the DPA reopens
-// a session whose Hello said other facts before it asks to attach, so a
-// switchover is 2,000 mutual TLS handshakes at once; under heavy load
-// they time out and retry, and the same run took 60 s. The engine's plan
-// grows with the square of the ports (3.7 ms at 409, 68 ms at 2,047,
-// 296 ms at 4,095): agent/slots.go's get scans the slots from the first
-// for every new port. Attach to forwarding: p50 5 ms standalone, 14 ms
-// in VSM mode attached or headless; p99 23 to 58 ms under that load.
+// run), 2,000 hosts: switch request to current p50 289 ms, p99 332 ms,
+// all 676 ms for the DPAs, against 828 ms / 1,123 ms / 1.34 s for bare
+// protocol clients in the same run. (Before the DPA refreshed its idle
+// sessions with its module soon after attaching, 1,999 of 2,000 redialled
+// the new active at the switchover: p50 4.6 s, p99 4.9 s, 60 s under
+// heavy load.) The engine's plan was quadratic in the ports (296 ms at
+// 4,095) until agent/slots.go kept a bound on the free slots. Attach to
+// forwarding: p50 5 ms standalone, 14 ms in VSM mode attached or
+// headless; p99 23 to 58 ms under that load.
 
 import (
 	"context"
