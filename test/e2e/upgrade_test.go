@@ -406,9 +406,14 @@ func TestUpgradeMigratesMapsLosingNothing(t *testing.T) {
 
 	// A build that has no converter for the shorter vem_stats (the
 	// fixture's counter is in use) refuses, and touches nothing: the
-	// fixture's datapath forwards on, with its pins and programs.
+	// fixture's datapath forwards on, with its pins and programs. The
+	// operator's answer, the fixture agent started again, comes at once
+	// (inside the pings): without an agent for 3 s, LACP's fast timeout
+	// would expire the bundle at OVS, whatever the version.
 	pinsBefore := readPins(t, h.instance)
-	const refusalCount = 1500
+	var pinsAfter pins
+	var statsAfter uint32
+	const refusalCount = 2000
 	res := fastPings(t, streams, refusalCount, func() {
 		h.stopAgent()
 		p, err := h.ns.StartNetOnly(noConv, "--config", h.cfgPath, "--state-dir", h.stateDir)
@@ -418,6 +423,8 @@ func TestUpgradeMigratesMapsLosingNothing(t *testing.T) {
 		if err := p.Wait(); err == nil {
 			t.Fatalf("an agent without converters started over the fixture's pins:\n%s", p.Output())
 		}
+		pinsAfter, statsAfter = readPins(t, h.instance), statsValueSize(t, h.instance)
+		startAgentBin(t, h, fixture)
 		for _, want := range []string{"cannot be migrated", "vem_stats", "in use", "untouched"} {
 			if !strings.Contains(p.Output(), want) {
 				t.Errorf("refusal does not say %q:\n%s", want, p.Output())
@@ -426,23 +433,20 @@ func TestUpgradeMigratesMapsLosingNothing(t *testing.T) {
 		t.Logf("refused: %s", lastLine(p.Output()))
 	})
 	for i, res := range res {
+		t.Logf("refusal: %s: %d sent, %d received", streams[i], res.Sent, res.Received)
 		if res.Sent != refusalCount || res.Received != res.Sent {
 			t.Fatalf("a refused downgrade disturbed forwarding %s: %d of %d answered", streams[i], res.Received, res.Sent)
 		}
 	}
-	pinsAfter := readPins(t, h.instance)
 	if fmt.Sprint(sorted(pinsAfter.maps)) != fmt.Sprint(sorted(pinsBefore.maps)) ||
 		fmt.Sprint(sorted(pinsAfter.links)) != fmt.Sprint(sorted(pinsBefore.links)) {
 		t.Fatalf("the refused downgrade changed the pins:\nbefore %v %v\nafter  %v %v", pinsBefore.maps, pinsBefore.links, pinsAfter.maps, pinsAfter.links)
 	}
-	if got := statsValueSize(t, h.instance); got != fixtureStats {
-		t.Fatalf("after the refusal vem_stats has %d-byte values, want the fixture's %d", got, fixtureStats)
+	if statsAfter != fixtureStats {
+		t.Fatalf("after the refusal vem_stats has %d-byte values, want the fixture's %d", statsAfter, fixtureStats)
 	}
-	// No agent runs now and the fixture's programs forward: the
-	// fixture agent comes back for the downgrade to start from, and
-	// settles (its LACP resume confirmed by OVS) as a running version
-	// would have before it is upgraded.
-	startAgentBin(t, h, fixture)
+	// The fixture agent settles (its LACP resume confirmed by OVS) as a
+	// running version would have before it is upgraded.
 	waitFor(t, 10*time.Second, "the fixture agent's LACP resume confirmed", func() bool {
 		return strings.Count(h.agent.Output(), "resume-confirmed") == 2
 	})
