@@ -22,7 +22,7 @@ import (
 	"github.com/vem-switch/vem/test/topo"
 )
 
-// The agent builds the upgrade test runs besides the current one (agentBin).
+// The agent builds the upgrade tests run besides the current one (agentBin).
 var (
 	variantsOnce               sync.Once
 	fixtureBin, noConvBin      string
