@@ -215,10 +215,7 @@ func open(ctx context.Context, conn *grpc.ClientConn, cfg ClientConfig, log *zap
 	sess := newSession(streamCtx, stream, cfg.Domain, KindVEM, KindVSM, log.With(zap.String("name", id.Name)))
 	v := &VSMSession{s: sess, conn: conn, peer: *id, welcome: welcome, version: negotiate(version, welcome.GetVersion()), cfg: cfg}
 	sess.handle = v.handle
-	go func() {
-		<-sess.ctx.Done()
-		cancel()
-	}()
+	context.AfterFunc(sess.ctx, cancel)
 	sess.start()
 	return v, nil
 }

@@ -70,6 +70,17 @@
 // Hello (10 s), refuses more than MaxSessions sessions and one
 // connection's second stream, and every session has its own goroutines.
 //
+// # Memory per session
+//
+// A VSM holds thousands of sessions, mostly idle but for a heartbeat a
+// second, and what each one keeps is goroutine stacks and buffers. A
+// session's reader is its one parked goroutine of the protocol's own:
+// ServerConfig.Serve runs on the stream's handler goroutine, and the
+// writer is a goroutine only while something waits to be sent (it starts
+// when a message is queued on an idle session and leaves when both queues
+// are empty); the queues hold no array while empty. Beside them gRPC runs
+// three goroutines per connection (its reader, its writer and keepalive).
+//
 // # Versions, domains and refusals
 //
 // The Hello carries the VEM's version, the Welcome the VSM's; the majors

@@ -29,7 +29,9 @@ type ServerConfig struct {
 	// Serve runs one accepted session: its Hello is checked (domain,
 	// version, the host its certificate names) and the Welcome sent. The
 	// session lives until Serve returns; a non-nil error is sent to the
-	// VEM as the session's status. ctx ends when the session fails.
+	// VEM as the session's status. ctx ends when the session fails, and
+	// Serve must then return: it runs on the stream's handler goroutine,
+	// and the VEM learns why its session ended only once Serve is back.
 	// Messages still queued when Serve returns are dropped.
 	Serve func(ctx context.Context, s *VEMSession) error
 	// Logger receives refusals and session ends; nil logs nothing.
@@ -91,30 +93,38 @@ func ServerOptions(conf *tls.Config) []grpc.ServerOption {
 	}
 }
 
-// Connect serves one VEM's stream (the gRPC handler).
+// Connect serves one VEM's stream (the gRPC handler). Serve runs on this
+// goroutine: a goroutine that only waited for the session's end would
+// hold a stack for every VEM.
 func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 	ctx := stream.Context()
-	log := s.log
+	// The session's fields go with each line rather than into a child
+	// logger, which would keep an encoder buffer per session.
+	var fields []zap.Field
 	if p, ok := peer.FromContext(ctx); ok {
-		log = log.With(zap.Stringer("peer", p.Addr))
+		fields = append(fields, zap.Stringer("peer", p.Addr))
+	}
+	log := s.log
+	warn := func(msg string, err error) {
+		log.Warn(msg, append(fields[:len(fields):len(fields)], zap.Error(err))...)
 	}
 	id, err := streamIdentity(ctx, KindVEM)
 	if err != nil {
-		log.Warn("session refused", zap.Error(err))
+		warn("session refused", err)
 		return toStatus(err)
 	}
-	log = log.With(zap.String("host", id.Name))
+	fields = append(fields, zap.String("host", id.Name))
 	select {
 	case s.slots <- struct{}{}:
 		defer func() { <-s.slots }()
 	default:
 		err := fmt.Errorf("%w: this VSM serves %d sessions already", ErrBusy, s.cfg.MaxSessions)
-		log.Warn("session refused", zap.Error(err))
+		warn("session refused", err)
 		return toStatus(err)
 	}
 	hello, err := s.hello(stream, id)
 	if err != nil {
-		log.Warn("session refused", zap.Error(err))
+		warn("session refused", err)
 		return toStatus(err)
 	}
 	local := CurrentVersion()
@@ -122,7 +132,7 @@ func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 		Name: s.cfg.Name, Role: s.cfg.Role, Version: local,
 	}}}
 	if err := stream.Send(welcome); err != nil {
-		log.Warn("session lost before it began", zap.Error(err))
+		warn("session lost before it began", err)
 		return toStatus(fromStream(err))
 	}
 
@@ -130,26 +140,24 @@ func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 	// (a refused oversized or undecodable message cancels the stream's
 	// context too, and would hide the reason).
 	sess := newSession(context.WithoutCancel(ctx), stream, s.cfg.Domain, KindVSM, KindVEM, log)
+	sess.logFields = fields
 	vs := &VEMSession{s: sess, hello: hello, peer: id, version: negotiate(local, hello.GetVersion())}
 	sess.start()
-	log.Info("session open", zap.String("version", versionString(vs.version)),
-		zap.Uint32("module", hello.GetModule()), zap.Uint64("lastGeneration", hello.GetLastGeneration()))
-	go func() {
-		err := s.cfg.Serve(sess.ctx, vs)
-		if err == nil {
-			err = fmt.Errorf("%w: the VSM ended the session", ErrClosed)
-		}
-		sess.fail(err)
-	}()
-	<-sess.ctx.Done()
+	log.Info("session open", append(fields[:len(fields):len(fields)], zap.String("version", versionString(vs.version)),
+		zap.Uint32("module", hello.GetModule()), zap.Uint64("lastGeneration", hello.GetLastGeneration()))...)
+	err = s.cfg.Serve(sess.ctx, vs)
+	if err == nil {
+		err = fmt.Errorf("%w: the VSM ended the session", ErrClosed)
+	}
+	sess.fail(err)
 	cause := sess.closedErr()
 	if !sess.waitWriter() {
-		log.Warn("session writer still blocked in Send after its end")
+		warn("session writer still blocked in Send after its end", cause)
 	}
 	if isClosed(cause) {
-		log.Info("session closed", zap.Error(cause))
+		log.Info("session closed", append(fields[:len(fields):len(fields)], zap.Error(cause))...)
 	} else {
-		log.Warn("session ended", zap.Error(cause))
+		warn("session ended", cause)
 	}
 	return toStatus(cause)
 }

@@ -20,26 +20,42 @@ type msgStream interface {
 // session is what both ends share: one reader that always reads and
 // checks every message, one writer that always sends control messages
 // before bulk ones, and the inbox in between.
+//
+// The writer is a goroutine only while there is something to send: it
+// starts when a message is queued on an idle session and leaves when both
+// queues are empty. A VSM holds thousands of sessions that are idle but
+// for one heartbeat a second, and a parked writer per session would hold
+// a goroutine stack each (see ServerConfig.Serve for the other one saved).
+// The queues are slices that hold nothing while empty.
 type session struct {
 	stream msgStream
 	domain uint32
 	self   Kind // this end's kind: what it may send
 	peer   Kind // the other end's: what it may send
 	log    *zap.Logger
+	// logFields go with every line the session logs: a VSM names the VEM
+	// this way rather than with a child logger, which would hold an
+	// encoder buffer of its own for every session.
+	logFields []zap.Field
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	control chan *Envelope
-	bulk    chan *Envelope
+	// wmu guards the queues and the writer's state.
+	wmu     sync.Mutex
+	control []*Envelope // at most controlQueue; nil while empty
+	bulk    []*Envelope // at most bulkQueue; nil while empty
+	// writer is closed when the running writer leaves; nil while none runs.
+	writer chan struct{}
+	// bulkSpace holds a token when the writer has taken a bulk message, for
+	// a sender waiting on a full bulk queue.
+	bulkSpace chan struct{}
 	// bulkMu keeps multi-message sends (a snapshot's chunks, a split MAC
 	// update) together in the bulk queue.
 	bulkMu sync.Mutex
 	nonce  atomic.Uint64
 
-	in         *inbox
-	readerDone chan struct{}
-	writerDone chan struct{}
+	in *inbox
 
 	// handle turns a checked envelope into an event (nil: nothing to
 	// deliver); an error ends the session. It runs on the reader only.
@@ -52,20 +68,21 @@ func newSession(parent context.Context, st msgStream, domain uint32, self, peer 
 	s := &session{
 		stream: st, domain: domain, self: self, peer: peer, log: log,
 		ctx: ctx, cancel: cancel,
-		control:    make(chan *Envelope, controlQueue),
-		bulk:       make(chan *Envelope, bulkQueue),
-		in:         newInbox(),
-		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
+		bulkSpace: make(chan struct{}, 1),
+		in:        newInbox(),
 	}
 	s.handle = func(env *Envelope) (Event, error) { return eventOf(env), nil }
 	return s
 }
 
-// start runs the reader and the writer.
+// warn logs msg and err with the session's fields.
+func (s *session) warn(msg string, err error) {
+	s.log.Warn(msg, append(s.logFields[:len(s.logFields):len(s.logFields)], zap.Error(err))...)
+}
+
+// start runs the reader; the writer runs when there is something to send.
 func (s *session) start() {
 	go s.read()
-	go s.write()
 }
 
 // fail ends the session with err as its cause (the first cause wins).
@@ -95,7 +112,6 @@ func (s *session) closedErr() error {
 // read reads the stream until it ends, checking every message; an invalid
 // one ends this session only.
 func (s *session) read() {
-	defer close(s.readerDone)
 	for {
 		env, err := s.stream.Recv()
 		if err != nil {
@@ -103,7 +119,7 @@ func (s *session) read() {
 			return
 		}
 		if err := checkEnvelope(env, s.domain, s.peer); err != nil {
-			s.log.Warn("message refused, ending the session", zap.Error(err))
+			s.warn("message refused, ending the session", err)
 			s.fail(err)
 			return
 		}
@@ -117,7 +133,7 @@ func (s *session) read() {
 		}
 		ev, err := s.handle(env)
 		if err != nil {
-			s.log.Warn("message refused, ending the session", zap.Error(err))
+			s.warn("message refused, ending the session", err)
 			s.fail(err)
 			return
 		}
@@ -125,7 +141,7 @@ func (s *session) read() {
 			continue
 		}
 		if err := s.in.put(ev, isControl(env)); err != nil {
-			s.log.Warn("application not keeping up, ending the session", zap.Error(err))
+			s.warn("application not keeping up, ending the session", err)
 			s.fail(err)
 			return
 		}
@@ -133,27 +149,62 @@ func (s *session) read() {
 }
 
 // write sends queued messages, every waiting control message before the
-// next bulk one. A bulk message is at most MaxMessageSize (a snapshot
-// chunk at most MaxChunkData), so a control message waits at most for
-// one bulk message already in Send, plus what the transport has buffered.
-func (s *session) write() {
-	defer close(s.writerDone)
+// next bulk one, and leaves when both queues are empty or the session has
+// ended. A bulk message is at most MaxMessageSize (a snapshot chunk at most
+// MaxChunkData), so a control message waits at most for one bulk message
+// already in Send, plus what the transport has buffered. done is closed
+// when it leaves.
+func (s *session) write(done chan struct{}) {
+	defer close(done)
 	for {
-		var env *Envelope
-		select {
-		case env = <-s.control:
-		default:
-			select {
-			case env = <-s.control:
-			case env = <-s.bulk:
-			case <-s.ctx.Done():
-				return
-			}
-		}
-		if err := s.stream.Send(env); err != nil {
-			s.fail(fromStream(err))
+		s.wmu.Lock()
+		env := s.next()
+		if env == nil || s.ctx.Err() != nil {
+			s.writer = nil
+			s.wmu.Unlock()
 			return
 		}
+		s.wmu.Unlock()
+		if err := s.stream.Send(env); err != nil {
+			s.fail(fromStream(err))
+			s.wmu.Lock()
+			s.writer = nil
+			s.wmu.Unlock()
+			return
+		}
+	}
+}
+
+// next takes the next message to send, control first, or nil; wmu held.
+// An emptied queue drops its array, so that an idle session holds none.
+func (s *session) next() *Envelope {
+	var env *Envelope
+	switch {
+	case len(s.control) > 0:
+		env, s.control[0] = s.control[0], nil
+		s.control = s.control[1:]
+		if len(s.control) == 0 {
+			s.control = nil
+		}
+	case len(s.bulk) > 0:
+		env, s.bulk[0] = s.bulk[0], nil
+		s.bulk = s.bulk[1:]
+		if len(s.bulk) == 0 {
+			s.bulk = nil
+		}
+		select {
+		case s.bulkSpace <- struct{}{}:
+		default:
+		}
+	}
+	return env
+}
+
+// kick starts the writer unless it runs; wmu held.
+func (s *session) kick() {
+	if s.writer == nil {
+		s.writer = make(chan struct{})
+		go s.write(s.writer)
 	}
 }
 
@@ -174,15 +225,17 @@ func (s *session) sendControl(env *Envelope) error {
 	if err := s.wrap(env); err != nil {
 		return err
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if s.ctx.Err() != nil {
 		return s.closedErr()
 	}
-	select {
-	case s.control <- env:
-		return nil
-	default:
+	if len(s.control) >= controlQueue {
 		return fmt.Errorf("%w: %d control messages queued", ErrBusy, controlQueue)
 	}
+	s.control = append(s.control, env)
+	s.kick()
+	return nil
 }
 
 // sendBulk queues bulk messages in order, together, waiting while the
@@ -196,24 +249,55 @@ func (s *session) sendBulk(ctx context.Context, envs ...*Envelope) error {
 	s.bulkMu.Lock()
 	defer s.bulkMu.Unlock()
 	for _, env := range envs {
-		select {
-		case s.bulk <- env:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-s.ctx.Done():
-			return s.closedErr()
+		for {
+			ok, err := s.putBulk(env)
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			select {
+			case <-s.bulkSpace:
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-s.ctx.Done():
+				return s.closedErr()
+			}
 		}
 	}
 	return nil
 }
 
+// putBulk queues env unless the bulk queue is full or the session has
+// ended.
+func (s *session) putBulk(env *Envelope) (bool, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.ctx.Err() != nil {
+		return false, s.closedErr()
+	}
+	if len(s.bulk) >= bulkQueue {
+		return false, nil
+	}
+	s.bulk = append(s.bulk, env)
+	s.kick()
+	return true, nil
+}
+
 // waitWriter waits for the writer to leave, at most writerDrainTimeout:
 // it may be inside a Send the transport holds.
 func (s *session) waitWriter() bool {
+	s.wmu.Lock()
+	w := s.writer
+	s.wmu.Unlock()
+	if w == nil {
+		return true
+	}
 	t := time.NewTimer(writerDrainTimeout)
 	defer t.Stop()
 	select {
-	case <-s.writerDone:
+	case <-w:
 		return true
 	case <-t.C:
 		return false

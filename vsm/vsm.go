@@ -145,11 +145,15 @@ func (s *Supervisor) setup(opts Options) error {
 // sessionBuffers keep what every VEM session's connection holds small,
 // thousands of them being mostly idle: no read buffer of its own (gRPC's
 // framer reads from the TLS connection, which buffers a record; gRPC's
-// default holds 32 KiB per connection for its life), and write buffers
-// of 8 KiB rather than 32 (taken from a pool while there is something to
-// write: a change sent to every VEM at once leaves that many in the
-// pool until the collector empties it).
-var sessionBuffers = []grpc.ServerOption{grpc.ReadBufferSize(0), grpc.WriteBufferSize(8 << 10)}
+// default holds 32 KiB per connection for its life), and no write buffer
+// either. gRPC's write buffer comes from a pool while there is something to
+// write, but its writer yields holding it after a small write, and the
+// heartbeat sent to every VEM at once each second made that every
+// connection: 2,000 sessions kept 16 MB of buffers in the pool, and twice
+// that in memory with the collector's headroom. Unbuffered, a frame goes to
+// TLS as it is written (a heartbeat is two TLS records instead of one; a
+// snapshot chunk's 16 KiB frames are large already).
+var sessionBuffers = []grpc.ServerOption{grpc.ReadBufferSize(0), grpc.WriteBufferSize(0)}
 
 // roleOf is a VSM file role as the protocol names it.
 func roleOf(r config.Role) protocol.Role {
