@@ -95,8 +95,24 @@ func ServerOptions(conf *tls.Config) []grpc.ServerOption {
 
 // Connect serves one VEM's stream (the gRPC handler). Serve runs on this
 // goroutine: a goroutine that only waited for the session's end would
-// hold a stack for every VEM.
+// hold a stack for every VEM. That goroutine stays parked under Serve for
+// the session's life, and the runtime only shrinks a stack to four times
+// what it uses, so what opens and closes the session is in functions of
+// their own: their frames (logging, the handshake) are not on the stack
+// while the session runs.
 func (s *Server) Connect(stream Supervisor_ConnectServer) error {
+	vs, err := s.open(stream)
+	if err != nil {
+		return err
+	}
+	return s.close(vs, s.cfg.Serve(vs.s.ctx, vs))
+}
+
+// open checks the VEM's identity and Hello, sends the Welcome and starts
+// the session; its error is the stream's status.
+//
+//go:noinline
+func (s *Server) open(stream Supervisor_ConnectServer) (*VEMSession, error) {
 	ctx := stream.Context()
 	// The session's fields go with each line rather than into a child
 	// logger, which would keep an encoder buffer per session.
@@ -111,29 +127,30 @@ func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 	id, err := streamIdentity(ctx, KindVEM)
 	if err != nil {
 		warn("session refused", err)
-		return toStatus(err)
+		return nil, toStatus(err)
 	}
 	fields = append(fields, zap.String("host", id.Name))
 	select {
 	case s.slots <- struct{}{}:
-		defer func() { <-s.slots }()
 	default:
 		err := fmt.Errorf("%w: this VSM serves %d sessions already", ErrBusy, s.cfg.MaxSessions)
 		warn("session refused", err)
-		return toStatus(err)
+		return nil, toStatus(err)
 	}
 	hello, err := s.hello(stream, id)
 	if err != nil {
+		<-s.slots
 		warn("session refused", err)
-		return toStatus(err)
+		return nil, toStatus(err)
 	}
 	local := CurrentVersion()
 	welcome := &Envelope{Domain: s.cfg.Domain, Body: &Envelope_Welcome{Welcome: &Welcome{
 		Name: s.cfg.Name, Role: s.cfg.Role, Version: local,
 	}}}
 	if err := stream.Send(welcome); err != nil {
+		<-s.slots
 		warn("session lost before it began", err)
-		return toStatus(fromStream(err))
+		return nil, toStatus(fromStream(err))
 	}
 
 	// The session ends through its reader, which sees why the stream ended
@@ -145,19 +162,28 @@ func (s *Server) Connect(stream Supervisor_ConnectServer) error {
 	sess.start()
 	log.Info("session open", append(fields[:len(fields):len(fields)], zap.String("version", versionString(vs.version)),
 		zap.Uint32("module", hello.GetModule()), zap.Uint64("lastGeneration", hello.GetLastGeneration()))...)
-	err = s.cfg.Serve(sess.ctx, vs)
+	return vs, nil
+}
+
+// close ends vs's session after Serve returned err, and is the stream's
+// status.
+//
+//go:noinline
+func (s *Server) close(vs *VEMSession, err error) error {
+	defer func() { <-s.slots }()
+	sess := vs.s
 	if err == nil {
 		err = fmt.Errorf("%w: the VSM ended the session", ErrClosed)
 	}
 	sess.fail(err)
 	cause := sess.closedErr()
 	if !sess.waitWriter() {
-		warn("session writer still blocked in Send after its end", cause)
+		sess.warn("session writer still blocked in Send after its end", cause)
 	}
 	if isClosed(cause) {
-		log.Info("session closed", append(fields[:len(fields):len(fields)], zap.Error(cause))...)
+		s.log.Info("session closed", append(sess.logFields[:len(sess.logFields):len(sess.logFields)], zap.Error(cause))...)
 	} else {
-		warn("session ended", cause)
+		sess.warn("session ended", cause)
 	}
 	return toStatus(cause)
 }
