@@ -76,3 +76,64 @@ func (p *vsmProfiler) fetch(ctx context.Context, name, url string) {
 	}
 	fmt.Printf("profile %s written\n", filepath.Join(p.dir, name))
 }
+
+// vsmRuntime is what the VSM's runtime says of itself: goroutines, heap
+// in use and goroutine stacks (after a collection).
+type vsmRuntime struct {
+	goroutines          int
+	heapInuse, stackSys uint64
+}
+
+// runtimeStats reads the VSM's goroutine count and memory statistics from
+// its profile endpoints; ok is false without -vsm-pprof or on an error.
+func (p *vsmProfiler) runtimeStats(ctx context.Context) (vsmRuntime, bool) {
+	var r vsmRuntime
+	if p == nil {
+		return r, false
+	}
+	heap, err1 := p.text(ctx, "heap?gc=1&debug=1")
+	gor, err2 := p.text(ctx, "goroutine?debug=1")
+	if err1 != nil || err2 != nil {
+		fmt.Printf("VSM runtime figures: %v %v\n", err1, err2)
+		return r, false
+	}
+	return parseVSMRuntime(heap, gor)
+}
+
+// parseVSMRuntime reads the heap profile's text form (its "# HeapInuse =
+// N" and "# Stack = inuse / sys" lines) and the goroutine profile's first
+// line ("goroutine profile: total N").
+func parseVSMRuntime(heap, goroutines string) (vsmRuntime, bool) {
+	var r vsmRuntime
+	first, _, _ := strings.Cut(goroutines, "\n")
+	if _, err := fmt.Sscanf(first, "goroutine profile: total %d", &r.goroutines); err != nil {
+		return r, false
+	}
+	var okHeap, okStack bool
+	for line := range strings.SplitSeq(heap, "\n") {
+		if v, found := strings.CutPrefix(line, "# HeapInuse = "); found {
+			_, err := fmt.Sscanf(v, "%d", &r.heapInuse)
+			okHeap = err == nil
+		}
+		if v, found := strings.CutPrefix(line, "# Stack = "); found {
+			var inuse uint64
+			_, err := fmt.Sscanf(v, "%d / %d", &inuse, &r.stackSys)
+			okStack = err == nil
+		}
+	}
+	return r, okHeap && okStack
+}
+
+func (p *vsmProfiler) text(ctx context.Context, path string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/%s", p.addr, path), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}

@@ -214,6 +214,7 @@ func runVSMBench(o *vsmOptions) error {
 	w1 := time.Now()
 	selfW1 := selfCPUTime()
 	rss2 := rssKB(pid)
+	rt, rtOK := prof.runtimeStats(ctx) // after the window: it collects garbage
 	cpuPct := 100 * float64(cpu1-cpu0) / float64(w1.Sub(w0))
 	quietJitter, quietLost := jitter(vs[1:], w0, w1)
 
@@ -314,6 +315,11 @@ func runVSMBench(o *vsmOptions) error {
 	fmt.Fprintf(w, "store.Bind of %d ports, one after another\t%v (%.2f ms each)\t-\t\n", o.ports, bindTook.Round(time.Millisecond), ms(bindTook)/float64(o.ports))
 	fmt.Fprintf(w, "VSM CPU while heartbeating (%v)\t%.1f %% of a core\t-\t\n", o.window, cpuPct)
 	fmt.Fprintf(w, "VSM memory per attached VEM (VmRSS delta)\t%.1f KB\t< 50 KB\t\n", perVEM*1.024)
+	if rtOK {
+		fmt.Fprintf(w, "VSM goroutines per VEM (after the window)\t%.2f\t-\t\n", float64(rt.goroutines)/n)
+		fmt.Fprintf(w, "VSM heap in use / goroutine stacks per VEM\t%.1f / %.1f KB\t-\t\n",
+			float64(rt.heapInuse)/n/1000, float64(rt.stackSys)/n/1000)
+	}
 	fmt.Fprintf(w, "change acked by all, p50 (%d changes)\t%.0f ms\t-\t\n", o.changes, percentile(latMS, 50))
 	fmt.Fprintf(w, "change acked by all, p99\t%.0f ms\t< 1 s (OVN 11.4 s for 1,000)\t\n", percentile(latMS, 99))
 	fmt.Fprintf(w, "change acked by all, max\t%.0f ms\t-\t\n", percentile(latMS, 100))

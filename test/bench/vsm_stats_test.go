@@ -33,3 +33,14 @@ func TestParseStatCPU(t *testing.T) {
 		t.Fatal("short line accepted")
 	}
 }
+
+func TestParseVSMRuntime(t *testing.T) {
+	heap := "heap profile: 1: 2 [3: 4] @ heap/1048576\n\n# runtime.MemStats\n# Alloc = 5\n# HeapInuse = 70344704\n# Stack = 49577984 / 49577984\n# MSpan = 1 / 2\n"
+	r, ok := parseVSMRuntime(heap, "goroutine profile: total 10011\n2000 @ 0x1\n")
+	if !ok || r.goroutines != 10011 || r.heapInuse != 70344704 || r.stackSys != 49577984 {
+		t.Errorf("parseVSMRuntime = %+v, %v", r, ok)
+	}
+	if _, ok := parseVSMRuntime("# HeapInuse = 1\n", "goroutine profile: total 3\n"); ok {
+		t.Error("parsed a heap profile without its stack line")
+	}
+}
