@@ -39,10 +39,15 @@ type Node struct {
 	lostStandby   bool // the active declared its standby lost
 	won           bool // this active won a split brain against wonAgainst
 	wonAgainst    Facts
+	// splitSettled is set once an active peer has been heard for
+	// splitBrainSettle: only then are the facts compared (see
+	// receiveActive).
+	splitSettled bool
+	splitWith    string // the active peer of the split brain settling
 
 	col collisions
 
-	tick, loss, degrade, discovery, switchover timer
+	tick, loss, degrade, discovery, switchover, settle timer
 }
 
 // peerView is the last heartbeat heard from the peer.

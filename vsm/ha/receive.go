@@ -1,6 +1,10 @@
 package ha
 
-import "github.com/vem-switch/vem/vsm/config"
+import (
+	"time"
+
+	"github.com/vem-switch/vem/vsm/config"
+)
 
 // HandleHeartbeat takes a heartbeat heard on path. Heartbeats of another
 // domain, from this VSM's own name, or reaching a standalone VSM are
@@ -84,6 +88,9 @@ func (n *Node) receiveStandby(hb Heartbeat) {
 func (n *Node) receiveActive(hb Heartbeat) {
 	if hb.State != Active {
 		n.won = false
+		if hb.Name == n.splitWith {
+			n.endSplitBrain()
+		}
 	}
 	switch hb.State {
 	case Active:
@@ -95,16 +102,20 @@ func (n *Node) receiveActive(hb Heartbeat) {
 			// The peer is handing over to this VSM; its own takeover
 			// follows when it hears this VSM active.
 		default:
-			// The facts are compared again at every heartbeat (they move
-			// as VEMs follow the winner's switch request, and the first
-			// heartbeats after a heal may be older): a winner that still
-			// wins does nothing more until the loser restarts.
-			if loses, _ := SplitBrainLoser(n.facts(), hb.facts()); loses {
-				n.epoch = max(n.epoch, hb.Epoch)
-				n.restartAsStandby(ReasonSplitBrain)
-			} else if !n.won || n.wonAgainst.Name != hb.Name {
-				n.winSplitBrain(hb.facts())
+			// A split brain. The first heartbeats heard after a heal
+			// were sent during the cut and held in the connection: their
+			// facts may be stale (a takeover's VEMs not yet counted, a
+			// change not yet made), and a winner's switch request makes
+			// its choice come true. So the facts are compared only once
+			// the peer has been heard active for splitBrainSettle.
+			if !n.splitSettled {
+				if n.settle.t == nil {
+					n.splitWith = hb.Name
+					n.arm(&n.settle, n.splitBrainSettle(), n.onSplitSettled)
+				}
+				return
 			}
+			n.resolveSplitBrain(hb)
 		}
 	case Standby:
 		if n.lostStandby {
@@ -118,4 +129,40 @@ func (n *Node) receiveActive(hb Heartbeat) {
 			n.switchBlocked = false
 		}
 	}
+}
+
+// splitBrainSettle is how long an active peer is heard before a split
+// brain is decided: two heartbeat intervals, and at least the 2 s after
+// which the pair's connections give up on unacknowledged data (so nothing
+// sent during the cut is still on its way).
+func (n *Node) splitBrainSettle() time.Duration {
+	return max(2*n.cfg.HeartbeatInterval, 2*time.Second)
+}
+
+// onSplitSettled decides a split brain on the latest heartbeat heard.
+func (n *Node) onSplitSettled() {
+	n.splitSettled = true
+	if hb := n.peer.hb; n.state == Active && n.peer.present && hb.State == Active && !hb.Takeover &&
+		!(n.switchPending && hb.Epoch > n.epoch) {
+		n.resolveSplitBrain(hb)
+	}
+}
+
+// resolveSplitBrain compares the facts: the loser restarts as standby,
+// the winner sends a switch request. They are compared again at every
+// heartbeat (they move as VEMs follow the winner's switch request): a
+// winner that still wins does nothing more until the loser restarts.
+func (n *Node) resolveSplitBrain(hb Heartbeat) {
+	if loses, _ := SplitBrainLoser(n.facts(), hb.facts()); loses {
+		n.epoch = max(n.epoch, hb.Epoch)
+		n.restartAsStandby(ReasonSplitBrain)
+	} else if !n.won || n.wonAgainst.Name != hb.Name {
+		n.winSplitBrain(hb.facts())
+	}
+}
+
+// endSplitBrain forgets a split brain in progress.
+func (n *Node) endSplitBrain() {
+	n.splitSettled, n.splitWith = false, ""
+	n.disarm(&n.settle)
 }

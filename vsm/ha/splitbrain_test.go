@@ -86,7 +86,9 @@ func TestSplitBrain(t *testing.T) {
 			healed := s.since()
 			s.setPath(Control, true)
 			s.setPath(Management, true)
-			s.advance(1500 * time.Millisecond)
+			// Decided once the peer has been heard active for the
+			// settle time (2 s), on the latest heartbeat.
+			s.advance(3500 * time.Millisecond)
 
 			loser, winner := s.nodes[tc.loser], a
 			if winner == loser {
@@ -131,10 +133,19 @@ func TestSplitBrainWinnerOnce(t *testing.T) {
 	}
 	a.node.SetModules(2)
 	peer := Heartbeat{Name: "b", Domain: 100, Role: config.RoleSecondary, State: Active, Epoch: 7, Modules: 1, LastSwitch: s.clk.Now()}
-	for m := 1; m >= 0; m-- { // b loses a module to a
+	// Heartbeats written during the split (b still had a module) are
+	// not acted on before the settle time; then the latest decides.
+	peer.Modules = 2
+	a.node.HandleHeartbeat(Control, peer)
+	if r := a.of(evRestartSB); len(r) != 0 {
+		t.Fatalf("a restarted on b's first heartbeat after the heal: %+v", a.events)
+	}
+	for m := 1; m >= 0; m-- { // b loses its modules to a
 		peer.Modules = m
 		a.node.HandleHeartbeat(Control, peer)
 	}
+	s.advance(2 * time.Second)
+	a.node.HandleHeartbeat(Control, peer)
 	if sw := a.of(evSwitch); len(sw) != 1 || sw[0].epoch != 8 {
 		t.Fatalf("a's switch requests after winning: %+v, want one at epoch 8", sw)
 	}

@@ -17,6 +17,7 @@ func (n *Node) boot() {
 	n.degraded = false
 	n.switchPending, n.switchBlocked = false, false
 	n.resetStandby, n.lostStandby, n.won = false, false, false
+	n.endSplitBrain()
 	n.disarm(&n.loss)
 	n.disarm(&n.degrade)
 	n.disarm(&n.switchover)
@@ -123,6 +124,7 @@ func (n *Node) restartAsStandby(r Reason) {
 	n.stable = false
 	n.switchPending, n.switchBlocked = false, false
 	n.resetStandby, n.lostStandby, n.won = false, false, false
+	n.endSplitBrain()
 	n.disarm(&n.switchover)
 	n.disarm(&n.discovery)
 	n.emit(func() { n.act.RestartAsStandby(r) })
