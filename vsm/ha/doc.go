@@ -36,8 +36,10 @@
 //     request; an unstable one restarts (Reboot) instead. A standby that
 //     hears its active initializing (the active rebooted) does the same at
 //     once.
-//   - Split brain: an active VSM that hears another active peer compares
-//     the Facts both announce, in SplitBrainLoser's order of precedence:
+//   - Split brain: an active VSM that has heard another active peer for
+//     two heartbeat intervals (at least 2 s: the first heartbeats after a
+//     heal were written during the cut and may be stale) compares the
+//     Facts both announce, in SplitBrainLoser's order of precedence:
 //     fewer attached modules restarts; then the older last configuration;
 //     then the more recent last switch to active (the longer active wins);
 //     then the secondary; then the greater name. Both VSMs compute the
