@@ -38,6 +38,9 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "check" {
 		return checkHost(args[1:])
 	}
+	if len(args) > 0 && (args[0] == "upgrade-check" || args[0] == "--version" || args[0] == "-version") {
+		return upgradeCommand(args)
+	}
 	fs := flag.NewFlagSet("vem-agent", flag.ContinueOnError)
 	cfgFile := fs.String("config", "/etc/vem/vem.yaml", "standalone configuration `file` (YAML)")
 	stateDir := fs.String("state-dir", agent.DefaultStateDir, "`directory` for state kept across restarts")
