@@ -7,6 +7,7 @@
 //	go run ./test/bench -portchannel [-agent bin/vem-agent] [-failovers 10]
 //	go run ./test/bench -engine [-agent bin/vem-agent] [-ports 1,100,4000]
 //	go run ./test/bench -dpa [-agent bin/vem-agent] [-dpa-hosts 2000] [-dpa-parts switchover,reconcile,attach]
+//	go run ./test/bench -upgrade [-agent bin/vem-agent] [-upgrade-ports 4000]
 //
 // With -vxlan it measures VM to VM across two hypervisors over a routed
 // underlay instead: VXLAN through vem on both against the kernel's vxlan
@@ -110,11 +111,15 @@ func run() error {
 	eng := addEngineFlags(fs)
 	vsmo := addVSMFlags(fs)
 	dpao := addDPAFlags(fs)
+	upg := addUpgradeFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
 	}
 	if vsmo.enabled {
 		return runVSMBench(vsmo)
+	}
+	if upg.enabled {
+		return runUpgrade(*agentBin, upg)
 	}
 	if dpao.enabled {
 		return runDPABench(*agentBin, dpao)
