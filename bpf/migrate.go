@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -131,6 +130,7 @@ var errNotConvertible = errors.New("not convertible")
 type mapMigration struct {
 	name     string
 	pin      string
+	spec     *ebpf.MapSpec // the new layout's spec
 	old, new *ebpf.Map
 	from, to Layout
 	conv     Converter
@@ -150,10 +150,11 @@ type migration struct {
 	Took time.Duration
 }
 
-// planMigration compares the maps pinned in dir with specs and copies
-// every one whose layout changed into a new map of the new layout. It
-// returns an error wrapping ebpf.ErrMapIncompatible, having touched
-// nothing, when a map cannot be converted.
+// planMigration plans the migration of the maps pinned in dir into specs
+// (planMaps, step 1) and copies every one whose layout changed into a new
+// map of the new layout (step 2). It returns an error wrapping
+// ebpf.ErrMapIncompatible, having touched nothing, when a map cannot be
+// converted.
 func planMigration(dir string, specs map[string]*ebpf.MapSpec) (_ *migration, err error) {
 	start := time.Now()
 	mig := &migration{dir: dir}
@@ -162,38 +163,17 @@ func planMigration(dir string, specs map[string]*ebpf.MapSpec) (_ *migration, er
 			mig.abort()
 		}
 	}()
-	for name, spec := range specs {
-		if spec.Pinning != ebpf.PinByName {
-			continue
-		}
-		pin := filepath.Join(dir, spec.Name)
-		old, err := ebpf.LoadPinnedMap(pin, nil)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("load pinned map %s: %w", pin, err)
-		}
-		if spec.Compatible(old) == nil {
-			old.Close()
-			continue
-		}
-		mm := &mapMigration{name: name, pin: pin, old: old, from: layoutOf(old), counter: counterMaps[name]}
-		mig.maps = append(mig.maps, mm)
-		ns := spec.Copy()
+	if mig.maps, _, err = planMaps(dir, specs); err != nil {
+		return nil, err
+	}
+	for _, mm := range mig.maps {
+		ns := mm.spec.Copy()
 		ns.Pinning = ebpf.PinNone
-		mm.to = Layout{Type: ns.Type, KeySize: ns.KeySize, ValueSize: ns.ValueSize, MaxEntries: ns.MaxEntries, Flags: ns.Flags}
-		if err := mm.choose(); err != nil {
-			return nil, fmt.Errorf("map %s (%s, now %s): %w: %w", name, mm.from, mm.to, err, ebpf.ErrMapIncompatible)
-		}
 		if mm.new, err = ebpf.NewMap(ns); err != nil {
-			return nil, fmt.Errorf("create map %s in its new layout: %w", name, err)
+			return nil, fmt.Errorf("create map %s in its new layout: %w", mm.name, err)
 		}
 		if err := mm.copy(); err != nil {
-			if errors.Is(err, errNotConvertible) {
-				err = fmt.Errorf("%w: %w", err, ebpf.ErrMapIncompatible)
-			}
-			return nil, fmt.Errorf("map %s (%s, now %s): %w", name, mm.from, mm.to, err)
+			return nil, mm.refuse(err)
 		}
 	}
 	mig.Took = time.Since(start)
@@ -371,16 +351,12 @@ func (mm *mapMigration) each(fn func(key, val []byte) error) error {
 // copy fills the new map from the old one and remembers what it copied.
 func (mm *mapMigration) copy() error {
 	mm.snap = map[string][]byte{}
+	mm.copied = 0
 	return mm.each(func(key, val []byte) error {
 		mm.snap[string(key)] = val
-		if allZero(val) && isArray(mm.to.Type) {
-			return nil // arrays start zeroed; zeros beyond a shrunk one lose nothing
-		}
-		if isArray(mm.to.Type) && binary.NativeEndian.Uint32(key) >= mm.to.MaxEntries {
-			return fmt.Errorf("%w: index %d is in use and the array now ends at %d", errNotConvertible, binary.NativeEndian.Uint32(key), mm.to.MaxEntries)
-		}
-		if !isArray(mm.to.Type) && uint32(mm.copied) >= mm.to.MaxEntries {
-			return fmt.Errorf("%w: more than the %d entries the new map holds", errNotConvertible, mm.to.MaxEntries)
+		write, err := mm.fits(key, val)
+		if err != nil || !write {
+			return err
 		}
 		if err := mm.update(key, val, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("copy entry %x: %w", key, err)
