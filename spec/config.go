@@ -95,6 +95,9 @@ type Switch struct {
 	VSM *VSM `yaml:"vsm" json:"vsm,omitempty"`
 	// Metrics, when set with an address, serves Prometheus metrics.
 	Metrics *Metrics `yaml:"metrics" json:"metrics,omitempty"`
+	// OVS, when set, binds the interfaces of an Open vSwitch database as
+	// vEth ports (see OVS).
+	OVS *OVS `yaml:"ovs" json:"ovs,omitempty"`
 }
 
 // VTEP is the local VXLAN tunnel endpoint.

@@ -14,6 +14,7 @@ func (c *Switch) ApplyDefaults() {
 		c.Socket = "/run/vem/" + c.Instance + ".sock"
 	}
 	c.applyVSMDefaults()
+	c.applyOVSDefaults()
 	if c.MACAgeing == 0 {
 		c.MACAgeing = Duration(DefaultMACAgeing)
 	}

@@ -125,7 +125,7 @@ portchannels: []
 	_, err := spec.Parse([]byte(in))
 	want := []spec.Problem{
 		{Line: 3, Field: "segments[0].vlna", Msg: "unknown field (want one of name, type, vlan, vni, vteps, mtu)"},
-		{Line: 4, Field: "portchannels", Msg: "unknown field (want one of host, instance, socket, uplink, vtep, portChannels, segments, profiles, ports, macAgeing, vsm, metrics)"},
+		{Line: 4, Field: "portchannels", Msg: "unknown field (want one of host, instance, socket, uplink, vtep, portChannels, segments, profiles, ports, macAgeing, vsm, metrics, ovs)"},
 	}
 	if got := problems(t, err); !reflect.DeepEqual(got, want) {
 		t.Errorf("problems = %+v, want %+v", got, want)

@@ -82,6 +82,7 @@ func (c *Switch) Validate(opts ValidateOptions) error {
 	v.capacity()
 	v.vsm()
 	v.metrics()
+	v.ovs()
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -45,11 +45,11 @@ type TLS struct {
 	Key  string `yaml:"key" json:"key,omitempty"`
 }
 
-// HostFacts returns c without its vsm section: the host facts the agent
-// merges with the VSM's network (and checkpoints).
+// HostFacts returns c without its vsm and ovs sections: the host facts
+// the agent merges with the VSM's network (and checkpoints).
 func (c *Switch) HostFacts() *Switch {
 	h := *c
-	h.VSM = nil
+	h.VSM, h.OVS = nil, nil
 	h.Segments, h.Profiles, h.Ports = nil, nil, nil
 	return &h
 }
