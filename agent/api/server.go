@@ -93,6 +93,8 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/counters", s.handle(methods{http.MethodGet: s.counters}))
 	s.mux.Handle("/v1/port-security", s.handle(methods{http.MethodGet: s.portSecurity}))
 	s.mux.Handle("/v1/port-security/{port}", s.handle(methods{http.MethodGet: s.portSecurity}))
+	s.mux.Handle("GET /v1/handover", s.handle(methods{http.MethodGet: s.handoverStatus}))
+	s.mux.HandleFunc("POST /v1/handover", s.handover)
 	s.mux.Handle("/", s.handle(nil))
 }
 
