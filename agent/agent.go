@@ -99,6 +99,8 @@ type Agent struct {
 	vsm *vsmMode
 	// reconciles records the engine's operations for the metrics.
 	reconciles *metrics.Reconciles
+	// announce announces the MACs of vEths that come up (announce.go).
+	announce *announcer
 
 	// mu serialises the sources: composing a desired state and applying
 	// it. Views never take it.
@@ -206,6 +208,8 @@ func New(opts Options) (*Agent, error) {
 	if opts.SteerVEthFlows {
 		eo.Steer = steerVEth
 	}
+	a.announce = a.newAnnouncer(dp)
+	eo.OnWrite = a.announce.written
 	a.engine = NewEngine(eo)
 	existing, err := dp.Ports()
 	if err != nil {
@@ -315,6 +319,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer retry.Stop()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- a.watch.Run(ctx) }()
+	go a.announce.run(ctx)
 	dpaErr := make(chan error, 1)
 	if a.vsm != nil {
 		go func() { dpaErr <- a.vsm.dpa.Run(ctx) }()

@@ -97,6 +97,10 @@ type EngineOptions struct {
 	// engine's lock (so it must be quick: metrics' atomic updates); nil
 	// for none.
 	OnReconcile func(metrics.Reconcile)
+	// OnWrite is told of every plan written after the first, with the
+	// one before it, under the engine's lock (so it must be quick: the
+	// MAC announcer only queues); nil for none.
+	OnWrite func(prev, next *plan)
 }
 
 // Engine applies desired states to the datapath, all or nothing:
@@ -115,6 +119,7 @@ type Engine struct {
 	watch   portchannel.Links
 	clock   clock.Clock
 	observe func(metrics.Reconcile)
+	onWrite func(prev, next *plan)
 
 	// chUpdates carries port-channel states to the agent's loop.
 	chUpdates chan portchannel.State
@@ -166,6 +171,7 @@ func NewEngine(o EngineOptions) *Engine {
 		log: o.Log, dp: o.Datapath, links: o.Links, lim: o.Limits, fwd: o.Forwarding,
 		hops: o.NextHops, id: o.Identity, now: o.Now, saveIDs: o.PersistSegmentIDs, watch: o.LinkWatch, clock: o.Clock,
 		observe:   o.OnReconcile,
+		onWrite:   o.OnWrite,
 		chUpdates: make(chan portchannel.State, 1),
 		slots:     newSlots(),
 		rec:       &reconciler{dp: o.Datapath, log: o.Log, linked: map[int]bool{}, steer: o.Steer, rcu: o.RCU},
@@ -350,8 +356,11 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 		return nil, fmt.Errorf("write datapath: %w", err)
 	}
 	e.slots.retain(func(ifindex int) bool { _, ok := p.ports[ifindex]; return ok })
-	e.cur.Store(&view{sw: pr.d.Switch, plan: p, orphans: pr.orphans, segIDs: pr.ids,
+	prev := e.cur.Swap(&view{sw: pr.d.Switch, plan: p, orphans: pr.orphans, segIDs: pr.ids,
 		uplink: e.uplink})
+	if e.onWrite != nil && prev != nil {
+		e.onWrite(prev.plan, p)
+	}
 	if p.settings.VTEP.IsValid() && e.hops != nil {
 		e.hops(p, e.spreadFunc(pr.d.Switch, p))
 	}
