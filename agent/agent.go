@@ -97,6 +97,8 @@ type Agent struct {
 	watch  *linkwatch.Watcher
 	// vsm is the VSM mode's state (see dpa.go); nil in standalone mode.
 	vsm *vsmMode
+	// ovs is the Open vSwitch port source (ovs.go); nil without one.
+	ovs *ovsState
 	// reconciles records the engine's operations for the metrics.
 	reconciles *metrics.Reconciles
 	// announce announces the MACs of vEths that come up (announce.go).
@@ -231,6 +233,11 @@ func New(opts Options) (*Agent, error) {
 				zap.Uint64("generation", restored.Generation), zap.Uint32("module", restored.Module))
 		}
 	}
+	if err := a.openOVS(cfg, dir); err != nil {
+		a.closeVSM()
+		dp.Close()
+		return nil, err
+	}
 	if err := a.engine.Apply(context.Background(), a.desiredLocked(cfg, attached)); err != nil {
 		a.closeVSM()
 		dp.Close()
@@ -319,6 +326,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer retry.Stop()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- a.watch.Run(ctx) }()
+	a.runOVS(ctx)
 	go a.announce.run(ctx)
 	dpaErr := make(chan error, 1)
 	if a.vsm != nil {
@@ -489,6 +497,9 @@ func (a *Agent) checkFixed(cfg *spec.Switch) error {
 	if a.opts.MetricsAddress == "" && cfg.MetricsAddress() != a.cfg0.MetricsAddress() {
 		return fmt.Errorf("metrics address changed from %q to %q: restart the agent to change it",
 			a.cfg0.MetricsAddress(), cfg.MetricsAddress())
+	}
+	if err := a.checkOVSFixed(cfg); err != nil {
+		return err
 	}
 	if !reflect.DeepEqual(cfg.VSM, a.cfg0.VSM) {
 		return errors.New("vsm section changed: restart the agent to change it (or to switch between standalone and VSM mode)")

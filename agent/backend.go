@@ -102,7 +102,7 @@ func (a *Agent) Ports(context.Context) ([]api.Port, error) {
 	}
 	for _, o := range cur.orphans {
 		out = append(out, api.Port{
-			Name: "--", Interface: o.Port.Interface, Kind: bpf.PortVEth.String(), State: "orphaned", Source: sourceAttached,
+			Name: "--", Interface: o.Port.Interface, Kind: bpf.PortVEth.String(), State: "orphaned", Source: o.Source,
 			MAC: o.Port.MAC, Segment: o.Port.Segment, Profile: o.Port.Profile,
 		})
 	}
@@ -253,7 +253,7 @@ func (a *Agent) Attach(ctx context.Context, p spec.Port) error {
 	if err := a.store.save(attached); err != nil {
 		return err
 	}
-	if err := a.engine.Apply(ctx, Desired{Switch: a.base, Attached: attached}); err != nil {
+	if err := a.engine.Apply(ctx, a.desiredLocked(a.base, attached)); err != nil {
 		_ = a.store.save(a.attached)
 		if errors.Is(err, ErrRefused) {
 			return fmt.Errorf("%w: %w", api.ErrInvalid, err)
@@ -284,7 +284,7 @@ func (a *Agent) Detach(ctx context.Context, iface string) error {
 	if err := a.store.save(attached); err != nil {
 		return err
 	}
-	if err := a.engine.Apply(ctx, Desired{Switch: a.base, Attached: attached}); err != nil {
+	if err := a.engine.Apply(ctx, a.desiredLocked(a.base, attached)); err != nil {
 		_ = a.store.save(a.attached)
 		return err
 	}

@@ -22,6 +22,10 @@ type Desired struct {
 	// vemctl). One whose segment or profile the base lacks is orphaned:
 	// kept, shown, and programmed again when they return.
 	Attached []spec.Port
+	// OVS are the ports of the Open vSwitch source (agent/ovsport),
+	// orphaned like attached ones, and also when the local API attached
+	// their interface.
+	OVS []spec.Port
 	// RemoteMACs are the static remote MACs of VSM mode's MAC
 	// distribution: each becomes a static entry against its VTEP, so
 	// unicast to a VM on another host is never flooded. A MAC of a bridge
@@ -29,28 +33,51 @@ type Desired struct {
 	RemoteMACs []headless.RemoteMAC
 }
 
-// orphan is an attached port the base cannot serve.
+// orphan is an attached (or OVS) port the base cannot serve.
 type orphan struct {
 	Port   spec.Port
 	Reason string
+	Source string
 }
 
-// resolve splits d's attached ports into those the base serves and the
-// orphaned ones.
-func resolve(d Desired) (kept []spec.Port, orphans []orphan) {
-	for _, p := range d.Attached {
+// resolve splits d's attached and OVS ports into those the base serves
+// (the attached ones first) and the orphaned ones; fromOVS names the
+// kept ports that came from the OVS source.
+func resolve(d Desired) (kept []spec.Port, fromOVS map[string]bool, orphans []orphan) {
+	why := func(p spec.Port) string {
 		switch {
 		case !hasSegment(d.Switch, p.Segment):
-			orphans = append(orphans, orphan{p, fmt.Sprintf("segment %s no longer exists", p.Segment)})
+			return fmt.Sprintf("segment %s no longer exists", p.Segment)
 		case p.Profile != "" && !hasProfile(d.Switch, p.Profile):
-			orphans = append(orphans, orphan{p, fmt.Sprintf("profile %s no longer exists", p.Profile)})
+			return fmt.Sprintf("profile %s no longer exists", p.Profile)
 		case slices.ContainsFunc(d.Switch.Ports, func(c spec.Port) bool { return c.Interface == p.Interface }):
-			orphans = append(orphans, orphan{p, "the configuration file now configures this interface"})
-		default:
-			kept = append(kept, p)
+			return "the configuration file now configures this interface"
 		}
+		return ""
 	}
-	return kept, orphans
+	for _, p := range d.Attached {
+		if r := why(p); r != "" {
+			orphans = append(orphans, orphan{p, r, sourceAttached})
+			continue
+		}
+		kept = append(kept, p)
+	}
+	for _, p := range d.OVS {
+		r := why(p)
+		if r == "" && slices.ContainsFunc(d.Attached, func(c spec.Port) bool { return c.Interface == p.Interface }) {
+			r = "the local API attached this interface"
+		}
+		if r != "" {
+			orphans = append(orphans, orphan{p, r, sourceOVS})
+			continue
+		}
+		if fromOVS == nil {
+			fromOVS = map[string]bool{}
+		}
+		fromOVS[p.Interface] = true
+		kept = append(kept, p)
+	}
+	return kept, fromOVS, orphans
 }
 
 func hasSegment(sw *spec.Switch, name string) bool { _, ok := sw.Segment(name); return ok }

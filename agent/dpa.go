@@ -134,7 +134,7 @@ func networkOf(sw *spec.Switch) *spec.Switch {
 // attached ports the VSM does not list yet and the remote MACs.
 func (a *Agent) desiredLocked(file *spec.Switch, attached []spec.Port) Desired {
 	if a.vsm == nil {
-		return Desired{Switch: file, Attached: attached}
+		return Desired{Switch: file, Attached: attached, OVS: a.ovsPortsLocked()}
 	}
 	network := a.vsm.network
 	if network == nil {
@@ -147,7 +147,10 @@ func (a *Agent) desiredLocked(file *spec.Switch, attached []spec.Port) Desired {
 			local = append(local, p)
 		}
 	}
-	return Desired{Switch: base, Attached: local, RemoteMACs: a.vsm.remote}
+	ovs := slices.DeleteFunc(slices.Clone(a.ovsPortsLocked()), func(p spec.Port) bool {
+		return slices.ContainsFunc(base.Ports, func(c spec.Port) bool { return c.Interface == p.Interface })
+	})
+	return Desired{Switch: base, Attached: local, OVS: ovs, RemoteMACs: a.vsm.remote}
 }
 
 // vsmApplier is the agent as the DPA's Applier.

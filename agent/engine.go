@@ -145,7 +145,8 @@ type Engine struct {
 // writes.
 type prepared struct {
 	d        Desired
-	attached []spec.Port // the attached ports the base serves
+	attached []spec.Port     // the attached ports the base serves
+	ovs      map[string]bool // those of attached from the OVS source
 	orphans  []orphan
 	ids      map[string]uint32
 	// plan, made by prepare on slots under uplinkGen, is written as it
@@ -278,7 +279,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 	if d.Switch == nil {
 		return nil, errors.New("no switch configuration")
 	}
-	kept, orphans := resolve(d)
+	kept, ovs, orphans := resolve(d)
 	all := merged(d.Switch, kept)
 	if err := all.Validate(spec.ValidateOptions{Limits: &e.lim}); err != nil {
 		return nil, relabel(err, d.Switch, kept)
@@ -300,7 +301,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 			return nil, err
 		}
 	}
-	return &prepared{d: d, attached: kept, orphans: orphans, ids: ids, plan: p, slots: sl, uplinkGen: e.uplinkGen}, nil
+	return &prepared{d: d, attached: kept, ovs: ovs, orphans: orphans, ids: ids, plan: p, slots: sl, uplinkGen: e.uplinkGen}, nil
 }
 
 // commit writes a prepared state: the port-channel, the maps, forwarding
@@ -352,6 +353,7 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 		}
 	}
 	pr.plan, pr.slots = nil, nil
+	p.markSource(pr.ovs, sourceOVS)
 	if err := e.rec.apply(p); err != nil {
 		return nil, fmt.Errorf("write datapath: %w", err)
 	}
