@@ -74,41 +74,45 @@ func TestLoadRefuses(t *testing.T) {
 func TestVerifyRefusesBundle(t *testing.T) {
 	running := &Manifest{Version: "1.2.0", Protocol: "1.0", DowngradesTo: "1.2.0"}
 	for _, tc := range []struct {
-		name string
-		edit func(t *testing.T, b *Bundle)
-		o    VerifyOptions
-		want string
+		name      string
+		loadFirst bool // edited after Load (Load would refuse it), else before
+		edit      func(t *testing.T, b *Bundle)
+		o         VerifyOptions
+		want      string
 	}{
-		{"agent changed", func(t *testing.T, b *Bundle) {
+		{"agent changed", true, func(t *testing.T, b *Bundle) {
 			f, err := os.OpenFile(b.Agent(), os.O_APPEND|os.O_WRONLY, 0)
 			must(t, err)
 			f.Write([]byte{0})
 			f.Close()
 		}, VerifyOptions{}, "file vem-agent: checksum mismatch"},
-		{"file added", func(t *testing.T, b *Bundle) {
+		{"file added", true, func(t *testing.T, b *Bundle) {
 			must(t, os.WriteFile(filepath.Join(b.Dir(), "x"), nil, 0o644))
 		}, VerifyOptions{}, "file x is not listed"},
-		{"manifest lies about the version", func(t *testing.T, b *Bundle) {
+		{"manifest lies about the version", false, func(t *testing.T, b *Bundle) {
 			rewriteManifest(t, b, func(m *Manifest) { m.Version = "1.4.0" })
 		}, VerifyOptions{}, "--version says version 1.1.0, the manifest 1.4.0"},
-		{"manifest lies about the protocol", func(t *testing.T, b *Bundle) {
+		{"manifest lies about the protocol", false, func(t *testing.T, b *Bundle) {
 			rewriteManifest(t, b, func(m *Manifest) { m.Protocol = "1.7" })
 		}, VerifyOptions{}, "--version says protocol 1.0, the manifest 1.7"},
-		{"not an executable", func(t *testing.T, b *Bundle) {
+		{"not an executable", false, func(t *testing.T, b *Bundle) {
 			must(t, os.WriteFile(b.Agent(), []byte("#!/bin/false\n"), 0o755))
 			sum, err := fileSum(b.Agent())
 			must(t, err)
 			rewriteManifest(t, b, func(m *Manifest) { m.Files[AgentFile] = sum })
 		}, VerifyOptions{}, "vem-agent --version: exit status 1"},
-		{"below the running one's downgrade floor", func(*testing.T, *Bundle) {}, VerifyOptions{Running: running},
+		{"below the running one's downgrade floor", false, func(*testing.T, *Bundle) {}, VerifyOptions{Running: running},
 			"can be downgraded to 1.2.0 or later, not to 1.1.0"},
 	} {
 		b := makeBundle(t, "", "1.1.0", MakeOptions{})
+		if !tc.loadFirst {
+			tc.edit(t, b)
+		}
 		loaded, err := Load(b.Dir())
 		must(t, err)
-		tc.edit(t, loaded)
-		// Loaded before the edit where Load itself would refuse it: Verify
-		// checks again.
+		if tc.loadFirst {
+			tc.edit(t, loaded) // changed after Load: Verify checks again
+		}
 		err = loaded.Verify(context.Background(), tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || IsCheckError(err) {
 			t.Errorf("%s: err = %v, want one saying %q before upgrade-check", tc.name, err, tc.want)
@@ -150,13 +154,13 @@ func TestVerifyUpgradeCheck(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	must(t, os.WriteFile(bad, []byte("host: hv1\ninstance: "+instance+"\nsegments:\n  - {name: web, type: vlan, vlan: 5000}\n"), 0o644))
+	must(t, os.WriteFile(bad, []byte("host: hv1\ninstance: "+instance+"\nsegments:\n  - {name: lab, type: bogus}\n"), 0o644))
 	for _, tc := range []struct {
 		name string
 		o    VerifyOptions
 		want string
 	}{
-		{"file refused", VerifyOptions{Instance: instance, ConfigFile: bad, StateDir: o.StateDir}, "line 4: segments[0].vlan"},
+		{"file refused", VerifyOptions{Instance: instance, ConfigFile: bad, StateDir: o.StateDir}, "line 4: segments[0].type"},
 		{"other instance", VerifyOptions{Instance: "other", ConfigFile: cfg, StateDir: o.StateDir}, `names instance "` + instance + `", not "other"`},
 		{"no file", VerifyOptions{ConfigFile: filepath.Join(dir, "none.yaml")}, "none.yaml"},
 	} {

@@ -57,10 +57,18 @@ func (b *Bundle) Install(root string) (*Bundle, error) {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("install %s: %w", b.m.Version, err)
 	}
-	for _, name := range append(b.names(), ManifestFile) {
+	for _, name := range b.names() {
 		if err := b.copyFile(tmp, name); err != nil {
 			return nil, fmt.Errorf("install %s: %w", b.m.Version, err)
 		}
+	}
+	// The manifest Load checked, not the file as it may be now.
+	data, err := b.m.Marshal()
+	if err == nil {
+		err = os.WriteFile(filepath.Join(tmp, ManifestFile), data, 0o644)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install %s: %w", b.m.Version, err)
 	}
 	if err := syncDir(tmp); err != nil {
 		return nil, fmt.Errorf("install %s: %w", b.m.Version, err)
@@ -75,8 +83,8 @@ func (b *Bundle) Install(root string) (*Bundle, error) {
 	return Load(dst)
 }
 
-// copyFile copies one file of the bundle into dir, with its mode, and
-// compares the checksum of what it copied with the manifest's.
+// copyFile copies one listed file of the bundle into dir, with its mode,
+// and compares the checksum of what it copied with the manifest's.
 func (b *Bundle) copyFile(dir, name string) error {
 	src := filepath.Join(b.dir, filepath.FromSlash(name))
 	in, err := os.Open(src)
@@ -107,7 +115,7 @@ func (b *Bundle) copyFile(dir, name string) error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", name, err)
 	}
-	if want, listed := b.m.Files[name]; listed && hex.EncodeToString(h.Sum(nil)) != want {
+	if hex.EncodeToString(h.Sum(nil)) != b.m.Files[name] {
 		return fmt.Errorf("file %s: %w while copying", name, errChecksum)
 	}
 	return nil
