@@ -1,0 +1,492 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vem-switch/vem/test/frame"
+	"github.com/vem-switch/vem/test/topo"
+)
+
+// Live migration of a VM's ports between hosts, as libvirt drives it: the
+// real vem-hook binary run with the operations a live migration calls it
+// with, on three hosts running the real agent, a VLAN segment across a
+// Linux bridge (the upstream switch, which learns MACs as a physical one
+// does) and a VXLAN segment over the same underlay. The VM is a namespace
+// whose NICs' host ends (its "taps") move from host A's namespace to host
+// B's, keeping the VM's MACs and addresses: what QEMU's switchover does.
+//
+//	hvA uplink0 198.51.100.1 --+
+//	hvB uplink0 198.51.100.2 --+-- sw: br0 (swA swB swC)
+//	hvC uplink0 198.51.100.3 --+
+//
+// web: VLAN 100, 192.0.2.0/24; blue: VXLAN 5001, 203.0.113.0/24.
+
+var migVTEPs = map[string]string{"hvA": "198.51.100.1", "hvB": "198.51.100.2", "hvC": "198.51.100.3"}
+
+// migRig is the three hosts, the switch between them and the hook.
+type migRig struct {
+	t     *testing.T
+	tp    *topo.Topology
+	sw    *topo.NS
+	hosts map[string]*vemHost
+	ns    map[string]*topo.NS
+	hook  string
+}
+
+// migNIC is one NIC of a VM: its host end (tap), MAC, address, segment.
+type migNIC struct {
+	tap, mac, ip, seg string
+}
+
+// the moving VM's NICs and the pinging VMs on hvB and hvC.
+var (
+	moverNICs = []migNIC{{"mvw", "52:54:00:00:0a:01", "192.0.2.10", "web"}, {"mvb", "52:54:00:00:0a:02", "203.0.113.10", "blue"}}
+	pingerB   = []migNIC{{"pbw", "52:54:00:00:0b:01", "192.0.2.12", "web"}, {"pbb", "52:54:00:00:0b:02", "203.0.113.12", "blue"}}
+	pingerC   = []migNIC{{"pcw", "52:54:00:00:0c:01", "192.0.2.13", "web"}, {"pcb", "52:54:00:00:0c:02", "203.0.113.13", "blue"}}
+)
+
+func newMigRig(t *testing.T) *migRig {
+	t.Helper()
+	topo.RequireRoot(t)
+	tp := topo.ForTest(t)
+	r := &migRig{t: t, tp: tp, hosts: map[string]*vemHost{}, ns: map[string]*topo.NS{}}
+	var err error
+	if r.sw, err = tp.NS("sw"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, args := range [][]string{
+		{"ip", "link", "add", "br0", "mtu", "1600", "type", "bridge", "stp_state", "0"},
+		{"ip", "link", "set", "br0", "up"},
+	} {
+		if out, err := r.sw.Run(ctx, args...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	for _, name := range []string{"hvA", "hvB", "hvC"} {
+		ns, err := tp.NS(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := "sw" + name[2:]
+		if err := tp.Veth(ns, "uplink0", r.sw, port, topo.MTU(1600)); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := r.sw.Run(ctx, "ip", "link", "set", port, "master", "br0"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if err := ns.AddAddr("uplink0", migVTEPs[name]+"/24"); err != nil {
+			t.Fatal(err)
+		}
+		r.ns[name] = ns
+		r.hosts[name] = newVemHost(t, tp, ns)
+	}
+	r.vm("pingB", r.ns["hvB"], pingerB)
+	r.vm("pingC", r.ns["hvC"], pingerC)
+	for name, h := range r.hosts {
+		var ports []migNIC
+		switch name {
+		case "hvB":
+			ports = pingerB
+		case "hvC":
+			ports = pingerC
+		}
+		h.writeConfig(migConfig(h, name, ports))
+		h.startAgent()
+	}
+	r.hook = buildHook(t)
+	return r
+}
+
+// migConfig is a host of the rig with its file's ports.
+func migConfig(h *vemHost, self string, ports []migNIC) string {
+	var others []string
+	for _, n := range []string{"hvA", "hvB", "hvC"} {
+		if n != self {
+			others = append(others, migVTEPs[n])
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `host: %s
+instance: %s
+socket: %s
+uplink: uplink0
+vtep: {address: %s}
+segments:
+  - {name: web, type: vlan, vlan: 100}
+  - {name: blue, type: vxlan, vni: 5001, vteps: [%s]}
+profiles:
+  - {name: default, portSecurity: true}
+ports:
+`, self, h.instance, h.socket, migVTEPs[self], strings.Join(others, ", "))
+	for _, p := range ports {
+		fmt.Fprintf(&b, "  - {interface: %s, mac: %q, segment: %s, profile: default, ips: [%s]}\n", p.tap, p.mac, p.seg, p.ip)
+	}
+	if len(ports) == 0 {
+		b.WriteString("  []\n")
+	}
+	return b.String()
+}
+
+// vm makes a VM namespace with eth0, eth1, … for nics, their host ends
+// in host.
+func (r *migRig) vm(name string, host *topo.NS, nics []migNIC) *topo.NS {
+	r.t.Helper()
+	ns, err := r.tp.NS(name)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.ns[name] = ns
+	for i, n := range nics {
+		hw, _ := net.ParseMAC(n.mac)
+		dev := fmt.Sprintf("eth%d", i)
+		if err := r.tp.Veth(host, n.tap, ns, dev, topo.MACs(nil, hw)); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := ns.AddAddr(dev, n.ip+"/24"); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return ns
+}
+
+// domain is the mover's domain XML as libvirt hands it to the hook.
+func moverDomain() string {
+	var nics []hookNIC
+	for _, n := range moverNICs {
+		hw, _ := net.ParseMAC(n.mac)
+		nics = append(nics, hookNIC{vm: &vm{tap: n.tap, mac: hw, ip: n.ip, seg: n.seg, prof: "default"}})
+	}
+	return hookDomain("mover", nics...)
+}
+
+// hookOps runs the hook for operations on host, each expected to succeed.
+func (r *migRig) hookOps(host, xml string, ops ...string) {
+	r.t.Helper()
+	for _, op := range ops {
+		o, sub, _ := strings.Cut(op, " ")
+		res := runHook(r.t, r.ns[host], r.hook, r.hosts[host].socket, xml, nil, "mover", o, sub, "-")
+		if res.code != 0 || res.stderr != "" {
+			r.t.Fatalf("%s: hook %s: exit %d: %s", host, op, res.code, res.stderr)
+		}
+	}
+}
+
+// moveTaps moves the mover's NICs' host ends from one host's namespace to
+// another's and sets them up there, as QEMU's switchover moves the VM.
+func (r *migRig) moveTaps(from, to string) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, n := range moverNICs {
+		if out, err := r.ns[from].Run(ctx, "ip", "link", "set", "dev", n.tap, "netns", r.ns[to].Name()); err != nil {
+			r.t.Fatalf("move %s: %v: %s", n.tap, err, out)
+		}
+		if err := r.ns[to].SetUp(n.tap); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// learnedAt says where host has the MAC in segment: the port, and the
+// VTEP for VXLAN ("" when unknown).
+func learnedAt(t *testing.T, h *vemHost, segment, mac string) (port, vtep string) {
+	for _, e := range macTable(t, h, segment) {
+		if e.MAC == mac {
+			return e.Port, e.VTEP
+		}
+	}
+	return "", ""
+}
+
+// bridgePort is the switch port br0 has learned mac on ("" when none).
+func (r *migRig) bridgePort(mac string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := r.sw.Run(ctx, "bridge", "fdb", "show", "br", "br0")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == mac && f[1] == "dev" {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// relearned reports whether every host and the switch have the mover at
+// host to: the switch's port to it, the VTEP of to on the other hosts,
+// the source's MACs no longer local.
+func (r *migRig) relearned(to string) bool {
+	web, blue := moverNICs[0].mac, moverNICs[1].mac
+	if r.bridgePort(web) != "sw"+to[2:] {
+		return false
+	}
+	for name, h := range r.hosts {
+		if name == to {
+			continue
+		}
+		if port, _ := learnedAt(r.t, h, "web", web); port != "uplink0" {
+			return false
+		}
+		if _, vtep := learnedAt(r.t, h, "blue", blue); vtep != migVTEPs[to] {
+			return false
+		}
+	}
+	return true
+}
+
+// migPing is a fast ping in the background; its replies' timestamps
+// are read when it ends.
+type migPing struct {
+	name string
+	proc *topo.Proc
+}
+
+func (r *migRig) startPing(name string, from *topo.NS, dst string, d time.Duration, interval time.Duration) *migPing {
+	r.t.Helper()
+	count := int(d / interval)
+	p, err := from.StartNetOnly("ping", "-n", "-D", "-i", strconv.FormatFloat(interval.Seconds(), 'f', 3, 64),
+		"-c", strconv.Itoa(count), "-W", "1", dst)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return &migPing{name: name, proc: p}
+}
+
+var migPingReply = regexp.MustCompile(`^\[(\d+)\.(\d+)\] \d+ bytes from .*icmp_seq=(\d+)`)
+
+// replies waits for the ping to end and returns its replies' times.
+func (s *migPing) replies(t *testing.T) []time.Time {
+	t.Helper()
+	select {
+	case <-s.proc.Done():
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s: ping still running after 60s", s.name)
+	}
+	var out []time.Time
+	sc := bufio.NewScanner(strings.NewReader(s.proc.Output()))
+	for sc.Scan() {
+		m := migPingReply.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		sec, _ := strconv.ParseInt(m[1], 10, 64)
+		frac := (m[2] + "000000")[:6]
+		us, _ := strconv.ParseInt(frac, 10, 64)
+		out = append(out, time.Unix(sec, us*1000))
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+// TestMigrationUnderPing: the mover, pinged 200 times a second from VMs
+// on hvB and hvC on both segments, migrates from hvA to hvB. Traffic
+// resumes, every host and the switch relearn its MACs, and its ports on
+// hvA are gone. The gap in each ping stream and the time from the attach
+// on hvB to relearned everywhere are printed (goal: within 1 s); only a
+// generous 5 s is asserted.
+func TestMigrationUnderPing(t *testing.T) {
+	r := newMigRig(t)
+	xml := moverDomain()
+	r.vm("mover", r.ns["hvA"], moverNICs)
+	r.hookOps("hvA", xml, "prepare begin", "start begin", "started begin")
+	pingB, pingC := r.ns["pingB"], r.ns["pingC"]
+	for _, c := range []struct {
+		from *topo.NS
+		dst  string
+	}{{pingB, moverNICs[0].ip}, {pingC, moverNICs[0].ip}, {pingB, moverNICs[1].ip}, {pingC, moverNICs[1].ip}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		res, err := c.from.Ping(ctx, c.dst, 3, 100*time.Millisecond)
+		cancel()
+		if err != nil || res.Received == 0 {
+			t.Fatalf("before the migration: ping %s -> %s: %v, %d replies", c.from.Name(), c.dst, err, res.Received)
+		}
+	}
+
+	const interval = 5 * time.Millisecond // 200 a second per stream
+	const run = 8 * time.Second
+	streams := []*migPing{
+		r.startPing("hvB->mover web", pingB, moverNICs[0].ip, run, interval),
+		r.startPing("hvC->mover web", pingC, moverNICs[0].ip, run, interval),
+		r.startPing("hvB->mover blue", pingB, moverNICs[1].ip, run, interval),
+		r.startPing("hvC->mover blue", pingC, moverNICs[1].ip, run, interval),
+	}
+	time.Sleep(2 * time.Second)
+
+	// libvirt's live migration, as the hooks see it. On the
+	// destination: migrate begin (may it come here?), prepare begin
+	// (the definition); then start begin once the taps exist, and
+	// started begin. Here the switchover (the taps moving) comes before
+	// start begin, since a veth end can be in one namespace only; with
+	// QEMU the destination's taps exist from the start and the guest
+	// runs there only after the switchover. On the source: stopped end
+	// and release end once QEMU there has exited.
+	r.hookOps("hvB", xml, "migrate begin", "prepare begin")
+	moved := time.Now()
+	r.moveTaps("hvA", "hvB")
+	attach := time.Now()
+	r.hookOps("hvB", xml, "start begin")
+	attached := time.Since(attach)
+	var converged time.Duration
+	deadline := attach.Add(10 * time.Second)
+	for {
+		if r.relearned("hvB") {
+			converged = time.Since(attach)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not relearned everywhere 10 s after the attach: switch has %s on %q; hvA web %q; hvA blue %q, hvC blue %q",
+				moverNICs[0].mac, r.bridgePort(moverNICs[0].mac),
+				func() string { p, _ := learnedAt(t, r.hosts["hvA"], "web", moverNICs[0].mac); return p }(),
+				func() string { _, v := learnedAt(t, r.hosts["hvA"], "blue", moverNICs[1].mac); return v }(),
+				func() string { _, v := learnedAt(t, r.hosts["hvC"], "blue", moverNICs[1].mac); return v }())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.hookOps("hvB", xml, "started begin")
+	stopped := time.Since(moved)
+	r.hookOps("hvA", xml, "stopped end", "release end")
+	released := time.Since(moved)
+
+	ports := apiPorts(t, r.hosts["hvA"].socket)
+	for _, n := range moverNICs {
+		if p, ok := ports[n.tap]; ok {
+			t.Errorf("hvA still has the mover's port %s after stopped and release: %+v", n.tap, p)
+		}
+	}
+	ports = apiPorts(t, r.hosts["hvB"].socket)
+	for _, n := range moverNICs {
+		if p := ports[n.tap]; p.State != "up" || p.MAC != n.mac || p.Segment != n.seg {
+			t.Errorf("hvB's port %s after the migration: %+v", n.tap, p)
+		}
+	}
+
+	t.Logf("attach on hvB (hook start begin) took %v; relearned everywhere %v after it (polled through vemctl and the switch's fdb); hvA's stopped and release ran %v to %v after the taps moved",
+		attached.Round(time.Millisecond), converged.Round(time.Millisecond), stopped.Round(time.Millisecond), released.Round(time.Millisecond))
+	for _, s := range streams {
+		rs := s.replies(t)
+		var gap time.Duration
+		var gapAt time.Time
+		for i := 1; i < len(rs); i++ {
+			if d := rs[i].Sub(rs[i-1]); d > gap {
+				gap, gapAt = d, rs[i-1]
+			}
+		}
+		after := 0
+		for _, at := range rs {
+			if at.After(moved) {
+				after++
+			}
+		}
+		t.Logf("%s: %d replies of %d; longest gap %v, from %v after the taps moved; %d replies after the move",
+			s.name, len(rs), int(run/interval), gap.Round(time.Millisecond), gapAt.Sub(moved).Round(time.Millisecond), after)
+		if after < 100 {
+			t.Errorf("%s: traffic did not resume: %d replies after the move", s.name, after)
+		}
+		if gap > 5*time.Second {
+			t.Errorf("%s: a gap of %v in the replies, bound 5 s", s.name, gap)
+		}
+	}
+}
+
+// TestMigrationSilentVMReachable: a VM that sends nothing after it
+// moves (no ARP, no IPv6) is reachable from the other hosts on both
+// segments right after the attach on its new host: only the agent's
+// announcement can have told the switch and the other VEMs where it went.
+func TestMigrationSilentVMReachable(t *testing.T) {
+	r := newMigRig(t)
+	xml := moverDomain()
+	mover := r.vm("mover", r.ns["hvA"], moverNICs)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i := range moverNICs {
+		dev := fmt.Sprintf("eth%d", i)
+		if out, err := mover.Run(ctx, "sysctl", "-qw", "net.ipv6.conf."+dev+".disable_ipv6=1"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	r.hookOps("hvA", xml, "prepare begin", "start begin", "started begin")
+
+	// The mover speaks once from hvA (a gratuitous ARP on each NIC), so
+	// the switch and the VEMs learn it there; then it falls silent.
+	socks := make([]*frame.Socket, len(moverNICs))
+	for i, n := range moverNICs {
+		s, err := frame.Open(mover, fmt.Sprintf("eth%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		socks[i] = s
+		hw, _ := net.ParseMAC(n.mac)
+		if err := s.Send(frame.GratuitousARP(hw, net.ParseIP(n.ip))); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := mover.Run(ctx, "ip", "link", "set", "dev", fmt.Sprintf("eth%d", i), "arp", "off"); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	waitFor(t, 5*time.Second, "the mover learned at hvA everywhere", func() bool { return r.relearned("hvA") })
+
+	r.hookOps("hvB", xml, "migrate begin", "prepare begin")
+	r.moveTaps("hvA", "hvB")
+	attach := time.Now()
+	r.hookOps("hvB", xml, "start begin", "started begin")
+	attached := time.Since(attach)
+
+	// From pingC's NICs, unicast frames to the mover's MACs, every 20 ms
+	// until one arrives on each of its NICs.
+	pingC := r.ns["pingC"]
+	reached := make([]time.Duration, len(moverNICs))
+	for i, n := range moverNICs {
+		from, err := frame.Open(pingC, fmt.Sprintf("eth%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := net.ParseMAC(pingerC[i].mac)
+		dst, _ := net.ParseMAC(n.mac)
+		mark := marker("silent-" + n.seg)
+		f := frame.Ethernet(dst, src, 0x88b5, mark) // IEEE local experimental
+		deadline := time.Now().Add(5 * time.Second)
+		for reached[i] == 0 {
+			if err := from.Send(f); err != nil {
+				t.Fatal(err)
+			}
+			if got := socks[i].Collect(20*time.Millisecond, carries(mark)); len(got) > 0 {
+				reached[i] = time.Since(attach)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a frame from hvC to the silent mover (%s) did not arrive within 5 s of the attach on hvB", n.seg, n.mac)
+			}
+		}
+	}
+	// Silent indeed: hvB's ports received nothing from it.
+	for _, n := range moverNICs {
+		if c := r.hosts["hvB"].counters(n.tap); c.RxPackets != 0 {
+			t.Errorf("the mover sent %d frames on hvB's %s: not silent, the test proves nothing", c.RxPackets, n.tap)
+		}
+	}
+	if !r.relearned("hvB") {
+		t.Errorf("the silent mover is not relearned at hvB everywhere")
+	}
+	r.hookOps("hvA", xml, "stopped end", "release end")
+	ports := apiPorts(t, r.hosts["hvA"].socket)
+	for _, n := range moverNICs {
+		if _, ok := ports[n.tap]; ok {
+			t.Errorf("hvA still has the mover's port %s after stopped and release", n.tap)
+		}
+	}
+	t.Logf("attach on hvB took %v; a frame from hvC reached the silent mover %v (web, VLAN) and %v (blue, VXLAN) after it",
+		attached.Round(time.Millisecond), reached[0].Round(time.Millisecond), reached[1].Round(time.Millisecond))
+}
