@@ -163,8 +163,11 @@ func TestAnnouncerSendsIntoTheSegment(t *testing.T) {
 	}
 	var forgotten []forgot
 	a := newAnnouncer(announcerOptions{Tx: tx,
-		Plan:     func() *plan { curMu.Lock(); defer curMu.Unlock(); return cur },
-		Forget:   func(seg uint32, mac net.HardwareAddr) error { forgotten = append(forgotten, forgot{seg, mac.String()}); return nil },
+		Plan: func() *plan { curMu.Lock(); defer curMu.Unlock(); return cur },
+		Forget: func(seg uint32, mac net.HardwareAddr) error {
+			forgotten = append(forgotten, forgot{seg, mac.String()})
+			return nil
+		},
 		Schedule: []time.Duration{0, 20 * time.Millisecond, 60 * time.Millisecond}})
 	runAnnouncer(t, a)
 	write := func(next *plan) {
