@@ -8,8 +8,11 @@ import (
 // bulkLinkChanges is how many tcx attaches or detaches in one apply make
 // the reconciler expedite RCU grace periods: each attach and detach waits
 // for a grace period under the RTNL lock (about 14 ms here), so 4,000
-// ports took 57 s to bring up; expedited, 0.2 ms each.
-const bulkLinkChanges = 16
+// ports took 57 s to bring up; expedited, 0.2 ms each. Zero: any link
+// change expedites, since a single port attach is what a libvirt hook
+// waits for (the grace period was 11 of its 14 ms, measured with
+// BenchmarkHookLatency).
+const bulkLinkChanges = 0
 
 // rcuExpediter switches the kernel's RCU grace periods to expedited for
 // the length of a bulk of link changes (/sys/kernel/rcu_expedited), and

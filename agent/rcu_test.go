@@ -15,13 +15,14 @@ func (c *countingRCU) Expedite() func() {
 	return func() { c.restored++ }
 }
 
-// TestBulkAttachExpeditesRCU: many links at once expedite RCU grace
-// periods for the bulk, and restore them; a few do not.
+// TestBulkAttachExpeditesRCU: links attached at once expedite RCU grace
+// periods for the bulk, and restore them; an apply that changes no link
+// does not.
 func TestBulkAttachExpeditesRCU(t *testing.T) {
 	links := fakeLinks{}
 	var b strings.Builder
 	b.WriteString("host: hv1\nsegments: [{name: lab, type: local}]\nports:\n")
-	for i := 0; i < 2*bulkLinkChanges; i++ {
+	for i := 0; i < 2*bulkLinkChanges+2; i++ {
 		links[fmt.Sprintf("tap%d", i)] = Link{Index: 100 + i}
 		fmt.Fprintf(&b, "  - {interface: tap%d, mac: \"52:54:00:00:01:%02x\", segment: lab}\n", i, i)
 	}
