@@ -123,4 +123,3 @@ func WaitLog(ctx context.Context, path, want string) (string, error) {
 		}
 	}
 }
-
