@@ -101,10 +101,13 @@ func Decode(r *Row, def Defaults) (p Port, ok bool, err error) {
 	default:
 		probs = append(probs, fmt.Sprintf("external_ids:iface-status %s: want active or inactive", quote(st)))
 	}
+	_, hasMAC := ids[KeyAttachedMAC]
 	switch mac := val(KeyAttachedMAC); {
+	case !hasMAC:
+		probs = append(probs, "no external_ids:attached-mac")
 	case mac == "":
-		if _, set := ids[KeyAttachedMAC]; !set {
-			probs = append(probs, "no external_ids:attached-mac")
+		if checkValue(ids[KeyAttachedMAC]) == nil {
+			probs = append(probs, "external_ids:attached-mac is empty")
 		}
 	default:
 		if hw, err := spec.ParseMAC(mac); err != nil {
