@@ -115,8 +115,8 @@ func port(iface, mac, seg, prof string, ips ...string) Port {
 func TestSnapshotRefusesDuplicates(t *testing.T) {
 	rows := map[string]*Row{
 		"u1": {UUID: "u1", Name: "tap1", ExternalIDs: libvirtIDs()},
-		"u2": {UUID: "u2", Name: "tap2", ExternalIDs: libvirtIDs(KeyIfaceID, "other")},                      // same MAC
-		"u3": {UUID: "u3", Name: "tap3", ExternalIDs: libvirtIDs(KeyAttachedMAC, "52:54:00:00:0a:03")},      // same iface-id
+		"u2": {UUID: "u2", Name: "tap2", ExternalIDs: libvirtIDs(KeyIfaceID, "other")},                 // same MAC
+		"u3": {UUID: "u3", Name: "tap3", ExternalIDs: libvirtIDs(KeyAttachedMAC, "52:54:00:00:0a:03")}, // same iface-id
 		"u4": {UUID: "u4", Name: "tap4", ExternalIDs: libvirtIDs(KeyIfaceID, "4", KeyAttachedMAC, "52:54:00:00:0a:04")},
 		"u5": {UUID: "u5", Bad: errors.New("row u5: no name column")},
 	}
