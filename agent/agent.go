@@ -101,6 +101,11 @@ type Agent struct {
 	ovs *ovsState
 	// reconciles records the engine's operations for the metrics.
 	reconciles *metrics.Reconciles
+	// host hands the agent over to a successor (handover.go); nil when
+	// it runs alone (tests).
+	host *Host
+	// onServing, if set, is called once Run serves the API.
+	onServing func()
 	// announce announces the MACs of vEths that come up (announce.go).
 	announce *announcer
 
@@ -313,6 +318,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	a.log.Info("agent running", zap.String("host", a.cfg0.Host), zap.String("instance", a.cfg0.Instance),
 		zap.String("socket", a.cfg0.Socket))
+	if a.onServing != nil {
+		a.onServing()
+	}
 
 	poll := a.opts.Clock.NewTicker(a.opts.PollInterval)
 	defer poll.Stop()

@@ -3,6 +3,7 @@
 //
 //	vem-agent --config /etc/vem/vem.yaml
 //	vem-agent check [--config FILE]     # can this host run the agent? (exits 1 if not)
+//	vem-agent upgrade --bundle DIR      # in-service upgrade (or downgrade) of the running agent
 //
 // SIGHUP, or a change of the file, reconciles to the file's new content; a
 // file with errors is reported and changes nothing. SIGTERM and SIGINT stop
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"go.uber.org/zap"
@@ -30,6 +32,10 @@ import (
 func main() {
 	if err := run(os.Args[1:]); err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "vem-agent:", err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
 }
@@ -37,6 +43,9 @@ func main() {
 func run(args []string) error {
 	if len(args) > 0 && args[0] == "check" {
 		return checkHost(args[1:])
+	}
+	if len(args) > 0 && args[0] == "upgrade" {
+		return upgradeCmd(args[1:])
 	}
 	if len(args) > 0 && (args[0] == "upgrade-check" || args[0] == "--version" || args[0] == "-version") {
 		return upgradeCommand(args)
@@ -51,6 +60,7 @@ func run(args []string) error {
 	steer := fs.Bool("steer-veth-flows", false, "enable RPS on veth vEths: no TCP reordering on the VM's veth hop, at some throughput cost")
 	resync := fs.Duration("resync-interval", agent.DefaultResyncInterval, "how often the datapath is compared with the configuration and drift repaired")
 	metricsAddr := fs.String("metrics-address", "", "serve Prometheus metrics at http://`host:port`/metrics (default: the file's metrics.address; none if neither)")
+	takeover := fs.Bool("takeover", false, "run as the successor of the running agent (started by its handover only: vem-agent upgrade)")
 	level := zapcore.InfoLevel
 	fs.Var(&level, "log-level", "log `level`: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -113,24 +123,39 @@ func run(args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 
-	a, err := agent.New(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer,
-		SteerVEthFlows: *steer, ResyncInterval: *resync, MetricsAddress: *metricsAddr})
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-
+	// The host runs the agent, and hands it over to a successor when
+	// `vem-agent upgrade` asks; the successor gets these flags.
+	h := agent.NewHost(agent.Options{ConfigFile: *cfgFile, StateDir: *stateDir, Log: log, NoPeerRedirect: *noPeer,
+		SteerVEthFlows: *steer, ResyncInterval: *resync, MetricsAddress: *metricsAddr}, successorArgs(args))
 	go func() {
 		for range hup {
 			log.Info("SIGHUP: reloading configuration")
-			a.Reload()
+			h.Reload()
 		}
 	}()
-	if err := a.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	runAgent := h.Run
+	if *takeover {
+		runAgent = h.Takeover
+	}
+	if err := runAgent(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	log.Info("agent stopped; the datapath keeps forwarding")
 	return nil
+}
+
+// successorArgs are the agent's flags without --takeover: what a
+// successor is started with (and --takeover).
+func successorArgs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "takeover" {
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func newLogger(level zapcore.Level) (*zap.Logger, error) {

@@ -1,0 +1,376 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/agent/issu/bundle"
+)
+
+// The in-service upgrade tests' builds, each in a bundle: the current
+// code as version 1.0.0, the fixture build (-tags vemfixture: vem_stats
+// one counter longer, other programs) as 1.1.0, and the fixture build that
+// crashes a second after it took over (-tags vemfixture,vemissufault) as
+// 1.1.1.
+var (
+	issuOnce  sync.Once
+	issuDir   string
+	issuErr   error
+	issuBuild = []struct{ version, tags string }{
+		{"1.0.0", ""}, {"1.1.0", "vemfixture"}, {"1.1.1", "vemfixture,vemissufault"},
+	}
+)
+
+// issuBundles builds the bundles once for the package and returns their
+// directories by version.
+func issuBundles(t *testing.T) map[string]string {
+	t.Helper()
+	issuOnce.Do(func() {
+		if issuDir, issuErr = os.MkdirTemp("", "vem-e2e-issu"); issuErr != nil {
+			return
+		}
+		for _, b := range issuBuild {
+			bin := filepath.Join(issuDir, "vem-agent-"+b.version)
+			args := []string{"build", "-ldflags", "-X main.version=" + b.version, "-o", bin}
+			if b.tags != "" {
+				args = append(args, "-tags", b.tags)
+			}
+			if out, err := exec.Command("go", append(args, "../../cmd/vem-agent")...).CombinedOutput(); err != nil {
+				issuErr = fmt.Errorf("build vem-agent %s: %v\n%s", b.version, err, out)
+				return
+			}
+			if _, err := bundle.Make(context.Background(), filepath.Join(issuDir, "bundle-"+b.version), bin, bundle.MakeOptions{}); err != nil {
+				issuErr = err
+				return
+			}
+		}
+	})
+	if issuErr != nil {
+		t.Fatal(issuErr)
+	}
+	out := map[string]string{}
+	for _, b := range issuBuild {
+		out[b.version] = filepath.Join(issuDir, "bundle-"+b.version)
+	}
+	return out
+}
+
+// issuHost is a vemHost whose agent is upgraded in service: the agent's
+// output goes to a file, which its successors inherit (the test's pipe
+// would close when the first agent exits).
+type issuHost struct {
+	*vemHost
+	log  string // the agents' output
+	root string // the install root
+}
+
+// startISSU starts the bundle's agent on h as the running version. Every
+// agent that serves h's socket by the end of the test is stopped then.
+func startISSU(t *testing.T, h *vemHost, bundleDir string) *issuHost {
+	t.Helper()
+	ih := &issuHost{vemHost: h, log: filepath.Join(t.TempDir(), "agent.log"), root: t.TempDir()}
+	bin := filepath.Join(bundleDir, bundle.AgentFile)
+	p, err := h.ns.StartNetOnly("/bin/sh", "-c", `exec "$@" >>"$0" 2>&1`, ih.log, bin,
+		"--config", h.cfgPath, "--state-dir", h.stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ih.stopServing(t) })
+	ih.agent = p
+	waitFor(t, 20*time.Second, "the agent serving", func() bool {
+		_, err := ih.pid()
+		return err == nil
+	})
+	return ih
+}
+
+// pid is the PID of the agent serving the socket.
+func (ih *issuHost) pid() (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := api.NewClient(ih.socket).Handover(ctx)
+	return st.PID, err
+}
+
+// stopServing stops whichever agent serves the socket, by its PID, and
+// waits until it is gone.
+func (ih *issuHost) stopServing(t *testing.T) {
+	pid, err := ih.pid()
+	if err != nil {
+		return
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Logf("stop agent PID %d: %v", pid, err)
+		return
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if syscall.Kill(pid, 0) == nil {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// output is everything the host's agents logged.
+func (ih *issuHost) output() string {
+	data, _ := os.ReadFile(ih.log)
+	return string(data)
+}
+
+// upgrade runs `vem-agent upgrade` with the bundle in the host's network
+// namespace and returns its output and exit status.
+func (ih *issuHost) upgrade(t *testing.T, bundleDir string, extra ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := append([]string{agentBin, "upgrade", "--bundle", bundleDir, "--config", ih.cfgPath, "--state-dir", ih.stateDir,
+		"--root", ih.root, "--phase-timeout", "20s", "--stable", "3s"}, extra...)
+	out, err := ih.ns.RunNetOnly(ctx, args...)
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	return out, code
+}
+
+// pidWatch samples the PID serving the socket until stop is closed and
+// returns the sequence of distinct PIDs seen.
+func (ih *issuHost) pidWatch(stop <-chan struct{}) <-chan []int {
+	out := make(chan []int, 1)
+	go func() {
+		var seq []int
+		for {
+			if pid, err := ih.pid(); err == nil && (len(seq) == 0 || seq[len(seq)-1] != pid) {
+				seq = append(seq, pid)
+			}
+			select {
+			case <-stop:
+				out <- seq
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return out
+}
+
+// issuRun is one upgrade or downgrade under ping.
+type issuRun struct {
+	ih      *issuHost
+	streams []pingStream
+	segment string // whose MAC table must be kept
+	port    string // whose counters must go on
+	ports   []string
+	minMACs int
+	watch   func(stop <-chan struct{}) <-chan []string
+}
+
+// run upgrades to the bundle under ping at 1,000 per second on every
+// stream and checks what must hold: no ping lost, the bundle (if watched)
+// never disturbed, MACs kept, counters going on, vem_stats of wantStats
+// bytes. With wantCode 0 the serving PID changes exactly once; otherwise
+// the upgrade must exit with wantCode and the old agent serve again.
+func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantStats uint32) {
+	t.Helper()
+	ih := r.ih
+	const count = 12000
+	if r.watch == nil {
+		r.watch = func(stop <-chan struct{}) <-chan []string {
+			out := make(chan []string, 1)
+			go func() { <-stop; out <- nil }()
+			return out
+		}
+	}
+	oldPID, err := ih.pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	macs := macSet(t, ih.vemHost, r.segment)
+	before := ih.counters(r.port)
+	stop := make(chan struct{})
+	bundleBad, pids := r.watch(stop), ih.pidWatch(stop)
+	var out string
+	var code int
+	var took time.Duration
+	res := fastPings(t, r.streams, count, func() {
+		start := time.Now()
+		out, code = ih.upgrade(t, bundleDir)
+		took = time.Since(start)
+	})
+	close(stop)
+	bad, seq := <-bundleBad, <-pids
+	t.Logf("%s: vem-agent upgrade took %v, exit %d:\n%s", name, took.Round(time.Millisecond), code, out)
+	t.Logf("%s: PIDs serving the socket in turn: %v; %d bundle disturbances %v", name, seq, len(bad), bad[:min(len(bad), 5)])
+	if took > time.Duration(count)*time.Millisecond {
+		t.Errorf("%s: the upgrade (%v) outlasted the pings (%d at 1 ms)", name, took, count)
+	}
+	if code != wantCode {
+		t.Fatalf("%s: exit status %d, want %d\n%s", name, code, wantCode, lastLines(ih.output(), 60))
+	}
+	for i, res := range res {
+		t.Logf("%s: %s: %d sent, %d received", name, r.streams[i], res.Sent, res.Received)
+		if res.Sent != count || res.Received != res.Sent {
+			for _, p := range r.ports {
+				c := ih.counters(p)
+				t.Logf("%s: rx %d tx %d drops %v", p, c.RxPackets, c.TxPackets, c.Drops)
+			}
+			t.Fatalf("%s lost pings %s: %d of %d answered\n%s", name, r.streams[i], res.Received, res.Sent, lastLines(ih.output(), 60))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("%s: %d bundle disturbances seen: %v", name, len(bad), bad[:min(len(bad), 5)])
+	}
+	newPID, err := ih.pid()
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case wantCode == 0 && (len(seq) != 2 || seq[0] != oldPID || seq[1] != newPID || newPID == oldPID):
+		t.Fatalf("%s: PIDs serving in turn %v, want %d then one successor", name, seq, oldPID)
+	case wantCode != 0 && newPID != oldPID:
+		t.Fatalf("%s: PID %d serves after the rollback, want the old agent's %d (seen %v)", name, newPID, oldPID, seq)
+	}
+	for _, pid := range seq {
+		if pid != newPID && syscall.Kill(pid, 0) == nil {
+			t.Fatalf("%s: PID %d, which served the socket before, is still alive", name, pid)
+		}
+	}
+	if got := statsValueSize(t, ih.instance); got != wantStats {
+		t.Fatalf("%s: pinned vem_stats has %d-byte values, want %d", name, got, wantStats)
+	}
+	after := macSet(t, ih.vemHost, r.segment)
+	if len(macs) < r.minMACs {
+		t.Fatalf("%s: only %d MACs learned before, want %d: %v", name, len(macs), r.minMACs, macs)
+	}
+	member := func(p string) string {
+		if p == "e1" || p == "e2" {
+			return "po1" // OVS may rebalance a MAC to the other member
+		}
+		return p
+	}
+	for mac, port := range macs {
+		if member(after[mac]) != member(port) {
+			t.Errorf("%s: MAC %s was on %s, now %q", name, mac, port, after[mac])
+		}
+	}
+	t.Logf("%s: %d MACs before, all kept", name, len(macs))
+	c := ih.counters(r.port)
+	if c.RxPackets+2 < before.RxPackets+count || c.TxPackets+2 < before.TxPackets+count {
+		t.Fatalf("%s: %s counters rx %d tx %d, were %d %d before %d pings: reset or lost", name, r.port, c.RxPackets, c.TxPackets, before.RxPackets, before.TxPackets, count)
+	}
+}
+
+// lastLines is the end of a log.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// issuOVSRig is the LACP rig of the upgrade test with the agent started
+// from the 1.0.0 bundle: vm1 (tap1) and vm2 (tap2) on VLAN web, po1 to
+// Open vSwitch, a host behind OVS on VLAN 100. It returns the ping
+// streams and the partner OVS is known by.
+func issuOVSRig(t *testing.T, bundles map[string]string) (*ovsRig, *issuHost, issuRun) {
+	t.Helper()
+	r := newOVSRig(t, "lacp-active", true, "{interface: e1}, {interface: e2}")
+	h := r.host
+	vm2 := newVM(t, r.swNS.Topology(), h.ns, "vm2", "tap2", "52:54:00:00:00:02", "192.0.2.2")
+	cfg := pcConfig(h, "lacp-active", "{interface: e1}, {interface: e2}", r.vm.mac.String(), "")
+	h.writeConfig(cfg + fmt.Sprintf("  - {interface: tap2, mac: %q, segment: web, profile: default}\n", vm2.mac))
+	h.stopAgent()
+	ih := startISSU(t, h, bundles["1.0.0"])
+	var partner string
+	waitFor(t, 20*time.Second, "both members current in OVS, bundled in vem", func() bool {
+		st, err := r.sw.LACPShow("bond0")
+		if err != nil || !st.Negotiated || len(st.Members) != 2 {
+			return false
+		}
+		for _, m := range st.Members {
+			if m.Status != "current" || !m.Attached || !m.MayEnable {
+				return false
+			}
+			partner = m.Partner.System.String()
+		}
+		return bundled(t, h) == 2
+	})
+	for _, s := range []pingStream{{r.vm, "192.0.2.2"}, {r.vm, "192.0.2.100"}, {vm2, "192.0.2.100"}} {
+		waitFor(t, 10*time.Second, s.String()+" answering", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res, err := s.from.ns.Ping(ctx, s.to, 1, 100*time.Millisecond)
+			return err == nil && res.Received == 1
+		})
+	}
+	pingVM(t, r.vm, "192.0.2.100", 2, true)
+	run := issuRun{
+		ih: ih, streams: []pingStream{{r.vm, "192.0.2.100"}, {vm2, "192.0.2.1"}},
+		segment: "web", port: "tap1", ports: []string{"tap1", "tap2", "e1", "e2"}, minMACs: 3,
+		watch: func(stop <-chan struct{}) <-chan []string { return watchBundle(r, partner, stop) },
+	}
+	return r, ih, run
+}
+
+// TestISSUUpgradeDowngradeLosingNothing upgrades the running agent
+// (1.0.0) in service to the fixture build (1.1.0: vem_stats migrated,
+// other programs) with `vem-agent upgrade`, and downgrades it back the
+// same way, under ping at 1,000 per second on VLAN web between two VMs and
+// across the LACP bundle to Open vSwitch: no ping lost, OVS never sees the
+// bundle disturbed, learned MACs kept, counters going on, the PID serving
+// the socket changes exactly once each time and each version is promoted.
+func TestISSUUpgradeDowngradeLosingNothing(t *testing.T) {
+	bundles := issuBundles(t)
+	_, ih, run := issuOVSRig(t, bundles)
+
+	run.run(t, "upgrade", bundles["1.1.0"], 0, fixtureStats)
+	if cur, err := bundle.Current(ih.root); err != nil || cur != "1.1.0" {
+		t.Fatalf("after the upgrade current is %q (%v), want 1.1.0", cur, err)
+	}
+	waitFor(t, 10*time.Second, "the new agent's LACP resume confirmed", func() bool {
+		return strings.Count(ih.output(), "resume-confirmed") >= 2 // both members, after the takeover
+	})
+	run.run(t, "downgrade", bundles["1.0.0"], 0, currentStats)
+	if cur, err := bundle.Current(ih.root); err != nil || cur != "1.0.0" {
+		t.Fatalf("after the downgrade current is %q (%v), want 1.0.0", cur, err)
+	}
+	if n := strings.Count(ih.output(), "handed over; exiting without touching the datapath"); n != 2 {
+		t.Fatalf("%d agents said they handed over, want 2", n)
+	}
+}
+
+// TestISSURollbackLosingNothing upgrades to a build that crashes a second
+// after it took over (1.1.1, -tags vemissufault): the upgrade rolls back
+// by itself (exit status 2), the old agent (1.0.0) resumes in its own
+// process, migrating vem_stats back, and nothing is lost meanwhile: no
+// ping across the bundle or between the VMs, no bundle disturbance; the
+// install root's current version is not the failed one.
+func TestISSURollbackLosingNothing(t *testing.T) {
+	bundles := issuBundles(t)
+	_, ih, run := issuOVSRig(t, bundles)
+
+	run.run(t, "rollback", bundles["1.1.1"], 2, currentStats)
+	out := ih.output()
+	for _, want := range []string{"vemissufault build: crashing after the switch", "handover rolled back: resuming"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the agents' log does not say %q", want)
+		}
+	}
+	if cur, err := bundle.Current(ih.root); err == nil && cur == "1.1.1" {
+		t.Fatalf("the failed version %s was promoted", cur)
+	}
+	// The resumed agent still forwards and still hands over.
+	run.run(t, "upgrade after the rollback", bundles["1.1.0"], 0, fixtureStats)
+}
