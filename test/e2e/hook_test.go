@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -24,11 +25,15 @@ import (
 // cleared environment but for the settings), against a real agent whose
 // "VM taps" are the veths of namespaces.
 
-// buildHook builds vem-hook for the test.
+// buildHook builds vem-hook for the test as the Makefile does: static
+// (CGO_ENABLED=0), since a binary libvirt runs at every domain operation
+// should not spend a millisecond loading libc first.
 func buildHook(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "vem-hook")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/vem-hook").CombinedOutput(); err != nil {
+	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/vem-hook")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build vem-hook: %v\n%s", err, out)
 	}
 	return bin
@@ -348,6 +353,167 @@ func TestHookAgentSlow(t *testing.T) {
 	mu.Unlock()
 	if n < 3 {
 		t.Errorf("the silent agent saw %d connections, want one a run", n)
+	}
+}
+
+// TestHookHostileXML: what libvirt would never send, and what an
+// attacker who can define domains might: each is refused with exit 1 and
+// one line naming the domain and the problem, nothing is attached, and
+// the agent is unharmed.
+func TestHookHostileXML(t *testing.T) {
+	h := newHost(t)
+	bin := buildHook(t)
+	vm6 := h.addVM("vm6", "hk6", "52:54:00:00:01:06", "192.0.2.6", "web", "default")
+	good := hookDomain("web6", hookNIC{vm: vm6})
+	body := good[strings.Index(good, "<name>"):]
+	deep := strings.Repeat("<x>", 100) + strings.Repeat("</x>", 100)
+	for _, c := range []struct {
+		name, domain, xml, want string
+	}{
+		{"external entity (XXE)", "web6", `<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/shadow">]><domain type='kvm'><description>&x;</description>` + body, "DTD"},
+		{"billion laughs", "web6", `<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">` + strings.Repeat(`<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">`, 1) + `]>` + good, "DTD"},
+		{"nested 100 deep", "web6", strings.Replace(good, "<devices>", "<devices>"+deep, 1), "nested deeper than 64"},
+		{"processing instruction", "web6", strings.Replace(good, "<devices>", "<devices><?evil rm -rf /?>", 1), "processing instruction"},
+		{"second root", "web6", good + "<domain type='kvm'><name>web6</name></domain>", "second root"},
+		{"binary garbage", "web6", "\x00\xff\xfe\x01<domain>\x00", "refused"},
+		{"not XML at all", "web6", "#!/bin/sh\nrm -rf /\n", "refused"},
+		{"empty", "web6", "", "refused"},
+		{"tap name with a path", "web6", strings.Replace(good, "dev='hk6'", "dev='../../etc'", 1), "not a valid interface name"},
+		{"tap name too long", "web6", strings.Replace(good, "dev='hk6'", "dev='hk6aaaaaaaaaaaaaaaaa'", 1), "longer than 15 bytes"},
+		{"unknown vem attribute", "web6", strings.Replace(good, "segment='web'", "segment='web' exec='reboot'", 1), "unknown attribute"},
+		{"name that breaks lines", "web6\nvem-hook: all good", good, "names domain"},
+	} {
+		r := runHook(t, h.host, bin, h.socket, c.xml, nil, c.domain, "start", "begin", "-")
+		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+		if r.code != 1 || !strings.Contains(r.stderr, c.want) || !strings.HasPrefix(r.stderr, "vem-hook: domain ") || len(lines) != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and one line with %q", c.name, r.code, r.stderr, c.want)
+		}
+		t.Logf("%s: %s", c.name, strings.TrimSpace(r.stderr))
+	}
+	if p, ok := apiPorts(t, h.socket)[vm6.tap]; ok {
+		t.Fatalf("a hostile domain attached %s: %+v", vm6.tap, p)
+	}
+	// The agent is unharmed: the good definition still attaches.
+	if r := runHook(t, h.host, bin, h.socket, good, nil, "web6", "start", "begin", "-"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("the good domain after the hostile ones: exit %d: %s", r.code, r.stderr)
+	}
+	h.ping("vm1", vm6.ip, 3, true)
+}
+
+// slowProxy listens on a new socket and relays each connection to
+// target, holding the client's request for delay first: an agent that is
+// slow to answer.
+func slowProxy(t *testing.T, target string, delay time.Duration) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "slow.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				time.Sleep(delay)
+				up, err := net.Dial("unix", target)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { io.Copy(up, c); up.(*net.UnixConn).CloseWrite() }()
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return sock
+}
+
+// TestHookAgentSlowButInTime: an agent slower than usual but within the
+// timeout attaches the ports; one slower than the timeout fails the start
+// with the reason, and the stopped and release that libvirt runs after a
+// failed start leave no port behind even if the attach landed late.
+func TestHookAgentSlowButInTime(t *testing.T) {
+	h := newHost(t)
+	bin := buildHook(t)
+	vm6 := h.addVM("vm6", "hk6", "52:54:00:00:01:06", "192.0.2.6", "web", "default")
+	xml := hookDomain("web6", hookNIC{vm: vm6})
+	const delay = 400 * time.Millisecond
+	slow := slowProxy(t, h.socket, delay)
+
+	r := runHook(t, h.host, bin, slow, xml, []string{"VEM_HOOK_TIMEOUT=3s"}, "web6", "start", "begin", "-")
+	if r.code != 0 || r.stderr != "" || r.took < delay {
+		t.Fatalf("start through an agent %v slow, timeout 3s: exit %d after %v: %s", delay, r.code, r.took, r.stderr)
+	}
+	if p := apiPorts(t, h.socket)[vm6.tap]; p.State != api.PortUp {
+		t.Fatalf("%s after a slow start: %+v", vm6.tap, p)
+	}
+	h.ping("vm1", vm6.ip, 3, true)
+	if r := runHook(t, h.host, bin, slow, xml, []string{"VEM_HOOK_TIMEOUT=3s"}, "web6", "stopped", "end", "-"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("stopped through the slow agent: exit %d: %s", r.code, r.stderr)
+	}
+	t.Logf("start through an agent %v slow returned after %v", delay, r.took.Round(time.Millisecond))
+
+	r = runHook(t, h.host, bin, slow, xml, []string{"VEM_HOOK_TIMEOUT=150ms"}, "web6", "start", "begin", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, "vem-agent did not answer within 150ms") || !strings.Contains(r.stderr, "(agent-down policy fail)") {
+		t.Fatalf("start through an agent slower than the timeout: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r.took > 150*time.Millisecond+time.Second {
+		t.Errorf("start with a 150ms timeout returned after %v", r.took)
+	}
+	t.Logf("start through an agent slower than its timeout returned after %v: %s", r.took.Round(time.Millisecond), strings.TrimSpace(r.stderr))
+	// The proxy delivers the request after the hook gave up: the agent
+	// attaches a port for a VM that did not start. libvirt then runs
+	// stopped and release, which take it away.
+	time.Sleep(delay + 200*time.Millisecond)
+	for _, op := range [][2]string{{"stopped", "end"}, {"release", "end"}} {
+		if r := runHook(t, h.host, bin, h.socket, xml, nil, "web6", op[0], op[1], "-"); r.code != 0 || r.stderr != "" {
+			t.Fatalf("%s after the failed start: exit %d: %s", op[0], r.code, r.stderr)
+		}
+	}
+	if p, ok := apiPorts(t, h.socket)[vm6.tap]; ok {
+		t.Fatalf("%s left behind by a failed start: %+v", vm6.tap, p)
+	}
+}
+
+// TestHookAgentCrashed: an agent killed without cleaning up leaves its
+// socket file with nobody listening: the start fails (policy fail) and
+// says so; with policy continue the VM starts.
+func TestHookAgentCrashed(t *testing.T) {
+	bin := buildHook(t)
+	sock := filepath.Join(t.TempDir(), "dead.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	if _, err := os.Stat(sock); err != nil {
+		t.Fatalf("the dead agent's socket file: %v", err)
+	}
+	v := &vm{tap: "hk1", mac: net.HardwareAddr{0x52, 0x54, 0, 0, 1, 1}, seg: "web", prof: "default", ip: "192.0.2.11"}
+	xml := hookDomain("dead1", hookNIC{vm: v})
+	r := runHook(t, nil, bin, sock, xml, nil, "dead1", "start", "begin", "-")
+	want := "vem-hook: domain dead1: interface hk1: attach: vem-agent is not running (nothing is listening on " + sock + ")"
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "(agent-down policy fail)") {
+		t.Fatalf("start with a dead agent's socket: exit %d, stderr %q; want exit 1 and %q", r.code, r.stderr, want)
+	}
+	r = runHook(t, nil, bin, sock, xml, []string{"VEM_HOOK_ON_AGENT_DOWN=continue"}, "dead1", "start", "begin", "-")
+	if r.code != 0 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, "policy continue") {
+		t.Fatalf("start with a dead agent's socket, policy continue: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = runHook(t, nil, bin, sock, xml, nil, "dead1", "migrate", "begin", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, "migrate: vem-agent is not running") {
+		t.Fatalf("migrate to a host whose agent is dead: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 
