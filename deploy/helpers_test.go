@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,28 @@ func binaries(t *testing.T) string {
 	}
 	return binDir
 }
+
+// libvirtBinary builds cmd/vem-libvirt (cgo against libvirt) into bins,
+// once for the package, and returns its path.
+func libvirtBinary(t *testing.T, bins string) string {
+	t.Helper()
+	bin := filepath.Join(bins, "vem-libvirt")
+	libvirtOnce.Do(func() {
+		out, err := exec.Command("go", "build", "-o", bin, "../cmd/vem-libvirt").CombinedOutput()
+		if err != nil {
+			libvirtErr = fmt.Errorf("build vem-libvirt (cgo: needs libvirt-dev and pkg-config; make build-libvirt installs them): %v\n%s", err, out)
+		}
+	})
+	if libvirtErr != nil {
+		t.Fatal(libvirtErr)
+	}
+	return bin
+}
+
+var (
+	libvirtOnce sync.Once
+	libvirtErr  error
+)
 
 type buildError struct {
 	name, out string

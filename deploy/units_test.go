@@ -9,7 +9,12 @@ import (
 	"testing"
 )
 
-var units = []string{"vem-agent.service", "vsm.service"}
+// units are the units make install installs; libvirtUnits those of make
+// install-libvirt.
+var (
+	units        = []string{"vem-agent.service", "vsm.service"}
+	libvirtUnits = []string{"vem-libvirt.service"}
+)
 
 // needSystemdAnalyze skips, saying why, where systemd-analyze is missing
 // (make test installs it: scripts/deps.sh test).
@@ -30,8 +35,9 @@ func verifyUnit(path string, extra ...string) (string, bool) {
 }
 
 // forVerify copies a unit into a fresh directory under its own name, with
-// the installed binaries' directory pointing at the built binaries (verify
-// checks that ExecStart's binary exists and is executable).
+// the installed binaries' directory and the current agent version's
+// pointing at the built binaries (verify checks that ExecStart's binary
+// exists and is executable).
 func forVerify(t *testing.T, name, bins string, edit func(string) string) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("systemd", name))
@@ -39,6 +45,7 @@ func forVerify(t *testing.T, name, bins string, edit func(string) string) string
 		t.Fatal(err)
 	}
 	text := strings.ReplaceAll(string(data), "/usr/local/bin/", bins+"/")
+	text = strings.ReplaceAll(text, "/usr/lib/vem/current/", bins+"/")
 	if edit != nil {
 		text = edit(text)
 	}
@@ -52,7 +59,8 @@ func forVerify(t *testing.T, name, bins string, edit func(string) string) string
 func TestUnitsVerify(t *testing.T) {
 	needSystemdAnalyze(t)
 	bins := binaries(t)
-	for _, name := range units {
+	libvirtBinary(t, bins)
+	for _, name := range append(slices.Clone(units), libvirtUnits...) {
 		if out, ok := verifyUnit(forVerify(t, name, bins, nil)); !ok {
 			t.Errorf("systemd-analyze verify %s:\n%s", name, out)
 		}
@@ -96,7 +104,7 @@ func TestAgentUnit(t *testing.T) {
 		"RuntimeDirectoryPreserve": "yes",
 		"StateDirectory":           "vem",
 		"NoNewPrivileges":          "yes",
-		"ExecStart":                "/usr/local/bin/vem-agent --config /etc/vem/vem.yaml --state-dir /var/lib/vem",
+		"ExecStart":                "/usr/lib/vem/current/vem-agent --config /etc/vem/vem.yaml --state-dir /var/lib/vem",
 	} {
 		if got := unitValue(t, u, "Service", key); got != want {
 			t.Errorf("%s=%q, want %q", key, got, want)
@@ -140,4 +148,45 @@ func slicesBeforeFlags(args []string) []string {
 		}
 	}
 	return args
+}
+
+// TestLibvirtUnit checks the watcher's unit: after the agent and libvirt
+// (either daemon), wanting the agent, restarted always, no capability, and
+// the flags it passes known to vem-libvirt run.
+func TestLibvirtUnit(t *testing.T) {
+	const u = "systemd/vem-libvirt.service"
+	after := unitValues(t, u, "Unit", "After")
+	for _, want := range []string{"vem-agent.service", "libvirtd.service", "virtqemud.service"} {
+		if !slices.Contains(after, want) {
+			t.Errorf("After=%v lacks %s", after, want)
+		}
+	}
+	if w := unitValues(t, u, "Unit", "Wants"); !slices.Contains(w, "vem-agent.service") {
+		t.Errorf("Wants=%v lacks vem-agent.service", w)
+	}
+	// The agent's unit must not be ordered after it (a cycle with
+	// Before=libvirtd): the watcher follows, never precedes.
+	if slices.Contains(unitValues(t, "systemd/vem-agent.service", "Unit", "After"), "vem-libvirt.service") {
+		t.Error("vem-agent.service is ordered after vem-libvirt.service")
+	}
+	for key, want := range map[string]string{
+		"Restart": "always", "CapabilityBoundingSet": "", "NoNewPrivileges": "yes",
+		"RuntimeDirectory": "vem", "RuntimeDirectoryPreserve": "yes",
+	} {
+		if got := unitValue(t, u, "Service", key); got != want {
+			t.Errorf("%s=%q, want %q", key, got, want)
+		}
+	}
+	bins := binaries(t)
+	bin := libvirtBinary(t, bins)
+	args := strings.Fields(unitValue(t, u, "Service", "ExecStart"))
+	if args[0] != "/usr/local/bin/vem-libvirt" || args[1] != "run" {
+		t.Fatalf("ExecStart=%v", args)
+	}
+	help, _ := exec.Command(bin, "run", "-h").CombinedOutput()
+	for _, a := range args[2:] {
+		if strings.HasPrefix(a, "-") && !strings.Contains(string(help), "  "+a+" ") {
+			t.Errorf("vem-libvirt run knows no %s:\n%s", a, help)
+		}
+	}
 }
