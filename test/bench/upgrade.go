@@ -1,24 +1,289 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/test/topo"
 )
 
 // upgradeOptions are the flags of -upgrade.
 type upgradeOptions struct {
 	enabled bool
 	ports   int
+	rounds  int
 }
 
 func addUpgradeFlags(fs *flag.FlagSet) *upgradeOptions {
 	o := &upgradeOptions{}
 	fs.BoolVar(&o.enabled, "upgrade", false, "measure an agent upgrade by restart (map migration into the fixture build and back) beside a restart into the same build")
-	fs.IntVar(&o.ports, "upgrade-ports", 4000, "vEth `count` of the -upgrade topology")
+	fs.IntVar(&o.ports, "upgrade-ports", 4000, "vEth `count` of the -upgrade topology (2 of them veths to VMs that ping)")
+	fs.IntVar(&o.rounds, "upgrade-rounds", 3, "`rounds` of same-build restart, upgrade and downgrade")
 	return o
 }
 
-// runUpgrade measures the upgrade at o.ports ports.
-func runUpgrade(agentBin string, o *upgradeOptions) error {
-	return errors.New("-upgrade: not built yet")
+// An upgrade's figures: one restart of the agent from one build into
+// another, with every port in the file and a ping across two of them.
+type upgradeSample struct {
+	stopped   time.Duration // SIGTERM to the old agent until it exited
+	current   time.Duration // old agent exited until the new one's engine is current
+	running   time.Duration // old agent exited until the new one logs "agent running"
+	migration time.Duration // the migration's own time (its log line's took), 0 if none
+	migrated  string        // what it migrated
+	sent      int           // echo requests during the restart
+	lost      int
 }
+
+// The transitions each round measures, in order: from the build the agent
+// runs to the next.
+var upgradeSteps = []struct{ name, to string }{
+	{"restart, same build", "current"},
+	{"upgrade to fixture", "fixture"},
+	{"downgrade to current", "current"},
+}
+
+// runUpgrade measures the agent's upgrade by restart at o.ports ports:
+// the current build restarted into the fixture build (-tags vemfixture:
+// vem_stats one counter longer, so the pinned vem_stats migrates) and
+// back, beside a restart into the same build in the same run, each with a
+// ping at 1,000 per second between two VMs on the switch.
+func runUpgrade(agentBin string, o *upgradeOptions) error {
+	if o.ports < 2 || o.ports > 4095 {
+		return fmt.Errorf("-upgrade-ports %d: want 2 to 4095 (the datapath's ceiling)", o.ports)
+	}
+	if o.rounds < 1 || o.rounds > 20 {
+		return fmt.Errorf("-upgrade-rounds %d: want 1 to 20", o.rounds)
+	}
+	if err := requireRoot("ip", "ping", "go"); err != nil {
+		return err
+	}
+	s, err := openSession("vem-bench-upgrade", "vemupg", agentBin)
+	if err != nil {
+		return err
+	}
+	instance := fmt.Sprintf("benchupg%d", os.Getpid())
+	defer s.close(func() []string { return leftBehind(s.tp, instance) })
+	fixture := filepath.Join(s.dir, "vem-agent-fixture")
+	if out, err := exec.CommandContext(s.ctx, "go", "build", "-tags", "vemfixture", "-o", fixture, "github.com/vem-switch/vem/cmd/vem-agent").CombinedOutput(); err != nil {
+		return fmt.Errorf("build the fixture agent: %w: %s", err, out)
+	}
+	bins := map[string]string{"current": s.agentBin, "fixture": fixture}
+
+	host, err := s.tp.NS("host")
+	if err != nil {
+		return err
+	}
+	vm1, _, err := upgradeVMs(s.tp, host)
+	if err != nil {
+		return err
+	}
+	taps := o.ports - 2
+	var batch strings.Builder
+	for i := 0; i < taps; i++ {
+		fmt.Fprintf(&batch, "tuntap add mode tap name tap%d\nlink set tap%d up\n", i, i)
+	}
+	batchFile := filepath.Join(s.dir, "taps.batch")
+	if err := os.WriteFile(batchFile, []byte(batch.String()), 0o600); err != nil {
+		return err
+	}
+	if _, err := host.Run(s.ctx, "ip", "-batch", batchFile); err != nil {
+		return err
+	}
+	stateDir := filepath.Join(s.dir, "state")
+	cfgFile := filepath.Join(stateDir, "vem.yaml")
+	socket := filepath.Join(stateDir, "vem.sock")
+	var b strings.Builder
+	fmt.Fprintf(&b, "host: bench\ninstance: %s\nsocket: %s\nsegments:\n  - {name: vms, type: local}\n", instance, socket)
+	for seg := 0; seg*64 < taps; seg++ {
+		fmt.Fprintf(&b, "  - {name: lab%d, type: local}\n", seg)
+	}
+	b.WriteString("ports:\n")
+	b.WriteString("  - {interface: vm1, mac: \"52:54:00:ff:00:01\", segment: vms}\n  - {interface: vm2, mac: \"52:54:00:ff:00:02\", segment: vms}\n")
+	for i := 0; i < taps; i++ {
+		fmt.Fprintf(&b, "  - {interface: tap%d, mac: \"52:54:00:%02x:%02x:%02x\", segment: lab%d}\n", i, i>>16&0xff, i>>8&0xff, i&0xff, i/64)
+	}
+	if err := writeAgentConfig(s.tp, s.agentBin, "bench", instance, stateDir, cfgFile, b.String()); err != nil {
+		return err
+	}
+
+	client := api.NewClient(socket)
+	agent, err := startAgentIn(host, bins["current"], cfgFile, stateDir)
+	if err != nil {
+		return err
+	}
+	if _, err := waitCurrent(s.ctx, client, agent, 120*time.Second); err != nil {
+		return err
+	}
+	if err := waitReachable(s.ctx, vm1, "192.0.2.2", agent); err != nil {
+		return err
+	}
+	fmt.Printf("%d ports (%d taps, 2 VMs pinging), %d rounds\n", o.ports, taps, o.rounds)
+
+	results := map[string][]upgradeSample{}
+	for r := 1; r <= o.rounds; r++ {
+		for _, step := range upgradeSteps {
+			smp, next, err := measureRestart(s.ctx, host, vm1, agent, bins[step.to], cfgFile, stateDir, client)
+			if next != nil {
+				agent = next
+			}
+			if err != nil {
+				return fmt.Errorf("round %d, %s: %w", r, step.name, err)
+			}
+			results[step.name] = append(results[step.name], smp)
+			fmt.Printf("round %d  %-22s stop %s, stopped -> current %s (running %s), migration %s, ping lost %d of %d%s\n",
+				r, step.name, msText(smp.stopped), msText(smp.current), msText(smp.running), msText(smp.migration), smp.lost, smp.sent,
+				func() string {
+					if smp.migrated == "" {
+						return ""
+					}
+					return "\n        migrated " + smp.migrated
+				}())
+		}
+	}
+	if err := agent.Stop(); err != nil {
+		return err
+	}
+	fmt.Println()
+	fmt.Printf("%-22s %14s %14s %14s %12s %10s\n", "median of "+strconv.Itoa(o.rounds), "stopped->cur", "(running)", "migration", "SIGTERM", "ping lost")
+	for _, step := range upgradeSteps {
+		ss := results[step.name]
+		med := func(f func(upgradeSample) time.Duration) string {
+			var xs []float64
+			for _, x := range ss {
+				xs = append(xs, float64(f(x)))
+			}
+			return msText(time.Duration(median(xs)))
+		}
+		lost, sent := 0, 0
+		for _, x := range ss {
+			lost += x.lost
+			sent += x.sent
+		}
+		fmt.Printf("%-22s %14s %14s %14s %12s %10s\n", step.name,
+			med(func(x upgradeSample) time.Duration { return x.current }), med(func(x upgradeSample) time.Duration { return x.running }),
+			med(func(x upgradeSample) time.Duration { return x.migration }), med(func(x upgradeSample) time.Duration { return x.stopped }),
+			fmt.Sprintf("%d/%d", lost, sent))
+	}
+	fmt.Println("stopped->cur: the old agent exited until the new one's API says engine current (polled every 5 ms);")
+	fmt.Println("(running): until its \"agent running\" log line; migration: its \"migrated pinned maps\" line's took;")
+	fmt.Println("SIGTERM: until the old agent exited; ping lost: vm1 -> vm2 at 1 ms intervals from before the stop to after current, all rounds.")
+	return nil
+}
+
+// upgradeVMs makes the two VM namespaces whose veths (vm1, vm2 in host)
+// are vEths on segment vms.
+func upgradeVMs(tp *topo.Topology, host *topo.NS) (*topo.NS, *topo.NS, error) {
+	var vms []*topo.NS
+	for i := 1; i <= 2; i++ {
+		ns, err := tp.NS(fmt.Sprintf("vm%d", i))
+		if err != nil {
+			return nil, nil, err
+		}
+		mac, _ := net.ParseMAC(fmt.Sprintf("52:54:00:ff:00:%02x", i))
+		if err := tp.Veth(host, fmt.Sprintf("vm%d", i), ns, "eth0", topo.MACs(nil, mac)); err != nil {
+			return nil, nil, err
+		}
+		if err := ns.AddAddr("eth0", fmt.Sprintf("192.0.2.%d/24", i)); err != nil {
+			return nil, nil, err
+		}
+		vms = append(vms, ns)
+	}
+	return vms[0], vms[1], nil
+}
+
+// waitCurrent polls the agent's API every 5 ms until its engine is
+// current, and returns when it saw that.
+func waitCurrent(ctx context.Context, c *api.Client, p *topo.Proc, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		if err := exited(p, "vem-agent"); err != nil {
+			return time.Time{}, err
+		}
+		qctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.Status(qctx)
+		cancel()
+		if err == nil && st.Engine.State == api.EngineCurrent {
+			return time.Now(), nil
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("engine not current after %v (%v):\n%s", limit, err, lastLines(p.Output(), 20))
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// measureRestart stops the running agent old and starts bin in its
+// place, with a ping at 1 ms intervals from vm1 running from before the
+// stop until after the new engine is current. It returns the new agent
+// (nil if none started).
+func measureRestart(ctx context.Context, host, vm1 *topo.NS, old *topo.Proc, bin, cfgFile, stateDir string, c *api.Client) (upgradeSample, *topo.Proc, error) {
+	var smp upgradeSample
+	ping, err := vm1.StartNetOnly("ping", "-n", "-q", "-i", "0.001", "-W", "1", "192.0.2.2")
+	if err != nil {
+		return smp, nil, err
+	}
+	defer ping.Stop()
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	if err := old.Stop(); err != nil {
+		return smp, nil, err
+	}
+	stopped := time.Now()
+	smp.stopped = stopped.Sub(t0)
+	p, err := startAgentIn(host, bin, cfgFile, stateDir)
+	if err != nil {
+		return smp, nil, err
+	}
+	cur, err := waitCurrent(ctx, c, p, 120*time.Second)
+	if err != nil {
+		return smp, p, err
+	}
+	smp.current = cur.Sub(stopped)
+	if line := nthLine(p.Output(), "agent running", 1); line != "" {
+		smp.running = logTime(line).Sub(stopped)
+	}
+	if line := nthLine(p.Output(), "migrated pinned maps", 1); line != "" {
+		smp.migration = tookOf(line)
+		if m := migratedRE.FindStringSubmatch(line); m != nil {
+			smp.migrated = m[1]
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	// SIGINT: ping prints its summary and exits.
+	if err := syscall.Kill(ping.Pid(), syscall.SIGINT); err != nil {
+		return smp, p, err
+	}
+	select {
+	case <-ping.Done():
+	case <-time.After(5 * time.Second):
+		return smp, p, fmt.Errorf("ping did not exit on SIGINT:\n%s", ping.Output())
+	}
+	m := pingSummaryRE.FindStringSubmatch(ping.Output())
+	if m == nil {
+		return smp, p, fmt.Errorf("no summary in ping's output %q", ping.Output())
+	}
+	smp.sent, _ = strconv.Atoi(m[1])
+	recv, _ := strconv.Atoi(m[2])
+	smp.lost = smp.sent - recv
+	return smp, p, nil
+}
+
+var (
+	pingSummaryRE = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
+	migratedRE    = regexp.MustCompile(`"maps": \["([^"]*)"`)
+)
