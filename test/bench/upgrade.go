@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"net"
@@ -14,7 +15,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/vem-switch/vem/agent/api"
+	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/test/topo"
 )
 
@@ -23,6 +27,7 @@ type upgradeOptions struct {
 	enabled bool
 	ports   int
 	rounds  int
+	fill    bool
 }
 
 func addUpgradeFlags(fs *flag.FlagSet) *upgradeOptions {
@@ -30,6 +35,7 @@ func addUpgradeFlags(fs *flag.FlagSet) *upgradeOptions {
 	fs.BoolVar(&o.enabled, "upgrade", false, "measure an agent upgrade by restart (map migration into the fixture build and back) beside a restart into the same build")
 	fs.IntVar(&o.ports, "upgrade-ports", 4000, "vEth `count` of the -upgrade topology (2 of them veths to VMs that ping)")
 	fs.IntVar(&o.rounds, "upgrade-rounds", 3, "`rounds` of same-build restart, upgrade and downgrade")
+	fs.BoolVar(&o.fill, "upgrade-fill-counters", true, "put a count in every vem_stats slot first, as if every port had traffic (the migration copies every slot)")
 	return o
 }
 
@@ -128,7 +134,15 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 	if err := waitReachable(s.ctx, vm1, "192.0.2.2", agent); err != nil {
 		return err
 	}
-	fmt.Printf("%d ports (%d taps, 2 VMs pinging), %d rounds\n", o.ports, taps, o.rounds)
+	inUse := "as the taps left them"
+	if o.fill {
+		n, err := fillCounters(instance)
+		if err != nil {
+			return err
+		}
+		inUse = fmt.Sprintf("%d slots, every one counting", n)
+	}
+	fmt.Printf("%d ports (%d taps, 2 VMs pinging), %d rounds; vem_stats %s\n", o.ports, taps, o.rounds, inUse)
 
 	results := map[string][]upgradeSample{}
 	for r := 1; r <= o.rounds; r++ {
@@ -254,9 +268,11 @@ func measureRestart(ctx context.Context, host, vm1 *topo.NS, old *topo.Proc, bin
 		return smp, p, err
 	}
 	smp.current = cur.Sub(stopped)
-	if line := nthLine(p.Output(), "agent running", 1); line != "" {
-		smp.running = logTime(line).Sub(stopped)
+	// The API may answer current before the line is written.
+	if err := waitLog(ctx, p, "agent running", 1, 30*time.Second); err != nil {
+		return smp, p, err
 	}
+	smp.running = logTime(nthLine(p.Output(), "agent running", 1)).Sub(stopped)
 	if line := nthLine(p.Output(), "migrated pinned maps", 1); line != "" {
 		smp.migration = tookOf(line)
 		if m := migratedRE.FindStringSubmatch(line); m != nil {
@@ -287,3 +303,31 @@ var (
 	pingSummaryRE = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`)
 	migratedRE    = regexp.MustCompile(`"maps": \["([^"]*)"`)
 )
+
+// fillCounters gives every slot of the instance's pinned vem_stats, on
+// every CPU, a non-zero first counter where it has none, so that a
+// migration copies all of them, as on a host where every port has
+// carried traffic. It returns the number of slots.
+func fillCounters(instance string) (int, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(bpf.PinDir(instance), "vem_stats"), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	n := int(m.MaxEntries())
+	for slot := uint32(0); slot < uint32(n); slot++ {
+		var vals [][]byte
+		if err := m.Lookup(slot, &vals); err != nil {
+			return 0, fmt.Errorf("vem_stats[%d]: %w", slot, err)
+		}
+		for _, v := range vals {
+			if binary.NativeEndian.Uint64(v) == 0 {
+				binary.NativeEndian.PutUint64(v, uint64(slot)+1)
+			}
+		}
+		if err := m.Put(slot, vals); err != nil {
+			return 0, fmt.Errorf("vem_stats[%d]: %w", slot, err)
+		}
+	}
+	return n, nil
+}
