@@ -26,6 +26,10 @@ type Desired struct {
 	// orphaned like attached ones, and also when the local API attached
 	// their interface.
 	OVS []spec.Port
+	// OVSBound are the interfaces of the OVS source's ports that the
+	// base binds (VSM mode: the VSM's bindings of the ports it was sent),
+	// shown with the source ovs.
+	OVSBound []string
 	// RemoteMACs are the static remote MACs of VSM mode's MAC
 	// distribution: each becomes a static entry against its VTEP, so
 	// unicast to a VM on another host is never flooded. A MAC of a bridge

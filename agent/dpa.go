@@ -134,7 +134,8 @@ func networkOf(sw *spec.Switch) *spec.Switch {
 // attached ports the VSM does not list yet and the remote MACs.
 func (a *Agent) desiredLocked(file *spec.Switch, attached []spec.Port) Desired {
 	if a.vsm == nil {
-		return Desired{Switch: file, Attached: attached, OVS: a.ovsPortsLocked()}
+		ovs, _ := a.ovsPortsLocked(file)
+		return Desired{Switch: file, Attached: attached, OVS: ovs}
 	}
 	network := a.vsm.network
 	if network == nil {
@@ -147,10 +148,8 @@ func (a *Agent) desiredLocked(file *spec.Switch, attached []spec.Port) Desired {
 			local = append(local, p)
 		}
 	}
-	ovs := slices.DeleteFunc(slices.Clone(a.ovsPortsLocked()), func(p spec.Port) bool {
-		return slices.ContainsFunc(base.Ports, func(c spec.Port) bool { return c.Interface == p.Interface })
-	})
-	return Desired{Switch: base, Attached: local, OVS: ovs, RemoteMACs: a.vsm.remote}
+	ovs, bound := a.ovsPortsLocked(base)
+	return Desired{Switch: base, Attached: local, OVS: ovs, OVSBound: bound, RemoteMACs: a.vsm.remote}
 }
 
 // vsmApplier is the agent as the DPA's Applier.

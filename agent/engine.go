@@ -147,6 +147,7 @@ type prepared struct {
 	d        Desired
 	attached []spec.Port     // the attached ports the base serves
 	ovs      map[string]bool // those of attached from the OVS source
+	ovsBound map[string]bool // the base's vEths the OVS source sent (VSM mode)
 	orphans  []orphan
 	ids      map[string]uint32
 	// plan, made by prepare on slots under uplinkGen, is written as it
@@ -301,7 +302,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 			return nil, err
 		}
 	}
-	return &prepared{d: d, attached: kept, ovs: ovs, orphans: orphans, ids: ids, plan: p, slots: sl, uplinkGen: e.uplinkGen}, nil
+	return &prepared{d: d, attached: kept, ovs: ovs, ovsBound: setOf(d.OVSBound), orphans: orphans, ids: ids, plan: p, slots: sl, uplinkGen: e.uplinkGen}, nil
 }
 
 // commit writes a prepared state: the port-channel, the maps, forwarding
@@ -353,7 +354,7 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 		}
 	}
 	pr.plan, pr.slots = nil, nil
-	p.markSource(pr.ovs, sourceOVS)
+	p.markSource(pr.ovs, pr.ovsBound, sourceOVS)
 	if err := e.rec.apply(p); err != nil {
 		return nil, fmt.Errorf("write datapath: %w", err)
 	}

@@ -42,6 +42,10 @@ var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 // segment or profile: the file's ovs.segment and ovs.profile.
 type Defaults struct {
 	Segment, Profile string
+	// ByID (VSM mode) takes an interface that names no segment: the VSM
+	// binds it by its iface-id, the ID of a port created there (a UUID,
+	// as Neutron's port IDs), which has its own addresses.
+	ByID bool
 }
 
 // Port is a vEth port the source found: the hook's mapping of a VM's
@@ -144,8 +148,14 @@ func Decode(r *Row, def Defaults) (p Port, ok bool, err error) {
 	if p.Segment = val(KeySegment); p.Segment == "" {
 		p.Segment = def.Segment
 	}
-	if p.Segment == "" {
+	switch {
+	case p.Segment != "":
+	case !def.ByID:
 		probs = append(probs, "no segment: set external_ids:vem-segment, or ovs.segment in the agent's file")
+	case !uuidRE.MatchString(p.InterfaceID):
+		probs = append(probs, fmt.Sprintf("no segment, and iface-id %s is not the UUID of a port the VSM could bind: set external_ids:vem-segment", quote(p.InterfaceID)))
+	case ids[KeyIPs] != "":
+		probs = append(probs, "external_ids:vem-ips without vem-segment: a port the VSM binds by iface-id has its own addresses")
 	}
 	if ips := val(KeyIPs); ips != "" {
 		list, err := parseIPs(ips)
