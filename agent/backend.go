@@ -43,6 +43,10 @@ func (a *Agent) Status(context.Context) (api.Status, error) {
 	if pendingErr != nil {
 		st.ConfigError = pendingErr.Error()
 	}
+	if a.announce != nil {
+		as := a.announce.Stats()
+		st.Announcements = &api.AnnounceCounters{Ports: as.Ports, FramesSent: as.Sent, FramesFailed: as.Failed}
+	}
 	es := a.engine.Status()
 	st.Engine = api.EngineStatus{State: es.State, Attempts: es.Attempts, DriftRepairs: es.DriftRepairs}
 	if es.Err != nil {

@@ -23,6 +23,20 @@ type Status struct {
 	// Engine is the state of the engine that applies the desired state
 	// to the datapath. Its State is "" from an agent without one.
 	Engine EngineStatus `json:"engine"`
+	// Announcements count the MAC announcements of vEths that came up
+	// (a VM started or migrated in); nil from an agent without them.
+	Announcements *AnnounceCounters `json:"announcements,omitempty"`
+}
+
+// AnnounceCounters count the agent's MAC announcements: RARP and
+// gratuitous ARP from a vEth's MAC into its segment when the port comes
+// up, so switches and other hosts move the MAC to it.
+type AnnounceCounters struct {
+	// Ports is how many port appearances were announced.
+	Ports uint64 `json:"ports"`
+	// FramesSent and FramesFailed count frames (one per VTEP on VXLAN).
+	FramesSent   uint64 `json:"framesSent"`
+	FramesFailed uint64 `json:"framesFailed"`
 }
 
 // The states of EngineStatus.State.

@@ -44,6 +44,9 @@ func writeStatus(w io.Writer, st api.Status) error {
 		}
 	}
 	var b strings.Builder
+	if a := st.Announcements; a != nil {
+		fmt.Fprintf(&b, "\nMAC announcements: %d ports, %d frames sent, %d failed\n", a.Ports, a.FramesSent, a.FramesFailed)
+	}
 	if st.ConfigFile != "" {
 		fmt.Fprintf(&b, "\nConfig file: %s\n", st.ConfigFile)
 	}

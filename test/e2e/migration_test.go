@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/test/frame"
 	"github.com/vem-switch/vem/test/topo"
 )
@@ -479,6 +481,21 @@ func TestMigrationSilentVMReachable(t *testing.T) {
 	}
 	if !r.relearned("hvB") {
 		t.Errorf("the silent mover is not relearned at hvB everywhere")
+	}
+	// The module view counts what hvB announced: both NICs, no failure.
+	out, err := r.hosts["hvB"].vemctl("show", "module", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("show module: %v\n%s", err, out)
+	}
+	if a := st.Announcements; a == nil || a.Ports < uint64(len(moverNICs)) || a.FramesSent == 0 || a.FramesFailed != 0 {
+		t.Errorf("hvB's announcement counters: %+v; want both NICs announced, frames sent, none failed", a)
+	}
+	if out, err := r.hosts["hvB"].vemctl("show", "module"); err != nil || !strings.Contains(out, "MAC announcements: ") {
+		t.Errorf("show module has no announcement line: %v\n%s", err, out)
 	}
 	r.hookOps("hvA", xml, "stopped end", "release end")
 	ports := apiPorts(t, r.hosts["hvA"].socket)
