@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,73 @@ func TestOVSPortSource(t *testing.T) {
 	h.ping("vm1", "vm2", 3, true)
 	if !strings.Contains(h.agent.Output(), "ovsdb-server connection lost") {
 		t.Errorf("the agent did not log the lost connection")
+	}
+}
+
+// TestOVSPortSourceVSM: in VSM mode the interfaces go to the VSM. One
+// that names no segment is bound by its iface-id, the ID of a port
+// pre-created on the VSM (Neutron-style); one that names a segment is
+// bound by it and applied at once. Both forward, show the source ovs and
+// are marked ovn-installed; a row deleted is detached from the VSM too.
+func TestOVSPortSourceVSM(t *testing.T) {
+	h := newOVSHost(t)
+	v := newVSM(t, h.tp, h.ns)
+	v.start()
+	network := fmt.Sprintf(`segments:
+  - {name: web, type: local}
+profiles:
+  - {name: default, portSecurity: true}
+ports:
+  - {id: %s, mac: "52:54:00:00:0a:01", segment: web, profile: default}
+`, ovsIfaceID(1))
+	netFile := h.t.TempDir() + "/network.yaml"
+	h.writeFile(netFile, network)
+	if out, err := v.run("apply", "-f", netFile); err != nil {
+		t.Fatalf("vsm apply: %v\n%s", err, out)
+	}
+	h.writeConfig(fmt.Sprintf(`host: hv1
+instance: %s
+socket: %s
+vsm:
+  domain: 100
+  addresses: [%s]
+  tls: {ca: %s, cert: %s, key: %s}
+ovs: {database: %q}
+`, h.instance, h.socket, vsmListen, v.file("ca.pem"), v.file("hv1.pem"), v.file("hv1-key.pem"), h.db.Address()))
+	h.startAgent()
+	waitFor(t, 15*time.Second, "the agent attached to the VSM", func() bool {
+		d := dpaStatus(t, h.vemHost)
+		return d.State == "attached" && d.Module == 3
+	})
+
+	h.plug(1)                                            // no segment: the VSM's pre-created port
+	h.plug(2, "vem-segment=web", "port-profile=default") // by segment and profile
+	h.waitPort("ovtap1", "up")
+	h.waitPort("ovtap2", "up")
+	h.ping("vm1", "vm2", 3, true)
+	h.waitInstalled("ovtap1", "true")
+	h.waitInstalled("ovtap2", "true")
+	waitFor(t, 10*time.Second, "both bound on the VSM", func() bool {
+		mods, err := v.run("show", "module", "-o", "json")
+		return err == nil && strings.Contains(strings.ReplaceAll(mods, " ", ""), `"ports":2`)
+	})
+
+	h.mustVsctl("del-port", "br-int", "ovtap2")
+	h.waitPort("ovtap2", "")
+	waitFor(t, 10*time.Second, "ovtap2 unbound on the VSM", func() bool {
+		mods, err := v.run("show", "module", "-o", "json")
+		return err == nil && strings.Contains(strings.ReplaceAll(mods, " ", ""), `"ports":1`)
+	})
+	h.ping("vm1", "vm2", 2, false)
+	h.ping("vm2", "vm1", 1, false)
+	if p := h.ports()["ovtap1"]; p.State != "up" || p.Source != "ovs" {
+		t.Errorf("ovtap1 after ovtap2 left: %+v", p)
+	}
+}
+
+func (h *ovsHost) writeFile(path, data string) {
+	h.t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		h.t.Fatal(err)
 	}
 }
