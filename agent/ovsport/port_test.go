@@ -69,6 +69,12 @@ func TestDecode(t *testing.T) {
 		{name: "long value", iface: "tap1", def: def, ids: libvirtIDs(KeySegment, strings.Repeat("w", 300)), err: "longer than 256 bytes"},
 		{name: "long name", iface: "tap-with-a-long-name", def: def, ids: libvirtIDs(), err: "longer than 15 bytes"},
 		{name: "bad name", iface: "../x", def: def, ids: libvirtIDs(), err: "not a valid interface name"},
+		{name: "VSM mode: bound by iface-id", iface: "tap1", def: Defaults{ByID: true}, ids: libvirtIDs(),
+			want: port("tap1", "52:54:00:00:0a:01", "", "")},
+		{name: "VSM mode: a segment still binds by it", iface: "tap1", def: Defaults{ByID: true}, ids: libvirtIDs(KeySegment, "web"),
+			want: port("tap1", "52:54:00:00:0a:01", "web", "")},
+		{name: "VSM mode: iface-id not a UUID", iface: "tap1", def: Defaults{ByID: true}, ids: libvirtIDs(KeyIfaceID, "port-1"), err: `iface-id "port-1" is not the UUID of a port the VSM could bind`},
+		{name: "VSM mode: addresses of a pre-created port", iface: "tap1", def: Defaults{ByID: true}, ids: libvirtIDs(KeyIPs, "192.0.2.1"), err: "vem-ips without vem-segment"},
 		{name: "every problem at once", iface: "tap1", ids: libvirtIDs(KeyAttachedMAC, "x", KeyVMID, "y"), err: "attached-mac: invalid MAC \"x\": want six colon-separated hex octets; external_ids:vm-id \"y\" is not a UUID; no segment"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
