@@ -113,10 +113,12 @@ func (d *Datapath) openMigrating(spec *ebpf.CollectionSpec) error {
 		d.objs.Close()
 		return err
 	}
+	swapStart := time.Now()
 	swapped, err := d.swapLinks()
 	if err != nil {
 		return fail(fmt.Errorf("migrate maps: %w", err))
 	}
+	mig.Took += time.Since(swapStart)
 	if err := mig.catchUp(); err != nil {
 		restoreLinks(swapped)
 		return fail(fmt.Errorf("migrate maps: %w", err))
@@ -135,6 +137,8 @@ func (d *Datapath) openMigrating(spec *ebpf.CollectionSpec) error {
 // isIncompatible reports whether err refuses a pinned map's layout.
 func isIncompatible(err error) bool { return errors.Is(err, ebpf.ErrMapIncompatible) }
 
-// MigrateTook is how long the last Open's migration took (copies,
-// catch-up and pin replacement; zero when nothing migrated).
+// MigrateTook is how long the last Open's migration took (copies, the
+// swap of the new programs into every pinned link, catch-up and pin
+// replacement; not the programs' load, which every start does; zero when
+// nothing migrated).
 func (d *Datapath) MigrateTook() time.Duration { return d.migrateTook }

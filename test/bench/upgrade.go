@@ -45,6 +45,7 @@ type upgradeSample struct {
 	stopped   time.Duration // SIGTERM to the old agent until it exited
 	current   time.Duration // old agent exited until the new one's engine is current
 	running   time.Duration // old agent exited until the new one logs "agent running"
+	opened    time.Duration // old agent exited until the new one logs "adopting pinned datapath" (its datapath open, migration included)
 	migration time.Duration // the migration's own time (its log line's took), 0 if none
 	migrated  string        // what it migrated
 	sent      int           // echo requests during the restart
@@ -155,8 +156,8 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 				return fmt.Errorf("round %d, %s: %w", r, step.name, err)
 			}
 			results[step.name] = append(results[step.name], smp)
-			fmt.Printf("round %d  %-22s stop %s, stopped -> current %s (running %s), migration %s, ping lost %d of %d%s\n",
-				r, step.name, msText(smp.stopped), msText(smp.current), msText(smp.running), msText(smp.migration), smp.lost, smp.sent,
+			fmt.Printf("round %d  %-22s stop %s, stopped -> datapath open %s, running %s, current %s; migration %s; ping lost %d of %d%s\n",
+				r, step.name, msText(smp.stopped), msText(smp.opened), msText(smp.running), msText(smp.current), msText(smp.migration), smp.lost, smp.sent,
 				func() string {
 					if smp.migrated == "" {
 						return ""
@@ -169,7 +170,7 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 		return err
 	}
 	fmt.Println()
-	fmt.Printf("%-22s %14s %14s %14s %12s %10s\n", "median of "+strconv.Itoa(o.rounds), "stopped->cur", "(running)", "migration", "SIGTERM", "ping lost")
+	fmt.Printf("%-22s %14s %14s %14s %14s %12s %10s\n", "median of "+strconv.Itoa(o.rounds), "stopped->cur", "(dp open)", "(running)", "migration", "SIGTERM", "ping lost")
 	for _, step := range upgradeSteps {
 		ss := results[step.name]
 		med := func(f func(upgradeSample) time.Duration) string {
@@ -184,13 +185,15 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 			lost += x.lost
 			sent += x.sent
 		}
-		fmt.Printf("%-22s %14s %14s %14s %12s %10s\n", step.name,
-			med(func(x upgradeSample) time.Duration { return x.current }), med(func(x upgradeSample) time.Duration { return x.running }),
+		fmt.Printf("%-22s %14s %14s %14s %14s %12s %10s\n", step.name,
+			med(func(x upgradeSample) time.Duration { return x.current }), med(func(x upgradeSample) time.Duration { return x.opened }),
+			med(func(x upgradeSample) time.Duration { return x.running }),
 			med(func(x upgradeSample) time.Duration { return x.migration }), med(func(x upgradeSample) time.Duration { return x.stopped }),
 			fmt.Sprintf("%d/%d", lost, sent))
 	}
 	fmt.Println("stopped->cur: the old agent exited until the new one's API says engine current (polled every 5 ms);")
-	fmt.Println("(running): until its \"agent running\" log line; migration: its \"migrated pinned maps\" line's took;")
+	fmt.Println("(dp open): until its \"adopting pinned datapath\" line (maps adopted or migrated, programs loaded);")
+	fmt.Println("(running): until its \"agent running\" line; migration: its \"migrated pinned maps\" line's took (copy, link swap, catch-up, pins);")
 	fmt.Println("SIGTERM: until the old agent exited; ping lost: vm1 -> vm2 at 1 ms intervals from before the stop to after current, all rounds.")
 	return nil
 }
@@ -273,6 +276,9 @@ func measureRestart(ctx context.Context, host, vm1 *topo.NS, old *topo.Proc, bin
 		return smp, p, err
 	}
 	smp.running = logTime(nthLine(p.Output(), "agent running", 1)).Sub(stopped)
+	if line := nthLine(p.Output(), "adopting pinned datapath", 1); line != "" {
+		smp.opened = logTime(line).Sub(stopped)
+	}
 	if line := nthLine(p.Output(), "migrated pinned maps", 1); line != "" {
 		smp.migration = tookOf(line)
 		if m := migratedRE.FindStringSubmatch(line); m != nil {
