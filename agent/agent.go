@@ -334,7 +334,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer retry.Stop()
 	watchErr := make(chan error, 1)
 	go func() { watchErr <- a.watch.Run(ctx) }()
-	a.runOVS(ctx)
+	defer a.runOVS(ctx)()
 	go a.announce.run(ctx)
 	dpaErr := make(chan error, 1)
 	if a.vsm != nil {

@@ -90,10 +90,22 @@ func (a *Agent) openOVS(cfg *spec.Switch, dir string) error {
 	return nil
 }
 
-// runOVS runs the OVS source, if any, until ctx ends.
-func (a *Agent) runOVS(ctx context.Context) {
-	if a.ovs != nil {
-		go a.ovs.src.Run(ctx)
+// runOVS runs the OVS source, if any, until ctx ends or the returned
+// stop is called; stop returns once the source has stopped, so nothing
+// applies its ports after Run returns.
+func (a *Agent) runOVS(ctx context.Context) (stop func()) {
+	if a.ovs == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		a.ovs.src.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }
 
