@@ -303,7 +303,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	srv := api.NewServer(a, a.log)
-	a.engine.Start(ctx)
+	a.engine.Start(a.host.channelContext(ctx))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	metricsErr := make(chan error, 1)

@@ -70,6 +70,9 @@ type Host struct {
 	verdict  chan bool
 	// resumed receives New's error when a resumed agent serves or fails.
 	resumed chan error
+	// heldLACP stops the port-channels of an agent that let go, which
+	// run on until the next agent runs its own (channelContext).
+	heldLACP context.CancelFunc
 }
 
 // NewHost returns a Host for the agent that opts configure, whose flags
@@ -98,9 +101,13 @@ func (h *Host) run(ctx context.Context, first *Agent) error {
 		first = nil
 		if resuming {
 			if err != nil {
+				h.stopHeldLACP()
 				h.resumed <- err
 			} else {
-				a.onServing = func() { h.resumed <- nil }
+				a.onServing = func() {
+					h.stopHeldLACP()
+					h.resumed <- nil
+				}
 			}
 		}
 		if err != nil {
@@ -151,6 +158,44 @@ func (h *Host) runOne(ctx context.Context, a *Agent) (bool, error) {
 	}
 	h.released <- a.Close()
 	return true, nil
+}
+
+// channelContext is the context the port-channels of an agent that runs
+// until ctx ends run in. It ends with ctx, except when the agent lets go
+// for a handover: then its LACP goes on (the partners hear no gap in
+// LACPDUs, and the state it checkpoints stays current) until
+// stopHeldLACP, once the next agent runs its own. A nil Host's is ctx.
+func (h *Host) channelContext(ctx context.Context) context.Context {
+	if h == nil {
+		return ctx
+	}
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		<-ctx.Done()
+		h.mu.Lock()
+		hold := h.quiesce
+		if hold {
+			if h.heldLACP != nil {
+				h.heldLACP()
+			}
+			h.heldLACP = cancel
+		}
+		h.mu.Unlock()
+		if !hold {
+			cancel()
+		}
+	}()
+	return c
+}
+
+// stopHeldLACP stops the port-channels of an agent that let go.
+func (h *Host) stopHeldLACP() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.heldLACP != nil {
+		h.heldLACP()
+		h.heldLACP = nil
+	}
 }
 
 // Reload reloads the running agent's file, if an agent runs.

@@ -19,10 +19,12 @@ const (
 	takeoverGo     = "takeover" // the old agent has let go: take over
 	takeoverCommit = "commit"   // carry on alone
 	takeoverStop   = "stop"     // stop, leaving the datapath as it is
+	takeoverExit   = "exit"     // the old agent serves again: exit
 	// States, successor to old.
 	successorReady     = "ready"     // checked, waiting for takeover
 	successorRunning   = "running"   // took over: serving the API
 	successorCommitted = "committed" // on its own now
+	successorStopped   = "stopped"   // let go after it took over; exits on exit
 	successorFailed    = "failed"    // Error says why; it exits
 )
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ type handover struct {
 	released bool // the old agent let go for the switch
 	running  bool // the successor took over
 	done     bool // committed or aborted: the session is over
+	exit     bool // committed: the old agent exits once it has replied
 }
 
 // result is an operation's outcome.
@@ -101,6 +103,9 @@ func (hs *handover) run() error {
 		if err := hs.s.Send(rep); err != nil && !hs.done {
 			return hs.ended(err)
 		}
+	}
+	if hs.exit {
+		hs.h.verdict <- false
 	}
 	return nil
 }
@@ -214,8 +219,7 @@ func (hs *handover) commit(ctx context.Context) result {
 	if err != nil {
 		hs.log.Warn("sd_notify MAINPID", zap.Error(err))
 	}
-	hs.done = true
-	hs.h.verdict <- false
+	hs.done, hs.exit = true, true
 	detail := fmt.Sprintf("PID %d exits; successor PID %d runs alone", os.Getpid(), hs.child.pid())
 	if notified {
 		detail += " (systemd told its main PID)"
@@ -227,8 +231,10 @@ func (hs *handover) commit(ctx context.Context) result {
 func (hs *handover) abort(ctx context.Context) result {
 	hs.done = true
 	var detail []string
+	held := false
 	if hs.child != nil {
-		how := hs.child.stop(ctx)
+		var how string
+		how, held = hs.child.stop(ctx)
 		detail = append(detail, fmt.Sprintf("successor PID %d %s", hs.child.pid(), how))
 	}
 	if hs.released {
@@ -241,7 +247,10 @@ func (hs *handover) abort(ctx context.Context) result {
 	} else {
 		detail = append(detail, fmt.Sprintf("agent PID %d never stopped", os.Getpid()))
 	}
-	return result{pid: os.Getpid(), detail: fmt.Sprint(detail)}
+	if held {
+		detail = append(detail, "successor "+hs.child.finish(ctx))
+	}
+	return result{pid: os.Getpid(), detail: strings.Join(detail, "; ")}
 }
 
 // successor is a spawned successor as its parent sees it.
@@ -341,25 +350,60 @@ func (c *successor) gone() error {
 	}
 }
 
-// stop has the successor stop (leaving the datapath as it is) and kills
-// it if it has not within ctx's time or 10 seconds.
-func (c *successor) stop(ctx context.Context) string {
+// stop has the successor stop, leaving the datapath as it is. One that
+// took over lets go and reports it (held: its LACP runs on until finish);
+// one that did not exits. One that does neither within ctx's time or 10
+// seconds is killed.
+func (c *successor) stop(ctx context.Context) (how string, held bool) {
 	select {
 	case <-c.exited:
-		return fmt.Sprintf("had exited (%v)", c.err)
+		return fmt.Sprintf("had exited (%v)", c.err), false
 	default:
 	}
 	_ = c.p.send(pipeMsg{Op: takeoverStop})
 	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	defer c.p.close()
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok { // closed: it is exiting
+				select {
+				case <-c.exited:
+					return "stopped", false
+				case <-wait.Done():
+					return c.kill(), false
+				}
+			}
+			if m.State == successorStopped {
+				return "let go", true
+			}
+		case <-c.exited:
+			return "stopped", false
+		case <-wait.Done():
+			return c.kill(), false
+		}
+	}
+}
+
+// finish has a successor that let go exit, now that the old agent
+// serves again.
+func (c *successor) finish(ctx context.Context) string {
+	_ = c.p.send(pipeMsg{Op: takeoverExit})
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	select {
 	case <-c.exited:
-		return "stopped"
+		return "exited"
 	case <-wait.Done():
 	}
+	return c.kill()
+}
+
+// kill kills the successor and waits for it.
+func (c *successor) kill() string {
 	c.log.Warn("successor did not stop: killing it", zap.Int("successor", c.pid()))
 	_ = c.cmd.Process.Kill()
 	<-c.exited
+	c.p.close()
 	return "killed"
 }

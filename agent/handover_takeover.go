@@ -82,13 +82,16 @@ func (h *Host) Takeover(ctx context.Context) error {
 		log.Info("took over", zap.Duration("took", took))
 		_ = p.send(pipeMsg{State: successorRunning, Detail: fmt.Sprintf("took over in %v", took.Round(time.Millisecond))})
 		takeoverFault(log)
+		go h.followPredecessor(ctx, p, msgs, log)
 	}
-	go h.followPredecessor(p, msgs, log)
 	return h.run(ctx, a)
 }
 
-// followPredecessor carries out the old agent's commit or stop.
-func (h *Host) followPredecessor(p *pipe, msgs <-chan pipeMsg, log *zap.Logger) {
+// followPredecessor carries out the old agent's commit or stop. Stopped,
+// this agent lets go as the old one did (lock released, LACP running on)
+// and exits once the old agent serves again; it resumes if the old agent
+// goes away instead.
+func (h *Host) followPredecessor(ctx context.Context, p *pipe, msgs <-chan pipeMsg, log *zap.Logger) {
 	for m := range msgs {
 		switch m.Op {
 		case takeoverCommit:
@@ -96,13 +99,28 @@ func (h *Host) followPredecessor(p *pipe, msgs <-chan pipeMsg, log *zap.Logger) 
 			_ = p.send(pipeMsg{State: successorCommitted})
 			return
 		case takeoverStop:
-			log.Info("handover rolled back: stopping, the datapath left to the previous agent")
+			log.Info("handover rolled back: letting go, the datapath left to the previous agent")
 			h.mu.Lock()
 			stop := h.stopRun
+			h.quiesce, h.releasing = stop != nil, stop != nil
 			h.mu.Unlock()
-			if stop != nil {
-				stop()
+			if stop == nil {
+				return
 			}
+			stop()
+			if err := h.awaitRelease(ctx); err != nil {
+				log.Warn("let go", zap.Error(err))
+			}
+			_ = p.send(pipeMsg{State: successorStopped})
+			for m := range msgs {
+				if m.Op == takeoverExit {
+					h.stopHeldLACP()
+					h.verdict <- false
+					return
+				}
+			}
+			log.Warn("the previous agent went away before it resumed: this agent resumes")
+			h.verdict <- true
 			return
 		}
 	}

@@ -135,7 +135,7 @@ func (ih *issuHost) upgrade(t *testing.T, bundleDir string, extra ...string) (st
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	args := append([]string{agentBin, "upgrade", "--bundle", bundleDir, "--config", ih.cfgPath, "--state-dir", ih.stateDir,
-		"--root", ih.root, "--phase-timeout", "20s", "--stable", "3s"}, extra...)
+		"--root", ih.root, "--phase-timeout", "20s", "--stable", "2s"}, extra...)
 	out, err := ih.ns.RunNetOnly(ctx, args...)
 	code := 0
 	var ee *exec.ExitError
@@ -187,7 +187,7 @@ type issuRun struct {
 func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantStats uint32) {
 	t.Helper()
 	ih := r.ih
-	const count = 12000
+	const count = 10000
 	if r.watch == nil {
 		r.watch = func(stop <-chan struct{}) <-chan []string {
 			out := make(chan []string, 1)
@@ -219,7 +219,7 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 		t.Errorf("%s: the upgrade (%v) outlasted the pings (%d at 1 ms)", name, took, count)
 	}
 	if code != wantCode {
-		t.Fatalf("%s: exit status %d, want %d\n%s", name, code, wantCode, lastLines(ih.output(), 60))
+		t.Fatalf("%s: exit status %d, want %d\n%s", name, code, wantCode, lastLines(ih.output(), 150))
 	}
 	for i, res := range res {
 		t.Logf("%s: %s: %d sent, %d received", name, r.streams[i], res.Sent, res.Received)
@@ -228,7 +228,7 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 				c := ih.counters(p)
 				t.Logf("%s: rx %d tx %d drops %v", p, c.RxPackets, c.TxPackets, c.Drops)
 			}
-			t.Fatalf("%s lost pings %s: %d of %d answered\n%s", name, r.streams[i], res.Received, res.Sent, lastLines(ih.output(), 60))
+			t.Fatalf("%s lost pings %s: %d of %d answered\n%s", name, r.streams[i], res.Received, res.Sent, lastLines(ih.output(), 150))
 		}
 	}
 	if len(bad) > 0 {
