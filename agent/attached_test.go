@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"go.uber.org/zap"
 
 	"github.com/vem-switch/vem/spec"
 )
@@ -149,3 +152,75 @@ func TestAttachedStoreNoPath(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// commitAgent is an agent with only what commitAttachedLocked uses: an
+// engine over a fake datapath, the state file and a file's base.
+func commitAgent(t *testing.T, storePath string) (*Agent, *fakeDatapath) {
+	t.Helper()
+	dp := newFakeDatapath()
+	base := mustParse(t, "host: hv1\nsegments: [{name: lab, type: local}]\nports:\n  - {interface: tap-a, mac: \"52:54:00:00:00:0a\", segment: lab}\n")
+	e := NewEngine(EngineOptions{Datapath: dp, Links: testLinks, Limits: spec.DefaultLimits,
+		Forwarding: &fakeForwarding{on: map[string]bool{}}})
+	if err := e.Apply(context.Background(), Desired{Switch: base}); err != nil {
+		t.Fatal(err)
+	}
+	return &Agent{log: zap.NewNop(), engine: e, store: attachedStore{path: storePath}, base: base}, dp
+}
+
+// TestCommitAttached: the state file and the datapath move together; a
+// refused apply puts the file back, a failed save puts the datapath back.
+func TestCommitAttached(t *testing.T) {
+	tapB := spec.Port{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "lab"}
+	tapC := spec.Port{Interface: "tap-c", MAC: "52:54:00:00:00:0c", Segment: "lab"}
+	dup := spec.Port{Interface: "tap-d", MAC: "52:54:00:00:00:0a", Segment: "lab"} // tap-a's static MAC
+	for _, tt := range []struct {
+		name        string
+		attach      []spec.Port
+		badStore    bool
+		wantErr     string
+		wantInFile  []spec.Port
+		wantIfindex []int // vEths in the datapath besides tap-a (12)
+	}{
+		{"attach", []spec.Port{tapB, tapC}, false, "", []spec.Port{tapB, tapC}, []int{11, 10}},
+		{"refused", []spec.Port{tapB, dup}, false, "desired state refused", []spec.Port{tapB}, []int{11}},
+		{"save fails", []spec.Port{tapB, tapC}, true, "save attached ports", nil, []int{11}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "attached-ports.json")
+			a, dp := commitAgent(t, path)
+			if err := a.commitAttachedLocked(context.Background(), tt.attach[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if tt.badStore {
+				// The file cannot be replaced: its path is a directory.
+				if err := os.Remove(path); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Mkdir(path, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := a.commitAttachedLocked(context.Background(), tt.attach)
+			if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("commit %v: error %v, want %q", tt.attach, err, tt.wantErr)
+			}
+			if tt.wantErr != "" && !reflect.DeepEqual(a.attached, tt.attach[:1]) {
+				t.Errorf("attached after a failed commit: %v, want the old %v", a.attached, tt.attach[:1])
+			}
+			if !tt.badStore {
+				got, err := a.store.load()
+				if err != nil || !reflect.DeepEqual(got, tt.wantInFile) {
+					t.Errorf("state file holds %v (%v), want %v", got, err, tt.wantInFile)
+				}
+			}
+			for _, ifindex := range append([]int{12}, tt.wantIfindex...) {
+				if _, ok := dp.ports[ifindex]; !ok {
+					t.Errorf("datapath lacks ifindex %d", ifindex)
+				}
+			}
+			if n := len(dp.ports); n != 1+len(tt.wantIfindex) {
+				t.Errorf("datapath has %d ports, want %d", n, 1+len(tt.wantIfindex))
+			}
+		})
+	}
+}

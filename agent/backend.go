@@ -253,18 +253,12 @@ func (a *Agent) Attach(ctx context.Context, p spec.Port) error {
 	if _, err := a.links.Lookup(p.Interface); err != nil {
 		return fmt.Errorf("%w: interface: %w", api.ErrInvalid, err)
 	}
-	attached := append(slices.Clone(a.attached), p)
-	if err := a.store.save(attached); err != nil {
-		return err
-	}
-	if err := a.engine.Apply(ctx, a.desiredLocked(a.base, attached)); err != nil {
-		_ = a.store.save(a.attached)
+	if err := a.commitAttachedLocked(ctx, append(slices.Clone(a.attached), p)); err != nil {
 		if errors.Is(err, ErrRefused) {
 			return fmt.Errorf("%w: %w", api.ErrInvalid, err)
 		}
 		return err
 	}
-	a.attached = attached
 	return nil
 }
 
@@ -284,16 +278,7 @@ func (a *Agent) Detach(ctx context.Context, iface string) error {
 	if i < 0 {
 		return fmt.Errorf("port %s is not attached: %w", iface, api.ErrNotFound)
 	}
-	attached := slices.Delete(slices.Clone(a.attached), i, i+1)
-	if err := a.store.save(attached); err != nil {
-		return err
-	}
-	if err := a.engine.Apply(ctx, a.desiredLocked(a.base, attached)); err != nil {
-		_ = a.store.save(a.attached)
-		return err
-	}
-	a.attached = attached
-	return nil
+	return a.commitAttachedLocked(ctx, slices.Delete(slices.Clone(a.attached), i, i+1))
 }
 
 // VTEPs implements api.Backend.

@@ -265,17 +265,12 @@ func (a *Agent) detachVSM(ctx context.Context, iface string) error {
 // applyAttachedLocked saves and applies a new set of attached ports; a
 // failure keeps the old set.
 func (a *Agent) applyAttachedLocked(ctx context.Context, attached []spec.Port) error {
-	if err := a.store.save(attached); err != nil {
-		return err
-	}
-	if err := a.engine.Apply(ctx, a.desiredLocked(a.base, attached)); err != nil {
-		_ = a.store.save(a.attached)
+	if err := a.commitAttachedLocked(ctx, attached); err != nil {
 		if errors.Is(err, ErrRefused) {
 			return fmt.Errorf("%w: %w", api.ErrInvalid, err)
 		}
 		return err
 	}
-	a.attached = attached
 	return nil
 }
 
