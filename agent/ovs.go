@@ -87,6 +87,21 @@ func (a *Agent) openOVS(cfg *spec.Switch, dir string) error {
 		Log:      a.log.Named("ovs"),
 	})
 	a.ovs = st
+	if len(st.ports) == 0 {
+		return nil
+	}
+	// The kept ports are a cache of the table: if the configuration
+	// changed since so that the engine refuses them, the agent starts
+	// without them and the source's resync brings what it can.
+	attached, err := a.store.load()
+	if err != nil {
+		return err
+	}
+	if err := a.engine.Check(a.desiredLocked(cfg, attached)); err != nil {
+		a.log.Warn("OVS ports kept from the last run refused; starting without them until ovsdb-server is read",
+			zap.Int("ports", len(st.ports)), zap.Error(err))
+		st.ports = nil
+	}
 	return nil
 }
 

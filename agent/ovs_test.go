@@ -128,3 +128,35 @@ func TestOVSPortsOrphaned(t *testing.T) {
 		t.Errorf("an orphaned port forwards: %v", fw)
 	}
 }
+
+// The ports kept from the last run are applied from the start, unless
+// the engine now refuses them: then the agent starts without them.
+func TestOpenOVSKeptPorts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kept []ovsport.Port
+		want int
+	}{
+		{"kept", []ovsport.Port{ovsPort("tap-a", "52:54:00:00:00:0a", "web")}, 1},
+		{"refused now", []ovsport.Port{ovsPort("tap-a", "52:54:00:00:00:0a", "web"), ovsPort("tap-b", "52:54:00:00:00:0c", "web")}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := newOVSAgent(t)
+			dir := t.TempDir()
+			if err := saveOVSPorts(filepath.Join(dir, ovsPortsFile), tc.kept); err != nil {
+				t.Fatal(err)
+			}
+			a.ovs = nil
+			cfg := mustParse(t, ovsHostYAML)
+			if err := a.openOVS(cfg, dir); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(a.ovs.ports); got != tc.want {
+				t.Fatalf("%d ports kept, want %d", got, tc.want)
+			}
+			if err := a.engine.Apply(context.Background(), a.desiredLocked(cfg, nil)); err != nil {
+				t.Fatalf("the first apply: %v", err)
+			}
+		})
+	}
+}
