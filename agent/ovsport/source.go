@@ -134,6 +134,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 func (s *Source) follow(ctx context.Context, sess Session) error {
 	updates := make(chan *Update)
 	done := make(chan error, 1)
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the reader goes with the session
 	go func() {
 		for {
 			u, err := sess.Next()
@@ -143,8 +145,8 @@ func (s *Source) follow(ctx context.Context, sess Session) error {
 			}
 			select {
 			case updates <- u:
-			case <-ctx.Done():
-				done <- ctx.Err()
+			case <-sctx.Done():
+				done <- sctx.Err()
 				return
 			}
 		}
@@ -172,6 +174,9 @@ func (s *Source) follow(ctx context.Context, sess Session) error {
 			s.publish(ctx)
 			s.mark(ctx, sess)
 		case <-tick.C:
+			if first {
+				continue // the table is the last session's until its first update
+			}
 			if s.resend {
 				s.publish(ctx)
 			}
