@@ -7,6 +7,9 @@ import (
 	"strings"
 )
 
+// Namespace is vem's metadata namespace (package agent/hook).
+const Namespace = "https://vem-switch.dev/xmlns/libvirt/1"
+
 // NIC is one virtio NIC of a guest, plugged as libvirt's
 // <interface type='ethernet'>: libvirt makes the tap Tap in its network
 // namespace and vem (the hook, or vem-libvirt) attaches it.
@@ -116,11 +119,21 @@ func (d *Domain) MetadataXML(indent string, with ...NIC) string {
 	return indent + "<metadata>\n" + d.PortsXML(indent+"  ", with...) + indent + "</metadata>\n"
 }
 
-// PortsXML returns the vem:ports element alone (what virsh metadata
-// --set takes) for NICs and with.
+// PortsXML returns the vem:ports element for NICs and with.
 func (d *Domain) PortsXML(indent string, with ...NIC) string {
+	return d.portsXML(indent, "vem:", " xmlns:vem='"+Namespace+"'", with)
+}
+
+// MetadataSet returns what virsh metadata --uri Namespace --key vem
+// --set takes for NICs and with: the element without its namespace,
+// which libvirt puts on it.
+func (d *Domain) MetadataSet(with ...NIC) string {
+	return d.portsXML("", "", "", with)
+}
+
+func (d *Domain) portsXML(indent, prefix, xmlns string, with []NIC) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s<vem:ports xmlns:vem='https://vem-switch.dev/xmlns/libvirt/1'>\n", indent)
+	fmt.Fprintf(&b, "%s<%sports%s>\n", indent, prefix, xmlns)
 	for _, n := range append(append([]NIC(nil), d.NICs...), with...) {
 		if n.Segment == "" {
 			continue
@@ -129,9 +142,9 @@ func (d *Domain) PortsXML(indent string, with ...NIC) string {
 		if i := strings.IndexByte(ip, '/'); i >= 0 {
 			ip = ip[:i]
 		}
-		fmt.Fprintf(&b, "%s  <vem:port mac='%s' segment='%s' profile='%s' ips='%s'/>\n", indent, esc(n.MAC), esc(n.Segment), esc(n.Profile), esc(ip))
+		fmt.Fprintf(&b, "%s  <%sport mac='%s' segment='%s' profile='%s' ips='%s'/>\n", indent, prefix, esc(n.MAC), esc(n.Segment), esc(n.Profile), esc(ip))
 	}
-	fmt.Fprintf(&b, "%s</vem:ports>\n", indent)
+	fmt.Fprintf(&b, "%s</%sports>\n", indent, prefix)
 	return b.String()
 }
 

@@ -11,6 +11,8 @@ for m in $(cat /lib/modules/load); do
 	insmod "/lib/modules/$m.ko" || echo "vem-guest: insmod $m failed"
 done
 ip link set lo up
+# One segment, several NICs: each answers ARP for its own address only.
+sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2
 
 # addr IFNAME prints the address vem.ip= gives IFNAME on the command line.
 addr() {

@@ -51,7 +51,15 @@ type Config struct {
 	// Hook, if set, is the vem-hook binary, run as libvirt's qemu hook
 	// with -socket AgentSocket.
 	Hook, AgentSocket string
+	// CapsCache keeps libvirt's QEMU capabilities between daemons
+	// (DefaultCapsCache when empty): probing QEMU takes a fresh daemon
+	// from seconds to a minute under TCG on a loaded machine. libvirt
+	// checks each cached entry against the QEMU binary and itself.
+	CapsCache string
 }
+
+// DefaultCapsCache is where the daemons share QEMU's capabilities.
+const DefaultCapsCache = "/var/cache/vem-test/libvirt-qemu-capabilities"
 
 // Daemon is one private libvirtd.
 type Daemon struct {
@@ -70,8 +78,14 @@ func New(cfg Config) (*Daemon, error) {
 	if _, err := os.Stat(qemuDriver); err != nil {
 		return nil, fmt.Errorf("libvirtd: QEMU driver: %w (package libvirt-daemon-driver-qemu)", err)
 	}
+	if cfg.CapsCache == "" {
+		cfg.CapsCache = DefaultCapsCache
+	}
+	if err := os.MkdirAll(cfg.CapsCache, 0o755); err != nil {
+		return nil, fmt.Errorf("libvirtd: capabilities cache: %w", err)
+	}
 	d := &Daemon{cfg: cfg}
-	for _, p := range append(append([]string(nil), privateDirs...), "etc/libvirt/hooks", "drivers") {
+	for _, p := range append(append([]string(nil), privateDirs...), "etc/libvirt/hooks", "drivers", "var/cache/libvirt/qemu/capabilities") {
 		if err := os.MkdirAll(filepath.Join(cfg.Dir, p), 0o755); err != nil {
 			return nil, fmt.Errorf("libvirtd: %w", err)
 		}
@@ -125,6 +139,7 @@ func (d *Daemon) startScript() string {
 		// it (/run/libvirt before a first libvirtd).
 		fmt.Fprintf(&b, "mkdir -p /%[1]s\nmount --bind %[2]s /%[1]s\n", p, shq(filepath.Join(d.cfg.Dir, p)))
 	}
+	fmt.Fprintf(&b, "mount --bind %s /var/cache/libvirt/qemu/capabilities\n", shq(d.cfg.CapsCache))
 	fmt.Fprintf(&b, "export LIBVIRT_DRIVER_DIR=%s\nexec %s\n", shq(filepath.Join(d.cfg.Dir, "drivers")), Binary)
 	return b.String()
 }
@@ -231,7 +246,7 @@ func (d *Daemon) Virsh(ctx context.Context, args ...string) (string, error) {
 func (d *Daemon) Close() error {
 	var errs []error
 	if d.Running() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if out, err := d.Virsh(ctx, "list", "--name"); err == nil {
 			for _, name := range strings.Fields(out) {
 				if _, err := d.Virsh(ctx, "destroy", name); err != nil {
