@@ -122,3 +122,85 @@ func TestSessionAgainstOVSDB(t *testing.T) {
 		}
 	}
 }
+
+// Over TCP ovsdb-server probes an idle connection (every 5 s, and drops
+// it if unanswered): the monitor answers the probes and the writing
+// client keeps busy, so the session outlives several probe intervals.
+func TestSessionOverTCPOutlivesProbes(t *testing.T) {
+	topo.RequireRoot(t)
+	if err := ovs.CheckInstalled(); err != nil {
+		if errors.Is(err, ovs.ErrNotInstalled) {
+			t.Skipf("skipping: %v", err)
+		}
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	tp := topo.ForTest(t)
+	ns, err := tp.NS("db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := ovs.StartDB(ns, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := db.Appctl(ctx, "ovsdb-server/add-remote", "ptcp:6640:127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Vsctl(ctx, "add-br", "br-int", "--", "add-port", "br-int", "tap1", "--", "set", "Interface", "tap1", "external_ids:iface-id=i1"); err != nil {
+		t.Fatal(err)
+	}
+	var sess Session
+	// The server listens in its namespace: dial from there.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		err = ns.Do(func() error {
+			var err error
+			sess, err = NetDialer{Network: "tcp", Address: "127.0.0.1:6640"}.Dial(ctx)
+			return err
+		})
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if u, err := sess.Next(); err != nil || !u.Full {
+		t.Fatalf("first update %+v, %v", u, err)
+	}
+	// A reader as the source has one: always in Next, which answers the
+	// probes.
+	updates := make(chan *Update, 16)
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			u, err := sess.Next()
+			if err != nil {
+				readErr <- err
+				return
+			}
+			updates <- u
+		}
+	}()
+	select {
+	case err := <-readErr:
+		t.Fatalf("the session ended while idle: %v", err)
+	case <-time.After(12 * time.Second): // more than two probe intervals
+	}
+	if err := sess.SetInstalled(ctx, "tap1", true); err != nil {
+		t.Fatalf("write after idling: %v", err)
+	}
+	select {
+	case u := <-updates:
+		if len(u.Rows) != 1 || !u.Rows[0].Installed() {
+			t.Fatalf("update after idling: %+v", u)
+		}
+	case err := <-readErr:
+		t.Fatalf("the session ended: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no update after the write")
+	}
+}

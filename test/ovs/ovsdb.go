@@ -124,3 +124,13 @@ func (d *DB) Restart() error {
 
 // Log returns the end of the server's log file, for failure reports.
 func (d *DB) Log() string { return tail(d.sw.path("ovsdb-server.log")) }
+
+// Appctl runs ovs-appctl against the server (its unixctl socket), e.g.
+// ovsdb-server/add-remote ptcp:6640:127.0.0.1.
+func (d *DB) Appctl(ctx context.Context, args ...string) (string, error) {
+	return d.sw.command(ctx, "ovs-appctl", append([]string{"-t", d.sw.path("ovsdb-server.ctl")}, args...)...)
+}
+
+// NS returns the namespace the server runs in: a TCP remote it listens
+// on is reached from there.
+func (d *DB) NS() *topo.NS { return d.ns }
