@@ -91,6 +91,8 @@ func (s *fakeSession) DetachPort(_ context.Context, p *protocol.PortDetach) erro
 
 func (s *fakeSession) Detach(_ context.Context, reason string) error { return s.record("detach") }
 
+func (s *fakeSession) HandOver(_ context.Context) error { return s.record("handover") }
+
 func (s *fakeSession) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

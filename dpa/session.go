@@ -29,6 +29,9 @@ type Session interface {
 	DetachPort(ctx context.Context, p *protocol.PortDetach) error
 	// Detach tells the VSM this VEM leaves it.
 	Detach(ctx context.Context, reason string) error
+	// HandOver tells the VSM this VEM's agent is handed over to its
+	// successor on the host, and returns once that has left.
+	HandOver(ctx context.Context) error
 	// Close ends the session.
 	Close() error
 }

@@ -920,10 +920,14 @@ func (x *AttachAccepted) GetEpoch() uint64 {
 	return 0
 }
 
-// Detach tells the VSM the VEM is leaving it (for another VSM).
+// Detach tells the VSM the VEM is leaving it (for another VSM), or, with
+// handover, that the agent is being handed over to its successor on the
+// same host (an in-service upgrade): the same VEM attaches again in a
+// moment, so the VSM keeps showing it (upgrading, not absent) meanwhile.
 type Detach struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Handover      bool                   `protobuf:"varint,2,opt,name=handover,proto3" json:"handover,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -963,6 +967,13 @@ func (x *Detach) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Detach) GetHandover() bool {
+	if x != nil {
+		return x.Handover
+	}
+	return false
 }
 
 // MacEntry is the MAC and VTEP of one bound port in a bridge domain.
@@ -1686,9 +1697,10 @@ const file_vem_proto_rawDesc = "" +
 	"\x0eAttachAccepted\x12\x16\n" +
 	"\x06module\x18\x01 \x01(\rR\x06module\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
-	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\" \n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\"<\n" +
 	"\x06Detach\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"B\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bhandover\x18\x02 \x01(\bR\bhandover\"B\n" +
 	"\bMacEntry\x12\x10\n" +
 	"\x03vni\x18\x01 \x01(\rR\x03vni\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +

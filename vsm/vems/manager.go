@@ -56,6 +56,9 @@ type Manager struct {
 	nextSeq  uint64          // numbers sessions in the order they came
 	vteps    map[int]string  // module → VTEP, from the store and Hellos
 	vtepVer  uint64          // counts changes of vteps
+	// upgrading are the hosts whose agent announced a handover to its
+	// successor, until when they are shown upgrading (handover.go).
+	upgrading map[string]time.Time
 
 	viewMu sync.Mutex // serialises building views
 	view   *view      // the latest view built

@@ -166,6 +166,12 @@ func (v *vem) handle(ctx context.Context, ev protocol.Event) error {
 		v.mu.Lock()
 		v.status.attached = false
 		v.mu.Unlock()
+		if e.GetHandover() {
+			v.m.handingOver(v.host)
+			v.log.Info("vem handing over to its successor; shown upgrading until it attaches", zap.String("reason", e.GetReason()),
+				zap.Duration("grace", HandoverGrace))
+			return nil
+		}
 		v.log.Info("vem detached; its bindings stay", zap.String("reason", e.GetReason()))
 	case *protocol.ConfigAck:
 		v.mu.Lock()
@@ -206,6 +212,7 @@ func (v *vem) attach(ctx context.Context, r *protocol.AttachRequest) error {
 	v.mu.Lock()
 	v.status.module, v.status.attached, v.status.since = rec.Module, true, v.m.clock.Now()
 	v.mu.Unlock()
+	v.m.handedOver(v.host)
 	view, err := v.m.currentView()
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", v.host, err)

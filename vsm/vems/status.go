@@ -12,6 +12,10 @@ const (
 	// StatusAbsent is a VEM the VSM has numbered whose session is gone
 	// or that has detached.
 	StatusAbsent = "absent"
+	// StatusUpgrading is a VEM whose agent announced a handover to its
+	// successor (an in-service upgrade) and whose successor has not
+	// attached yet; absent once HandoverGrace has passed without it.
+	StatusUpgrading = "upgrading"
 )
 
 // Module is one VEM as the VSM sees it.
@@ -72,6 +76,9 @@ func (m *Manager) Modules() ([]Module, error) {
 	res := make([]Module, len(out))
 	for i, p := range out {
 		res[i] = *p
+		if p.Status == StatusAbsent && m.isUpgrading(p.Host) {
+			res[i].Status = StatusUpgrading
+		}
 	}
 	slices.SortFunc(res, func(a, b Module) int {
 		if a.Module != b.Module {
