@@ -98,8 +98,9 @@ func merged(base *spec.Switch, attached []spec.Port) *spec.Switch {
 var portIndexRE = regexp.MustCompile(`^ports\[(\d+)\]`)
 
 // relabel names the attached ports in a merged switch's problems by
-// their interface rather than by an index past the file's ports.
-func relabel(err error, base *spec.Switch, attached []spec.Port) error {
+// their interface rather than by an index past the file's ports (as OVS
+// ports those fromOVS names).
+func relabel(err error, base *spec.Switch, attached []spec.Port, fromOVS map[string]bool) error {
 	var verr *spec.ValidationError
 	if !errors.As(err, &verr) {
 		return err
@@ -108,7 +109,11 @@ func relabel(err error, base *spec.Switch, attached []spec.Port) error {
 	for _, p := range verr.Problems {
 		if m := portIndexRE.FindStringSubmatch(p.Field); m != nil {
 			if i, _ := strconv.Atoi(m[1]); i >= len(base.Ports) && i-len(base.Ports) < len(attached) {
-				p.Field = "attached port " + attached[i-len(base.Ports)].Interface + p.Field[len(m[0]):]
+				kind, iface := "attached port ", attached[i-len(base.Ports)].Interface
+				if fromOVS[iface] {
+					kind = "ovs port "
+				}
+				p.Field = kind + iface + p.Field[len(m[0]):]
 			}
 		}
 		out.Problems = append(out.Problems, p)

@@ -283,7 +283,7 @@ func (e *Engine) prepare(d Desired) (*prepared, error) {
 	kept, ovs, orphans := resolve(d)
 	all := merged(d.Switch, kept)
 	if err := all.Validate(spec.ValidateOptions{Limits: &e.lim}); err != nil {
-		return nil, relabel(err, d.Switch, kept)
+		return nil, relabel(err, d.Switch, kept, ovs)
 	}
 	if err := e.checkVEthKinds(all); err != nil {
 		return nil, err

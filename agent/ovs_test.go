@@ -62,7 +62,7 @@ func TestOVSSetPortsNarrowsRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(refused) != 2 || !strings.Contains(refused["tap-b"].Error(), "duplicate 52:54:00:00:00:0c") || !strings.Contains(refused["eth1"].Error(), "IP address") {
+	if len(refused) != 2 || !strings.Contains(refused["tap-b"].Error(), "ovs port tap-b.mac: duplicate 52:54:00:00:00:0c") || !strings.Contains(refused["eth1"].Error(), "IP address") {
 		t.Fatalf("refused %v, want tap-b (the file port tap-c's MAC) and eth1 (a host interface)", refused)
 	}
 	ports, _ := a.Ports(ctx)
