@@ -126,7 +126,10 @@ func (a *announcer) Stats() AnnounceStats {
 
 // written queues an announcement for every vEth that next brings up:
 // a new one, one back from admin-down, or one whose MAC or segment
-// changed. It must be quick: the engine holds its lock.
+// changed; and for every vEth that mac-pinning moved to another uplink
+// member, so the upstream switch moves its MAC to that link (as the
+// failover of a pinned uplink must). It must be quick: the engine holds
+// its lock.
 func (a *announcer) written(prev, next *plan) {
 	if prev == nil || next == nil {
 		return
@@ -140,7 +143,7 @@ func (a *announcer) written(prev, next *plan) {
 		}
 		old, had := prev.ports[ifindex]
 		if had && old.Kind == bpf.PortVEth && !old.Entry.Down && bytes.Equal(old.Entry.MAC, pi.Entry.MAC) &&
-			old.Entry.Segment == pi.Entry.Segment {
+			old.Entry.Segment == pi.Entry.Segment && !repinned(old, pi, next) {
 			continue
 		}
 		a.jobs[ifindex] = &announceJob{due: now, started: now, ifindex: ifindex, iface: pi.Iface,
@@ -151,6 +154,16 @@ func (a *announcer) written(prev, next *plan) {
 	if queued {
 		a.poke()
 	}
+}
+
+// repinned reports whether mac-pinning moved the vEth to another member
+// on a segment that leaves through the uplink untunnelled.
+func repinned(old, cur portInfo, p *plan) bool {
+	if cur.Entry.Pin.Ifindex == 0 || cur.Entry.Pin.Ifindex == old.Entry.Pin.Ifindex {
+		return false
+	}
+	t := p.segments[cur.Entry.Segment].Type
+	return t == bpf.SegmentVLAN || t == bpf.SegmentFlat
 }
 
 func (a *announcer) poke() {

@@ -294,3 +294,51 @@ func TestAnnouncerStopsForAGonePortAndCountsFailures(t *testing.T) {
 		t.Errorf("stats %+v: want 1 sent, 3 failed (a round each)", st)
 	}
 }
+
+// TestAnnouncerRepinned: mac-pinning moving a vEth to another member
+// announces it there (VLAN segments); an unchanged pin, or a VXLAN port,
+// does not.
+func TestAnnouncerRepinned(t *testing.T) {
+	tx := &fakeTx{start: time.Now()}
+	var mu sync.Mutex
+	var cur *plan
+	a := newAnnouncer(announcerOptions{Tx: tx, Plan: func() *plan { mu.Lock(); defer mu.Unlock(); return cur },
+		Schedule: []time.Duration{0}})
+	runAnnouncer(t, a)
+	pinned := func(member int) *plan {
+		v := vEth(10, "52:54:00:00:00:0a", 1, true)
+		v.Entry.Pin = bpf.Member{Ifindex: member}
+		x := vEth(12, "52:54:00:00:00:0c", 2, true)
+		x.Entry.Pin = bpf.Member{Ifindex: member}
+		return announcePlan(v, x)
+	}
+	for _, step := range []struct {
+		member int
+		want   []int // ifindexes frames went out of
+	}{{2, nil}, {2, nil}, {3, []int{3}}, {0, nil}, {2, []int{2}}} {
+		mu.Lock()
+		prev := cur
+		cur = pinned(step.member)
+		next := cur
+		mu.Unlock()
+		tx.mu.Lock()
+		tx.sent = nil
+		tx.mu.Unlock()
+		if prev == nil {
+			a.written(announcePlan(), next) // the ports are new: not what this test is about
+			idle(t, a)
+			continue
+		}
+		a.written(prev, next)
+		idle(t, a)
+		var got []int
+		for _, f := range tx.frames() {
+			if f.ifindex != 0 {
+				got = append(got, f.ifindex)
+			}
+		}
+		if !slices.Equal(got, step.want) {
+			t.Errorf("pinned to %d: frames out of %v, want %v", step.member, got, step.want)
+		}
+	}
+}
