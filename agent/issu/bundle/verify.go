@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"strings"
 	"time"
@@ -34,6 +35,10 @@ type VerifyOptions struct {
 	// agent's checks run in (through nsenter --net, the mount namespace
 	// kept), for an agent that runs in that namespace.
 	NetNS string
+	// Report, if set, receives upgrade-check's report (a line per item:
+	// the file, the state, each map adopted or migrated and how, the
+	// programs the verifier accepted), whatever its verdict.
+	Report io.Writer
 }
 
 // versionTimeout bounds `vem-agent --version`, which does nothing else.
@@ -149,6 +154,9 @@ func (b *Bundle) upgradeCheck(ctx context.Context, o VerifyOptions) error {
 	cmd := b.command(ctx, o, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if o.Report != nil {
+		o.Report.Write(stdout.Bytes())
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", strings.Join(args, " "), ctx.Err())
 	}

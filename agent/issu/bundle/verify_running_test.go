@@ -173,8 +173,10 @@ ports:
 	must(t, os.WriteFile(bad, []byte("host: hv1\ninstance: "+instance+"\nsegments:\n  - {name: lab, type: local, vlan: 7}\n"), 0o644))
 	rm := running.Manifest()
 	o := VerifyOptions{Instance: instance, ConfigFile: cfg, StateDir: state, NetNS: host.Path()}
+	var report strings.Builder
 	withRunning := o
 	withRunning.Running = &rm
+	withRunning.Report = &report
 	badFile := o
 	badFile.ConfigFile = bad
 
@@ -199,6 +201,13 @@ ports:
 			t.Errorf("%s: %v", tc.name, err)
 		case tc.want == nil:
 			t.Logf("%s (%v): verified", tc.name, took)
+			// The dry run planned the migration the downgrade needs.
+			for _, w := range []string{"migrate     vem_stats", "value 296", "value 288", "drop counters appended by a later version", "programs    accepted by the verifier"} {
+				if !strings.Contains(report.String(), w) {
+					t.Errorf("%s: upgrade-check's report does not say %q:\n%s", tc.name, w, report.String())
+				}
+			}
+			t.Logf("upgrade-check:\n%s", report.String())
 		case tc.want != nil && err == nil:
 			t.Errorf("%s: verified", tc.name)
 		case tc.want != nil && IsCheckError(err) != tc.check:
