@@ -156,10 +156,12 @@ func (a *announcer) written(prev, next *plan) {
 	}
 }
 
-// repinned reports whether mac-pinning moved the vEth to another member
-// on a segment that leaves through the uplink untunnelled.
+// repinned reports whether mac-pinning moved the vEth from one member to
+// another on a segment that leaves through the uplink untunnelled. A
+// first pin is not a move: a restarted agent pins every vEth once its
+// port-channel reports, mostly where the previous one had it.
 func repinned(old, cur portInfo, p *plan) bool {
-	if cur.Entry.Pin.Ifindex == 0 || cur.Entry.Pin.Ifindex == old.Entry.Pin.Ifindex {
+	if old.Entry.Pin.Ifindex == 0 || cur.Entry.Pin.Ifindex == 0 || cur.Entry.Pin.Ifindex == old.Entry.Pin.Ifindex {
 		return false
 	}
 	t := p.segments[cur.Entry.Segment].Type

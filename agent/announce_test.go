@@ -296,8 +296,8 @@ func TestAnnouncerStopsForAGonePortAndCountsFailures(t *testing.T) {
 }
 
 // TestAnnouncerRepinned: mac-pinning moving a vEth to another member
-// announces it there (VLAN segments); an unchanged pin, or a VXLAN port,
-// does not.
+// announces it there (VLAN segments); an unchanged pin, a first pin, or
+// a VXLAN port does not.
 func TestAnnouncerRepinned(t *testing.T) {
 	tx := &fakeTx{start: time.Now()}
 	var mu sync.Mutex
@@ -315,7 +315,7 @@ func TestAnnouncerRepinned(t *testing.T) {
 	for _, step := range []struct {
 		member int
 		want   []int // ifindexes frames went out of
-	}{{2, nil}, {2, nil}, {3, []int{3}}, {0, nil}, {2, []int{2}}} {
+	}{{2, nil}, {2, nil}, {3, []int{3}}, {0, nil}, {2, nil}, {3, []int{3}}} {
 		mu.Lock()
 		prev := cur
 		cur = pinned(step.member)
