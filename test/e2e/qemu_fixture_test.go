@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -375,3 +377,35 @@ func webNIC(n int) guest.NIC {
 }
 
 func ipOf(n guest.NIC) string { return strings.SplitN(n.Addr, "/", 2)[0] }
+
+// qemuPingStream pings dst from ns every 200 ms until the returned stop is
+// called, which returns the replies and the requests sent.
+func qemuPingStream(t *testing.T, ns *topo.NS, dst string) (stop func() (received, sent int)) {
+	t.Helper()
+	cmd := exec.Command("nsenter", "--net="+ns.Path(), "--", "ping", "-n", "-q", "-i", "0.2", "-W", "1", "-w", "300", dst)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return func() (int, int) {
+		t.Helper()
+		stopped = true
+		_ = cmd.Process.Signal(os.Interrupt) // ping prints its summary
+		_ = cmd.Wait()
+		m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("ping stream to %s: no summary:\n%s", dst, out.String())
+		}
+		s, _ := strconv.Atoi(m[1])
+		r, _ := strconv.Atoi(m[2])
+		return r, s
+	}
+}
