@@ -374,3 +374,94 @@ func TestISSURollbackLosingNothing(t *testing.T) {
 	// The resumed agent still forwards and still hands over.
 	run.run(t, "upgrade after the rollback", bundles["1.1.0"], 0, fixtureStats)
 }
+
+// watchVSMMode samples, until stop is closed, the active VSM's show module
+// row of host and the DPA of h's agent (whichever serves the socket), and
+// returns every sample that shows the VEM lost: the module absent, the
+// DPA headless or its headless count moving. upgrading counts the
+// samples that showed the module upgrading.
+func watchVSMMode(s *vsmNode, h *vemHost, host string, upgrading *int) func(stop <-chan struct{}) <-chan []string {
+	return func(stop <-chan struct{}) <-chan []string {
+		out := make(chan []string, 1)
+		c := api.NewClient(h.socket)
+		go func() {
+			var bad []string
+			samples := 0
+			for {
+				select {
+				case <-stop:
+					if samples == 0 {
+						bad = append(bad, "no sample of the module taken")
+					}
+					out <- bad
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				if m, ok := s.module(host); ok {
+					samples++
+					switch m.Status {
+					case "absent":
+						bad = append(bad, fmt.Sprintf("%s: module %d %s", time.Now().Format("15:04:05.000"), m.Module, m.Status))
+					case "upgrading":
+						*upgrading++
+					}
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				d, err := c.DPA(ctx)
+				cancel()
+				if err == nil && (d.State == "headless" || d.HeadlessSince != nil || d.Counters.HeadlessEntries > 0) {
+					bad = append(bad, fmt.Sprintf("%s: DPA %s since %v (%d entries)", time.Now().Format("15:04:05.000"), d.State, d.HeadlessSince, d.Counters.HeadlessEntries))
+				}
+			}
+		}()
+		return out
+	}
+}
+
+// TestISSUInVSMModeNeverAbsent upgrades hv1's agent (VSM mode, attached
+// to the active of a VSM pair) in service to the fixture build,
+// under ping at 1,000 per second on VLAN web (vm1 to vm2 on hv1) and
+// VXLAN blue (vmA on hv1 to vmB on hv2: remote MACs against hv2's VTEP): nothing lost, the VSM's show
+// module never shows hv1 absent (upgrading while the successor has not
+// attached yet), the DPA never headless, the successor attached to the
+// same VSM as the same module.
+func TestISSUInVSMModeNeverAbsent(t *testing.T) {
+	bundles := issuBundles(t)
+	p := newPairedHosts(t, "")
+	p.hv1.stopAgent()
+	ih := startISSU(t, p.hv1, bundles["1.0.0"])
+	waitFor(t, 15*time.Second, "hv1 attached to vsm-a again", func() bool {
+		d := dpaStatus(t, p.hv1)
+		return d.State == "attached" && d.AttachedVSM == "vsm-a"
+	})
+	before := dpaStatus(t, p.hv1)
+	streams := []pingStream{{p.vms["vm1"], "192.0.2.2"}, {p.vms["vmA"], "192.0.2.12"}}
+	for _, s := range streams {
+		waitAnswering(t, 10*time.Second, flow{s.from, s.to})
+	}
+	upgrading := 0
+	run := issuRun{ih: ih, streams: streams, segment: "web", port: "tap1", ports: []string{"tap1", "tap2", "tap3", "up0"}, minMACs: 2,
+		watch: watchVSMMode(p.a, p.hv1, "hv1", &upgrading)}
+	// The downgrade takes the same path (TestISSUUpgradeDowngradeLosingNothing):
+	// one step keeps the test within its time.
+	for _, step := range []struct{ name, version string }{{"upgrade", "1.1.0"}} {
+		upgrading = 0
+		wantStats := fixtureStats
+		if step.version == "1.0.0" {
+			wantStats = currentStats
+		}
+		run.run(t, step.name, bundles[step.version], 0, wantStats)
+		after := dpaStatus(t, p.hv1)
+		t.Logf("%s: %d samples of show module said upgrading; DPA %s to %s module %d generation %d", step.name, upgrading,
+			after.State, after.AttachedVSM, after.Module, after.Generation)
+		if after.State != "attached" || after.AttachedVSM != "vsm-a" || after.Module != before.Module || after.Counters.HeadlessEntries != 0 {
+			t.Fatalf("%s: the successor's DPA %+v, want attached to vsm-a as module %d, never headless", step.name, after, before.Module)
+		}
+		if m, _ := p.a.module("hv1"); m.Status != "ok" || m.Module != int(before.Module) {
+			t.Fatalf("%s: vsm-a shows hv1 %+v, want ok as module %d", step.name, m, before.Module)
+		}
+		if !strings.Contains(ih.output(), "VSM told of the handover") {
+			t.Fatalf("%s: the old agent did not tell the VSM of the handover", step.name)
+		}
+	}
+}
