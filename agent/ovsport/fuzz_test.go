@@ -44,36 +44,48 @@ func FuzzDecodeUpdate(f *testing.F) {
 			}
 			rows[r.UUID] = r
 		}
-		ports, refused := Snapshot(rows, Defaults{Segment: "web"})
-		macs, ids := map[string]bool{}, map[string]bool{}
-		for _, p := range ports {
-			s := p.Spec()
-			if macs[s.MAC] || ids[p.InterfaceID] {
-				t.Fatalf("two ports with MAC %s or iface-id %q", s.MAC, p.InterfaceID)
-			}
-			macs[s.MAC], ids[p.InterfaceID] = true, true
-			if len(s.Interface) == 0 || len(s.Interface) > 15 || strings.ContainsAny(s.Interface, "/: \n") {
-				t.Fatalf("port on interface %q", s.Interface)
-			}
-			if _, err := spec.ParseMAC(s.MAC); err != nil {
-				t.Fatalf("port with MAC %q: %v", s.MAC, err)
-			}
-			if s.Segment == "" || len(s.Segment) > maxValue || len(s.Profile) > maxValue {
-				t.Fatalf("port segment %q profile %q", s.Segment, s.Profile)
-			}
-			for _, ip := range s.IPs {
-				if err := api.CheckPortIP(ip); err != nil || netip.MustParseAddr(ip).String() != ip {
-					t.Fatalf("port address %q: %v", ip, err)
-				}
-			}
-		}
-		for uuid, err := range refused {
-			if rows[uuid] == nil {
-				t.Fatalf("refusal of a row that is not in the table: %s", uuid)
-			}
-			if msg := err.Error(); msg == "" {
-				t.Fatalf("refusal of %s without a reason", uuid)
-			}
+		for _, def := range []Defaults{{Segment: "web"}, {ByID: true}} {
+			checkSnapshot(t, rows, def)
 		}
 	})
+}
+
+// checkSnapshot checks the invariants of a snapshot of rows.
+func checkSnapshot(t *testing.T, rows map[string]*Row, def Defaults) {
+	ports, refused := Snapshot(rows, def)
+	macs, ids := map[string]bool{}, map[string]bool{}
+	for _, p := range ports {
+		s := p.Spec()
+		if macs[s.MAC] || ids[p.InterfaceID] {
+			t.Fatalf("two ports with MAC %s or iface-id %q", s.MAC, p.InterfaceID)
+		}
+		macs[s.MAC], ids[p.InterfaceID] = true, true
+		if len(s.Interface) == 0 || len(s.Interface) > 15 || strings.ContainsAny(s.Interface, "/: \n") {
+			t.Fatalf("port on interface %q", s.Interface)
+		}
+		if _, err := spec.ParseMAC(s.MAC); err != nil {
+			t.Fatalf("port with MAC %q: %v", s.MAC, err)
+		}
+		switch {
+		case s.Segment == "" && !def.ByID:
+			t.Fatalf("port %s without a segment", s.Interface)
+		case s.Segment == "" && (!uuidRE.MatchString(p.InterfaceID) || len(s.IPs) > 0):
+			t.Fatalf("port %s bound by iface-id %q (addresses %v)", s.Interface, p.InterfaceID, s.IPs)
+		case len(s.Segment) > maxValue || len(s.Profile) > maxValue:
+			t.Fatalf("port segment %q profile %q", s.Segment, s.Profile)
+		}
+		for _, ip := range s.IPs {
+			if err := api.CheckPortIP(ip); err != nil || netip.MustParseAddr(ip).String() != ip {
+				t.Fatalf("port address %q: %v", ip, err)
+			}
+		}
+	}
+	for uuid, err := range refused {
+		if rows[uuid] == nil {
+			t.Fatalf("refusal of a row that is not in the table: %s", uuid)
+		}
+		if err.Error() == "" {
+			t.Fatalf("refusal of %s without a reason", uuid)
+		}
+	}
 }
