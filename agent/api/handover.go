@@ -238,9 +238,11 @@ func (c *Client) OpenHandover(ctx context.Context) (*HandoverClient, error) {
 	return &HandoverClient{conn: conn, dec: json.NewDecoder(io.LimitReader(br, 1<<20))}, nil
 }
 
-// Do sends req and waits for its reply until ctx ends. A reply that is
-// not OK is an error with the agent's message; the reply comes with it.
+// Do sends req and waits for its reply until ctx ends, skipping the
+// replies of earlier operations given up on. A reply that is not OK is
+// an error with the agent's message; the reply comes with it.
 func (h *HandoverClient) Do(ctx context.Context, req HandoverRequest) (HandoverReply, error) {
+	_ = h.conn.SetDeadline(time.Time{}) // an earlier Do's cancel set one
 	stop := context.AfterFunc(ctx, func() { _ = h.conn.SetDeadline(time.Now()) })
 	defer stop()
 	var rep HandoverReply
@@ -251,11 +253,21 @@ func (h *HandoverClient) Do(ctx context.Context, req HandoverRequest) (HandoverR
 	if _, err := h.conn.Write(append(data, '\n')); err != nil {
 		return rep, fmt.Errorf("handover %s: send: %w", req.Op, h.ctxErr(ctx, err))
 	}
-	if err := h.dec.Decode(&rep); err != nil {
-		return rep, fmt.Errorf("handover %s: no reply: %w", req.Op, h.ctxErr(ctx, err))
-	}
-	if rep.Op != req.Op {
-		return rep, fmt.Errorf("handover %s: the agent answered %q", req.Op, rep.Op)
+	for {
+		rep = HandoverReply{}
+		if err := h.dec.Decode(&rep); err != nil {
+			if ctx.Err() != nil {
+				// A decoder keeps its error: the next Do reads on
+				// with a new one, from what this one buffered.
+				h.dec = json.NewDecoder(io.MultiReader(h.dec.Buffered(), h.conn))
+			}
+			return rep, fmt.Errorf("handover %s: no reply: %w", req.Op, h.ctxErr(ctx, err))
+		}
+		// The reply of an operation given up on (the abort after a
+		// phase timed out) comes first: not this one's.
+		if rep.Op == req.Op {
+			break
+		}
 	}
 	if !rep.OK {
 		return rep, fmt.Errorf("handover %s: %s", req.Op, rep.Error)
