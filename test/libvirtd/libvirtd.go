@@ -140,7 +140,10 @@ func (d *Daemon) startScript() string {
 		fmt.Fprintf(&b, "mkdir -p /%[1]s\nmount --bind %[2]s /%[1]s\n", p, shq(filepath.Join(d.cfg.Dir, p)))
 	}
 	fmt.Fprintf(&b, "mount --bind %s /var/cache/libvirt/qemu/capabilities\n", shq(d.cfg.CapsCache))
-	fmt.Fprintf(&b, "export LIBVIRT_DRIVER_DIR=%s\nexec %s\n", shq(filepath.Join(d.cfg.Dir, "drivers")), Binary)
+	// Its pid file too: the default /run/libvirtd.pid is the machine's,
+	// and one per daemon.
+	fmt.Fprintf(&b, "export LIBVIRT_DRIVER_DIR=%s\nexec %s --pid-file %s\n", shq(filepath.Join(d.cfg.Dir, "drivers")), Binary,
+		shq(filepath.Join(d.cfg.Dir, "run/libvirt/libvirtd.pid")))
 	return b.String()
 }
 
