@@ -8,6 +8,18 @@ need() { # need COMMAND PACKAGE
 	command -v "$1" >/dev/null 2>&1 || want+=("$2")
 }
 
+# guests: real QEMU guests under a private libvirtd (test/guest,
+# test/libvirtd, test/e2e/qemu_*, bench -guests). The guest's kernel is
+# fetched with apt-get download (linux-image-amd64), not installed.
+guests() {
+	need qemu-system-x86_64 qemu-system-x86; need virsh libvirt-clients; need libvirtd libvirt-daemon
+	[ -f /usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so ] || want+=(libvirt-daemon-driver-qemu)
+	dpkg -s busybox-static >/dev/null 2>&1 || want+=(busybox-static)
+	need unshare util-linux; need iperf3 iperf3
+	apt-cache show linux-image-amd64 >/dev/null 2>&1 || apt_update=1
+}
+apt_update=0
+
 case "${1:-test}" in
 run) need ip iproute2; need nsenter util-linux; need ping iputils-ping ;;
 test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tcpdump tcpdump; need iperf3 iperf3; need tshark tshark
@@ -23,13 +35,18 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	# libvirt's headers and pkg-config build the libvirt watcher's cgo
 	# package (cmd/vem-libvirt, agent/libvirtwatch/libvirtconn); its tests
 	# use libvirt's test driver, in-process and behind a private libvirtd.
-	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; need libvirtd libvirt-daemon ;;
+	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; need libvirtd libvirt-daemon
+	guests ;;
 libvirt) [ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config ;;
-bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2 ;;
+bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2
+	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; guests ;;
 generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
 *) echo "usage: $0 run|test|libvirt|bench|generate" >&2; exit 2 ;;
 esac
 
+if [ "$apt_update" = 1 ] && [ ${#want[@]} -eq 0 ] && [ "$(id -u)" = 0 ]; then
+	apt-get update -qq # the guest's kernel package must be known
+fi
 if [ ${#want[@]} -gt 0 ]; then
 	if [ "$(id -u)" != 0 ]; then
 		echo "missing packages: ${want[*]} (run as root to install them)" >&2
