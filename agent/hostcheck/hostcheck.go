@@ -1,7 +1,8 @@
 // Package hostcheck verifies that a host can run vem-agent (`vem-agent
 // check`): the kernel (version, BTF, tcx), bpffs where pins outlive the
 // agent, and, from the agent's file when there is one, the uplink and its
-// MTU for VXLAN, libvirtd, and the VSMs with the host's certificate. Each
+// MTU for VXLAN, libvirtd, ovsdb-server when the Open vSwitch port source
+// is on, and the VSMs with the host's certificate. Each
 // item is reported OK, or with what is missing and how to fix it.
 //
 // Every check is a small function over the edges in Host (the kernel's
@@ -50,7 +51,7 @@ func (s Status) String() string {
 // Result is one item of the check.
 type Result struct {
 	// Item names what was checked: kernel, btf, tcx, bpffs, config, uplink,
-	// uplink-mtu, libvirtd, vsm-cert, vsm ADDRESS.
+	// uplink-mtu, libvirtd, ovsdb, vsm-cert, vsm ADDRESS.
 	Item   string
 	Status Status
 	// Detail says what was found.
@@ -110,6 +111,7 @@ func (h Host) Run(ctx context.Context, cfg Config) []Result {
 	sw := cfg.Switch
 	out = append(out, h.uplink(sw, cfg.Path)...)
 	out = append(out, h.libvirtd(ctx))
+	out = append(out, h.ovsdb(ctx, sw, cfg.Path)...)
 	out = append(out, h.vsm(ctx, sw, cfg.Path)...)
 	return out
 }

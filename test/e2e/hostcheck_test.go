@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/vem-switch/vem/protocol"
+	"github.com/vem-switch/vem/test/ovs"
 	"github.com/vem-switch/vem/test/topo"
 )
 
@@ -101,7 +102,8 @@ func expiredHostCert(t *testing.T, dir string) protocol.TLSFiles {
 // where, in turn, each requirement is met or missing: a VSM that answers
 // over mutual TLS, an uplink member that does not exist and an MTU too
 // small for VXLAN, a VSM address nobody listens on, an expired host
-// certificate, and a bpffs private to the command's mount namespace.
+// certificate, an Open vSwitch database that answers and one that is
+// missing, and a bpffs private to the command's mount namespace.
 func TestHostCheck(t *testing.T) {
 	topo.RequireRoot(t)
 	tp := topo.ForTest(t)
@@ -155,6 +157,15 @@ func TestHostCheck(t *testing.T) {
 	}()
 	vsmAddr := ln.Addr().String()
 	expired := expiredHostCert(t, t.TempDir())
+	// A real ovsdb-server for the Open vSwitch port source's item.
+	if err := ovs.CheckInstalled(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := ovs.StartDB(host, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Stop()
 
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -192,6 +203,10 @@ segments:
 			"vsm-cert": "OK", "vsm 203.0.113.1:7443": "FAIL not reachable"}},
 		{"host certificate expired", vsmFile(vsmAddr, expired), true, 1, map[string]string{
 			"vsm-cert": "FAIL expired on", "vsm " + vsmAddr: "SKIP not dialled"}},
+		{"Open vSwitch database answers", fmt.Sprintf("host: hv1\nuplink: up0\nsegments: [{name: web, type: vlan, vlan: 100}]\novs: {database: %q}\n", db.Address()),
+			true, 0, map[string]string{"ovsdb": "OK serves Open_vSwitch"}},
+		{"Open vSwitch database missing", "host: hv1\nuplink: up0\nsegments: [{name: web, type: vlan, vlan: 100}]\novs: {database: \"unix:/run/vem-e2e-none/db.sock\"}\n",
+			true, 1, map[string]string{"ovsdb": "FAIL no socket /run/vem-e2e-none/db.sock"}},
 		{"bpffs private to the mount namespace (ip netns exec)", "host: hv1\nsegments: [{name: lab, type: local}]\n", false, 1,
 			map[string]string{"bpffs": "FAIL pins under /sys/fs/bpf would die with the agent", "uplink": "SKIP"}},
 	}
