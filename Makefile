@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeSyncRequest$$' -fuzztime=30s ./vsm/pair/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeCheckpoint$$' -fuzztime=30s ./headless/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseDomain$$' -fuzztime=30s ./agent/hook/
+	$(GO) test -run='^$$' -fuzz='^FuzzDecodeUpdate$$' -fuzztime=30s ./agent/ovsport/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseManifest$$' -fuzztime=30s ./agent/issu/bundle/
 
 bench: build
