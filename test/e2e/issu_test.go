@@ -356,7 +356,9 @@ func TestISSUUpgradeDowngradeLosingNothing(t *testing.T) {
 // by itself (exit status 2), the old agent (1.0.0) resumes in its own
 // process, migrating vem_stats back, and nothing is lost meanwhile: no
 // ping across the bundle or between the VMs, no bundle disturbance; the
-// install root's current version is not the failed one.
+// install root's current version is not the failed one. Then an upgrade
+// whose orchestrator is killed mid-way is rolled back by the old agent
+// alone, as losslessly.
 func TestISSURollbackLosingNothing(t *testing.T) {
 	bundles := issuBundles(t)
 	_, ih, run := issuOVSRig(t, bundles)
@@ -371,8 +373,55 @@ func TestISSURollbackLosingNothing(t *testing.T) {
 	if cur, err := bundle.Current(ih.root); err == nil && cur == "1.1.1" {
 		t.Fatalf("the failed version %s was promoted", cur)
 	}
-	// The resumed agent still forwards and still hands over.
-	run.run(t, "upgrade after the rollback", bundles["1.1.0"], 0, fixtureStats)
+
+	// The resumed agent hands over again, and the orchestrator is killed
+	// (SIGKILL) while the successor is in its stable phase: the old agent
+	// sees its session end, stops the successor and resumes by itself.
+	oldPID, _ := ih.pid()
+	stop := make(chan struct{})
+	bundleBad := run.watch(stop)
+	var succPID int
+	res := fastPings(t, run.streams, 8000, func() {
+		orch, err := ih.ns.StartNetOnly(agentBin, "upgrade", "--bundle", bundles["1.1.0"], "--config", ih.cfgPath,
+			"--state-dir", ih.stateDir, "--root", ih.root, "--phase-timeout", "20s", "--stable", "60s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the successor serving", func() bool {
+			pid, err := ih.pid()
+			succPID = pid
+			return err == nil && pid != oldPID
+		})
+		time.Sleep(time.Second)
+		if err := orch.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the old agent serving again", func() bool {
+			pid, err := ih.pid()
+			return err == nil && pid == oldPID
+		})
+	})
+	close(stop)
+	bad := <-bundleBad
+	for i, r := range res {
+		t.Logf("orchestrator killed: %s: %d sent, %d received", run.streams[i], r.Sent, r.Received)
+		if r.Received != r.Sent {
+			t.Fatalf("orchestrator killed: lost pings %s: %d of %d\n%s", run.streams[i], r.Received, r.Sent, lastLines(ih.output(), 80))
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("orchestrator killed: %d bundle disturbances: %v", len(bad), bad[:min(5, len(bad))])
+	}
+	waitFor(t, 15*time.Second, "the abandoned successor gone", func() bool { return syscall.Kill(succPID, 0) != nil })
+	if !strings.Contains(ih.output(), "handover session ended before its commit: rolling back") {
+		t.Fatal("the old agent did not say it rolled back for the session's end")
+	}
+	if got := statsValueSize(t, ih.instance); got != currentStats {
+		t.Fatalf("after the orchestrator's death vem_stats has %d-byte values, want the old version's %d", got, currentStats)
+	}
+	if cur, err := bundle.Current(ih.root); err == nil && cur == "1.1.0" {
+		t.Fatalf("the abandoned version %s was promoted", cur)
+	}
 }
 
 // watchVSMMode samples, until stop is closed, the active VSM's show module
