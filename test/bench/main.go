@@ -8,6 +8,7 @@
 //	go run ./test/bench -engine [-agent bin/vem-agent] [-ports 1,100,4000]
 //	go run ./test/bench -dpa [-agent bin/vem-agent] [-dpa-hosts 2000] [-dpa-parts switchover,reconcile,attach]
 //	go run ./test/bench -upgrade [-agent bin/vem-agent] [-upgrade-ports 4000]
+//	go run ./test/bench -guests [-agent bin/vem-agent] [-guest-rounds 3] [-guest-starts 5] [-duration 3s]
 //
 // With -vxlan it measures VM to VM across two hypervisors over a routed
 // underlay instead: VXLAN through vem on both against the kernel's vxlan
@@ -112,8 +113,12 @@ func run() error {
 	vsmo := addVSMFlags(fs)
 	dpao := addDPAFlags(fs)
 	upg := addUpgradeFlags(fs)
+	gst := addGuestsFlags(fs)
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return err
+	}
+	if gst.enabled {
+		return runGuests(*agentBin, *duration, gst)
 	}
 	if vsmo.enabled {
 		return runVSMBench(vsmo)
