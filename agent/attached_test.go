@@ -224,3 +224,38 @@ func TestCommitAttached(t *testing.T) {
 		})
 	}
 }
+
+// TestAttachSkipsNextHopSync: a port attach on a VXLAN host does not wait
+// for the remote VTEPs' next hops to be looked up again; a change of the
+// VTEPs does.
+func TestAttachSkipsNextHopSync(t *testing.T) {
+	dp := newFakeDatapath()
+	syncs := 0
+	e := NewEngine(EngineOptions{Datapath: dp, Links: testLinks, Limits: spec.DefaultLimits,
+		Forwarding: &fakeForwarding{on: map[string]bool{}},
+		NextHops:   func(*plan, func(int) bool) { syncs++ }})
+	file := func(vteps string) *spec.Switch {
+		return mustParse(t, "host: hv1\nuplink: eth1\nvtep: {address: 198.51.100.1}\n"+
+			"segments: [{name: blue, type: vxlan, vni: 5001, vteps: ["+vteps+"]}]\n"+
+			"ports:\n  - {interface: tap-a, mac: \"52:54:00:00:00:0a\", segment: blue}\n")
+	}
+	tapB := spec.Port{Interface: "tap-b", MAC: "52:54:00:00:00:0b", Segment: "blue"}
+	for _, step := range []struct {
+		what     string
+		d        Desired
+		wantSync bool
+	}{
+		{"first apply", Desired{Switch: file("198.51.100.2")}, true},
+		{"attach", Desired{Switch: file("198.51.100.2"), Attached: []spec.Port{tapB}}, false},
+		{"detach", Desired{Switch: file("198.51.100.2")}, false},
+		{"another VTEP", Desired{Switch: file("198.51.100.2, 198.51.100.3")}, true},
+	} {
+		before := syncs
+		if err := e.Apply(context.Background(), step.d); err != nil {
+			t.Fatalf("%s: %v", step.what, err)
+		}
+		if got := syncs > before; got != step.wantSync {
+			t.Errorf("%s: next hops synced %v, want %v", step.what, got, step.wantSync)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -364,7 +365,7 @@ func (e *Engine) write(pr *prepared) (*plan, error) {
 	if e.onWrite != nil && prev != nil {
 		e.onWrite(prev.plan, p)
 	}
-	if p.settings.VTEP.IsValid() && e.hops != nil {
+	if p.settings.VTEP.IsValid() && e.hops != nil && (prev == nil || !sameUnderlay(prev, pr.d.Switch, p)) {
 		e.hops(p, e.spreadFunc(pr.d.Switch, p))
 	}
 	return p, nil
@@ -378,6 +379,20 @@ func (e *Engine) replan() error {
 	}
 	_, err := e.write(e.applied)
 	return err
+}
+
+// sameUnderlay reports whether the remote VTEPs' next hops written for
+// prev serve p as they are: the same VTEPs, local VTEP, uplink and member
+// slots. A port attach then does not wait for route and neighbour lookups
+// that cannot change what it needs (the loop refreshes them every few
+// seconds for what changes outside).
+func sameUnderlay(prev *view, sw *spec.Switch, p *plan) bool {
+	_, wasPC := prev.sw.PortChannel(prev.sw.Uplink)
+	_, isPC := sw.PortChannel(sw.Uplink)
+	u := p.settings.UnderlayIfindex
+	return wasPC == isPC && prev.plan.settings == p.settings &&
+		slices.Equal(prev.plan.remoteVTEPs(), p.remoteVTEPs()) &&
+		prev.plan.ports[u].Entry.Slot == p.ports[u].Entry.Slot && reflect.DeepEqual(prev.plan.uplink, p.uplink)
 }
 
 func (e *Engine) spreadFunc(sw *spec.Switch, p *plan) func(int) bool {
