@@ -25,6 +25,9 @@ type handover struct {
 	log     *zap.Logger
 	timeout time.Duration
 	silence atomic.Int64 // the longest silence allowed between requests (ns)
+	// watch is the orchestrator's verify and stable time after the switch,
+	// when it sends nothing.
+	watch time.Duration
 
 	child    *successor
 	released bool // the old agent let go for the switch
@@ -153,6 +156,7 @@ func (hs *handover) spawn(req api.HandoverRequest) result {
 		hs.timeout = time.Duration(req.TimeoutMs) * time.Millisecond
 		hs.silence.Store(int64(hs.timeout))
 	}
+	hs.watch = 2*hs.timeout + max(time.Duration(req.StableMs)*time.Millisecond, 0)
 	c, err := spawnSuccessor(req.Binary, append(append([]string{}, hs.h.args...), TakeoverFlag), hs.log)
 	if err != nil {
 		return result{err: err}
@@ -188,8 +192,8 @@ func (hs *handover) doSwitch(ctx context.Context) result {
 	}
 	// From here on a session that ends rolls back; the orchestrator's
 	// verify and stable phases send nothing for up to twice its timeout
-	// and its stable time.
-	hs.silence.Store(int64(10*time.Minute) + int64(hs.timeout))
+	// and its stable time (hs.watch), and a little more for the commit.
+	hs.silence.Store(int64(hs.watch + hs.timeout))
 	released := time.Since(start)
 	if err := hs.child.send(pipeMsg{Op: takeoverGo}); err != nil {
 		return result{err: err}

@@ -62,6 +62,10 @@ type HandoverRequest struct {
 	// TimeoutMs bounds, on the agent's side, each operation and the
 	// silence between two (spawn); the agent's default if zero.
 	TimeoutMs int64 `json:"timeoutMs,omitempty"`
+	// StableMs is how long the orchestrator watches the successor after
+	// the switch before it commits (spawn): the silence the agent allows
+	// then is twice the timeout and this.
+	StableMs int64 `json:"stableMs,omitempty"`
 }
 
 // HandoverReply answers one HandoverRequest.

@@ -152,7 +152,7 @@ func (u *upgrade) spawn(ctx context.Context) (string, error) {
 	}
 	u.sess = s
 	rep, err := s.Do(ctx, api.HandoverRequest{Op: api.HandoverSpawn, Binary: u.o.Bundle.Agent(),
-		TimeoutMs: u.o.PhaseTimeout.Milliseconds()})
+		TimeoutMs: u.o.PhaseTimeout.Milliseconds(), StableMs: max(u.o.Stable, 0).Milliseconds()})
 	if err != nil {
 		return "", err
 	}
