@@ -39,7 +39,7 @@ test) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need tc
 	guests ;;
 libvirt) [ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config ;;
 bench) need ip iproute2; need nsenter util-linux; need ping iputils-ping; need iperf3 iperf3; need nstat iproute2
-	[ -f /usr/include/libvirt/libvirt.h ] || want+=(libvirt-dev); need pkg-config pkg-config; guests ;;
+	guests ;;
 generate) need clang-19 clang-19; need llvm-strip-19 llvm-19; [ -f /usr/include/bpf/bpf_helpers.h ] || want+=(libbpf-dev); need protoc protobuf-compiler ;;
 *) echo "usage: $0 run|test|libvirt|bench|generate" >&2; exit 2 ;;
 esac
