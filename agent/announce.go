@@ -138,8 +138,8 @@ func (a *announcer) written(prev, next *plan) {
 	queued := false
 	a.mu.Lock()
 	for ifindex, pi := range next.ports {
-		if pi.Kind != bpf.PortVEth || pi.Entry.Down {
-			continue
+		if pi.Kind != bpf.PortVEth || pi.Entry.Down || next.segments[pi.Entry.Segment].Type == bpf.SegmentLocal {
+			continue // nothing beyond this host to tell
 		}
 		old, had := prev.ports[ifindex]
 		if had && old.Kind == bpf.PortVEth && !old.Entry.Down && bytes.Equal(old.Entry.MAC, pi.Entry.MAC) &&
