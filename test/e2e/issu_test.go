@@ -187,7 +187,6 @@ type issuRun struct {
 func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantStats uint32) {
 	t.Helper()
 	ih := r.ih
-	const count = 10000
 	if r.watch == nil {
 		r.watch = func(stop <-chan struct{}) <-chan []string {
 			out := make(chan []string, 1)
@@ -206,7 +205,7 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 	var out string
 	var code int
 	var took time.Duration
-	res := fastPings(t, r.streams, count, func() {
+	res := pingsThrough(t, r.streams, func() {
 		start := time.Now()
 		out, code = ih.upgrade(t, bundleDir)
 		took = time.Since(start)
@@ -215,22 +214,10 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 	bad, seq := <-bundleBad, <-pids
 	t.Logf("%s: vem-agent upgrade took %v, exit %d:\n%s", name, took.Round(time.Millisecond), code, out)
 	t.Logf("%s: PIDs serving the socket in turn: %v; %d bundle disturbances %v", name, seq, len(bad), bad[:min(len(bad), 5)])
-	if took > time.Duration(count)*time.Millisecond {
-		t.Errorf("%s: the upgrade (%v) outlasted the pings (%d at 1 ms)", name, took, count)
-	}
 	if code != wantCode {
 		t.Fatalf("%s: exit status %d, want %d\n%s", name, code, wantCode, lastLines(ih.output(), 150))
 	}
-	for i, res := range res {
-		t.Logf("%s: %s: %d sent, %d received", name, r.streams[i], res.Sent, res.Received)
-		if res.Sent != count || res.Received != res.Sent {
-			for _, p := range r.ports {
-				c := ih.counters(p)
-				t.Logf("%s: rx %d tx %d drops %v", p, c.RxPackets, c.TxPackets, c.Drops)
-			}
-			t.Fatalf("%s lost pings %s: %d of %d answered\n%s", name, r.streams[i], res.Received, res.Sent, lastLines(ih.output(), 150))
-		}
-	}
+	r.checkPings(t, name, res)
 	if len(bad) > 0 {
 		t.Fatalf("%s: %d bundle disturbances seen: %v", name, len(bad), bad[:min(len(bad), 5)])
 	}
@@ -245,8 +232,9 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 		t.Fatalf("%s: PID %d serves after the rollback, want the old agent's %d (seen %v)", name, newPID, oldPID, seq)
 	}
 	for _, pid := range seq {
-		if pid != newPID && syscall.Kill(pid, 0) == nil {
-			t.Fatalf("%s: PID %d, which served the socket before, is still alive", name, pid)
+		if pid != newPID {
+			waitFor(t, 15*time.Second, fmt.Sprintf("%s: PID %d, which served the socket before, gone", name, pid),
+				func() bool { return !alive(pid) })
 		}
 	}
 	if got := statsValueSize(t, ih.instance); got != wantStats {
@@ -268,10 +256,59 @@ func (r issuRun) run(t *testing.T, name, bundleDir string, wantCode int, wantSta
 		}
 	}
 	t.Logf("%s: %d MACs before, all kept", name, len(macs))
-	c := ih.counters(r.port)
+	// The first stream's requests entered by the port and its replies
+	// left by it, whichever program counted them.
+	c, count := ih.counters(r.port), uint64(res[0].sent)
 	if c.RxPackets+2 < before.RxPackets+count || c.TxPackets+2 < before.TxPackets+count {
 		t.Fatalf("%s: %s counters rx %d tx %d, were %d %d before %d pings: reset or lost", name, r.port, c.RxPackets, c.TxPackets, before.RxPackets, before.TxPackets, count)
 	}
+}
+
+// pingsThrough pings at 1,000 per second on every stream from half a
+// second before fn until half a second after it.
+func pingsThrough(t *testing.T, streams []pingStream, fn func()) []seqPing {
+	t.Helper()
+	ps := make([]*pinger, len(streams))
+	for i, s := range streams {
+		ps[i] = startPing(t, flow{s.from, s.to}, time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	fn()
+	time.Sleep(500 * time.Millisecond)
+	out := make([]seqPing, len(ps))
+	for i, p := range ps {
+		out[i] = p.stop(t)
+	}
+	return out
+}
+
+// checkPings fails the test if any stream lost a ping.
+func (r issuRun) checkPings(t *testing.T, name string, res []seqPing) {
+	t.Helper()
+	for i, p := range res {
+		t.Logf("%s: %s: %d sent, %d received", name, r.streams[i], p.sent, p.received)
+		if p.sent == 0 || len(p.missing) > 0 {
+			for _, port := range r.ports {
+				c := r.ih.counters(port)
+				t.Logf("%s: rx %d tx %d drops %v", port, c.RxPackets, c.TxPackets, c.Drops)
+			}
+			t.Fatalf("%s lost pings %s: %d of %d unanswered (first %v)\n%s", name, r.streams[i], len(p.missing), p.sent,
+				p.missing[:min(10, len(p.missing))], lastLines(r.ih.output(), 150))
+		}
+	}
+}
+
+// alive reports whether process pid runs (a zombie, exited but not
+// reaped by whoever inherited it, does not).
+func alive(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: the state follows the last ')'.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
 
 // lastLines is the end of a log.
@@ -381,7 +418,7 @@ func TestISSURollbackLosingNothing(t *testing.T) {
 	stop := make(chan struct{})
 	bundleBad := run.watch(stop)
 	var succPID int
-	res := fastPings(t, run.streams, 8000, func() {
+	res := pingsThrough(t, run.streams, func() {
 		orch, err := ih.ns.StartNetOnly(agentBin, "upgrade", "--bundle", bundles["1.1.0"], "--config", ih.cfgPath,
 			"--state-dir", ih.stateDir, "--root", ih.root, "--phase-timeout", "20s", "--stable", "60s")
 		if err != nil {
@@ -403,16 +440,11 @@ func TestISSURollbackLosingNothing(t *testing.T) {
 	})
 	close(stop)
 	bad := <-bundleBad
-	for i, r := range res {
-		t.Logf("orchestrator killed: %s: %d sent, %d received", run.streams[i], r.Sent, r.Received)
-		if r.Received != r.Sent {
-			t.Fatalf("orchestrator killed: lost pings %s: %d of %d\n%s", run.streams[i], r.Received, r.Sent, lastLines(ih.output(), 80))
-		}
-	}
+	run.checkPings(t, "orchestrator killed", res)
 	if len(bad) > 0 {
 		t.Fatalf("orchestrator killed: %d bundle disturbances: %v", len(bad), bad[:min(5, len(bad))])
 	}
-	waitFor(t, 15*time.Second, "the abandoned successor gone", func() bool { return syscall.Kill(succPID, 0) != nil })
+	waitFor(t, 15*time.Second, "the abandoned successor gone", func() bool { return !alive(succPID) })
 	if !strings.Contains(ih.output(), "handover session ended before its commit: rolling back") {
 		t.Fatal("the old agent did not say it rolled back for the session's end")
 	}
