@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vem-switch/vem/bpf"
 	"github.com/vem-switch/vem/internal/fsutil"
 )
 
@@ -128,15 +129,29 @@ func (h *Host) followPredecessor(ctx context.Context, p *pipe, msgs <-chan pipeM
 }
 
 // prepareTakeover checks what a successor can before it owns the
-// datapath: the file, as this version would apply it on this host, with
-// its eBPF objects' capacities.
+// datapath: the file, as this version would apply it on this host, and
+// the datapath it is to adopt: every pinned map's migration planned, its
+// programs through the kernel's verifier, nothing written or attached.
 func prepareTakeover(opts Options) (string, error) {
 	start := time.Now()
+	cfg, err := LoadFile(opts.ConfigFile)
+	if err != nil {
+		return "", err
+	}
 	res, err := Check(opts.ConfigFile)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("configuration and objects checked in %v (%d ports absent)", time.Since(start).Round(time.Millisecond), len(res.Absent)), nil
+	p, err := bpf.PlanUpgrade(cfg.Instance)
+	if err != nil {
+		return "", fmt.Errorf("the pinned datapath: %w", err)
+	}
+	var migrate []string
+	for _, m := range p.Migrate {
+		migrate = append(migrate, m.Name)
+	}
+	return fmt.Sprintf("configuration, %d programs and %d pinned maps checked in %v (to migrate: %v; ports absent: %d)",
+		len(p.Programs), len(p.Adopted)+len(p.Migrate), time.Since(start).Round(time.Millisecond), migrate, len(res.Absent)), nil
 }
 
 // newAfterRelease is New, waiting a little for the instance lock if the
