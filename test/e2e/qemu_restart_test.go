@@ -78,6 +78,10 @@ func TestQemuRestarts(t *testing.T) {
 	h.virsh("destroy", "g2")
 	h.waitPort(n2.Tap, false, 10*time.Second)
 	h.probeNoReply(ipOf(n2))
+	// Stopped by its operator: not a fault.
+	waitFor(t, 10*time.Second, "vem-libvirt: g2 intentional-offline", func() bool {
+		return h.watcherState("g2", n2.MAC) == libvirtwatch.IntentionalOffline
+	})
 	// Here: the agent restarted, g2 gone; g1 kept answering.
 
 	got, sent := stop()
