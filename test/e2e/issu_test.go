@@ -36,7 +36,9 @@ var (
 func issuBundles(t *testing.T) map[string]string {
 	t.Helper()
 	issuOnce.Do(func() {
-		if issuDir, issuErr = os.MkdirTemp("", "vem-e2e-issu"); issuErr != nil {
+		// Beside the package's binaries, which TestMain removes.
+		issuDir = filepath.Join(filepath.Dir(agentBin), "issu")
+		if issuErr = os.MkdirAll(issuDir, 0o755); issuErr != nil {
 			return
 		}
 		for _, b := range issuBuild {

@@ -37,8 +37,9 @@ var (
 func agentVariants(t *testing.T) (fixture, noConv string) {
 	t.Helper()
 	variantsOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vem-e2e-upgrade")
-		if err != nil {
+		// Beside the package's binaries, which TestMain removes.
+		dir := filepath.Join(filepath.Dir(agentBin), "upgrade")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			variantsErr = err
 			return
 		}
