@@ -15,12 +15,12 @@ VERSION := $(VERSION)
 UPGRADES_FROM ?=
 DOWNGRADES_TO ?=
 
+# vem-hook is static: libvirt runs it for every domain operation, and a
+# dynamically linked start costs about a millisecond more.
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN)/vem-agent ./cmd/vem-agent
 	$(GO) build -o $(BIN)/vemctl ./cmd/vemctl
 	$(GO) build -o $(BIN)/vsm ./cmd/vsm
-	# Static: libvirt runs the hook for every domain operation, and a
-	# dynamically linked start costs about a millisecond more.
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/vem-hook ./cmd/vem-hook
 
 # The libvirt event watcher is cgo against libvirt: its own target, so that
