@@ -15,6 +15,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/agent/issu/bundle"
+	"github.com/vem-switch/vem/test/topo"
 )
 
 // The in-service upgrade tests' builds, each in a bundle: the current
@@ -396,6 +397,7 @@ func TestISSUUpgradeDowngradeLosingNothing(t *testing.T) {
 // process, migrating vem_stats back, and nothing is lost meanwhile: no
 // ping across the bundle or between the VMs, no bundle disturbance; the
 // install root's current version is not the failed one. Then an upgrade
+// cancelled by SIGINT in its stable phase rolls back (exit 2), and one
 // whose orchestrator is killed mid-way is rolled back by the old agent
 // alone, as losslessly.
 func TestISSURollbackLosingNothing(t *testing.T) {
@@ -413,49 +415,76 @@ func TestISSURollbackLosingNothing(t *testing.T) {
 		t.Fatalf("the failed version %s was promoted", cur)
 	}
 
-	// The resumed agent hands over again, and the orchestrator is killed
-	// (SIGKILL) while the successor is in its stable phase: the old agent
-	// sees its session end, stops the successor and resumes by itself.
-	oldPID, _ := ih.pid()
+	// The resumed agent hands over again, and the orchestrator is
+	// interrupted (SIGINT, as Ctrl-C) while the successor is in its stable
+	// phase: it rolls back and says so (exit status 2). Then again, and the
+	// orchestrator is killed (SIGKILL): the old agent sees its session end,
+	// stops the successor and resumes by itself.
+	out = ih.interruptedUpgrade(t, run, bundles["1.1.0"], syscall.SIGINT)
+	if !strings.Contains(out, "rolled back:") || !strings.Contains(out, "cancelled") {
+		t.Fatalf("the interrupted upgrade does not say it was cancelled and rolled back:\n%s", out)
+	}
+	ih.interruptedUpgrade(t, run, bundles["1.1.0"], syscall.SIGKILL)
+	if !strings.Contains(ih.output(), "handover session ended before its commit: rolling back") {
+		t.Fatal("the old agent did not say it rolled back for the session's end")
+	}
+}
+
+// interruptedUpgrade runs an upgrade to the bundle under ping and sends
+// the orchestrator sig once the successor has served for a second: the
+// old agent must serve again, nothing lost, the successor gone, its
+// version not promoted. It returns what the orchestrator printed.
+func (ih *issuHost) interruptedUpgrade(t *testing.T, run issuRun, bundleDir string, sig syscall.Signal) string {
+	t.Helper()
+	name := "upgrade interrupted by " + sig.String()
+	oldPID, err := ih.pid()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop := make(chan struct{})
 	bundleBad := run.watch(stop)
 	var succPID int
+	var orch *topo.Proc
 	res := pingsThrough(t, run.streams, func() {
-		orch, err := ih.ns.StartNetOnly(agentBin, "upgrade", "--bundle", bundles["1.1.0"], "--config", ih.cfgPath,
+		orch, err = ih.ns.StartNetOnly(agentBin, "upgrade", "--bundle", bundleDir, "--config", ih.cfgPath,
 			"--state-dir", ih.stateDir, "--root", ih.root, "--phase-timeout", "20s", "--stable", "60s")
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, "the successor serving", func() bool {
+		waitFor(t, 30*time.Second, name+": the successor serving", func() bool {
 			pid, err := ih.pid()
 			succPID = pid
 			return err == nil && pid != oldPID
 		})
 		time.Sleep(time.Second)
-		if err := orch.Kill(); err != nil {
+		if err := syscall.Kill(orch.Pid(), sig); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 30*time.Second, "the old agent serving again", func() bool {
+		select {
+		case <-orch.Done():
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: the orchestrator still runs 30s after %v", name, sig)
+		}
+		waitFor(t, 30*time.Second, name+": the old agent serving again", func() bool {
 			pid, err := ih.pid()
 			return err == nil && pid == oldPID
 		})
 	})
 	close(stop)
 	bad := <-bundleBad
-	run.checkPings(t, "orchestrator killed", res)
+	t.Logf("%s: orchestrator %v:\n%s", name, orch.Wait(), orch.Output())
+	run.checkPings(t, name, res)
 	if len(bad) > 0 {
-		t.Fatalf("orchestrator killed: %d bundle disturbances: %v", len(bad), bad[:min(5, len(bad))])
+		t.Fatalf("%s: %d bundle disturbances: %v", name, len(bad), bad[:min(5, len(bad))])
 	}
-	waitFor(t, 15*time.Second, "the abandoned successor gone", func() bool { return !alive(succPID) })
-	if !strings.Contains(ih.output(), "handover session ended before its commit: rolling back") {
-		t.Fatal("the old agent did not say it rolled back for the session's end")
-	}
+	waitFor(t, 15*time.Second, name+": the abandoned successor gone", func() bool { return !alive(succPID) })
 	if got := statsValueSize(t, ih.instance); got != currentStats {
-		t.Fatalf("after the orchestrator's death vem_stats has %d-byte values, want the old version's %d", got, currentStats)
+		t.Fatalf("%s: vem_stats has %d-byte values, want the old version's %d", name, got, currentStats)
 	}
-	if cur, err := bundle.Current(ih.root); err == nil && cur == "1.1.0" {
-		t.Fatalf("the abandoned version %s was promoted", cur)
+	if cur, err := bundle.Current(ih.root); err == nil && cur == filepath.Base(bundleDir)[len("bundle-"):] {
+		t.Fatalf("%s: the abandoned version %s was promoted", name, cur)
 	}
+	return orch.Output()
 }
 
 // watchVSMMode samples, until stop is closed, the active VSM's show module
