@@ -21,19 +21,24 @@ import (
 // it is then in the service's cgroup), with the agent's flags and
 // --takeover, and talks to it over a socket pair (handoverFDEnv names the
 // child's end). The successor checks what it can without owning the
-// datapath and says it is ready. At the switch the old agent quiesces: its
-// loops stop (the LACP and DPA state are checkpointed as they change),
-// the DPA tells the VSM it is handing over, its API closes and it
-// releases the instance lock, but it stays alive and its programs stay in
-// the links. The successor then starts as any agent does: it takes the
+// datapath (its file, every pinned map's migration planned, its programs
+// through the verifier) and says it is ready. At the switch the old agent
+// quiesces: the DPA tells the VSM it is handing over, its loops stop (the
+// DPA and LACP state are checkpointed as they change), its API closes and
+// it releases the instance lock, but it stays alive, its programs stay in
+// the links and its LACP keeps sending until the successor runs its own
+// (channelContext), so partners hear no gap however long the successor's
+// start takes. The successor then starts as any agent does: it takes the
 // lock, adopts (migrates) the pins, swaps its programs in, resumes LACP
 // from the checkpoint and serves the API. Once the orchestrator has seen
 // it healthy for long enough it commits: the old agent names the successor
 // systemd's main process and exits without touching the datapath. A
-// rollback stops the successor and runs the old agent's start-up again in
-// its process, which adopts what the successor left (migrating back where
-// a layout changed). A session that ends before its commit, or falls
-// silent for longer than its timeout, rolls back by itself.
+// rollback stops the successor, which lets go the same way (its LACP on
+// until the old agent's runs again), and runs the old agent's start-up
+// again in its process, which adopts what the successor left (migrating
+// back where a layout changed). A session that ends before its commit, or
+// falls silent for longer than the orchestrator's phases allow, rolls
+// back by itself.
 
 // handoverFDEnv names the file descriptor of a successor's end of the
 // handover socket pair.

@@ -55,6 +55,12 @@
 // released only by the VEM's PortDetach, or by the northbound API
 // deleting what they use; never on a timer.
 //
+// A Detach marked handover says the VEM's agent is being handed over to
+// its successor on the same host (an in-service upgrade): Modules shows
+// the module upgrading rather than absent until a session of the host
+// attaches again (the same module, by the host's identity), or
+// HandoverGrace passes.
+//
 // # For the HA pair
 //
 // The heartbeats' state and epoch are SetState's; SwitchRequest asks
