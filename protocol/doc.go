@@ -12,8 +12,9 @@
 // held, VTEP), AttachRequest (this VSM is the one to attach to: at start,
 // after a SwitchRequest, when headless), ConfigAck and ConfigNack (the
 // snapshot's generation and nonce, as Envoy's xDS acknowledges or refuses
-// a versioned resource), PortAttach and PortDetach, Detach (leaving for another VSM, or, marked
-// handover, handed over to the agent's successor on the host). From the VSM:
+// a versioned resource), PortAttach and PortDetach, Detach (leaving for
+// another VSM, or, marked handover, handed over to the agent's successor
+// on the host). From the VSM:
 // Welcome (its name, role, version), Heartbeat every second (name, role,
 // state, epoch, generation, sequence number, send time), SwitchRequest,
 // AttachAccepted (module 3 and up), the configuration as SnapshotChunks,
