@@ -136,7 +136,7 @@ func (u *upgrade) validate(ctx context.Context) (string, error) {
 	}
 	u.base, u.res.OldPID = b, b.PID
 	if err := u.o.Bundle.Verify(ctx); err != nil {
-		return "", fmt.Errorf("bundle %s: %w", u.o.Bundle.Version(), err)
+		return "", err // it names the bundle
 	}
 	mode := "standalone"
 	if b.VSM {

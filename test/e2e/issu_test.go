@@ -364,7 +364,8 @@ func issuOVSRig(t *testing.T, bundles map[string]string) (*ovsRig, *issuHost, is
 	return r, ih, run
 }
 
-// TestISSUUpgradeDowngradeLosingNothing upgrades the running agent
+// TestISSUUpgradeDowngradeLosingNothing refuses a corrupt bundle with
+// nothing touched, then upgrades the running agent
 // (1.0.0) in service to the fixture build (1.1.0: vem_stats migrated,
 // other programs) with `vem-agent upgrade`, and downgrades it back the
 // same way, under ping at 1,000 per second on VLAN web between two VMs and
@@ -374,6 +375,30 @@ func issuOVSRig(t *testing.T, bundles map[string]string) (*ovsRig, *issuHost, is
 func TestISSUUpgradeDowngradeLosingNothing(t *testing.T) {
 	bundles := issuBundles(t)
 	_, ih, run := issuOVSRig(t, bundles)
+
+	// A bundle whose binary is not the one its manifest sums is refused
+	// in validate: nothing spawned, the running agent and its pins as
+	// they were (exit status 1, unchanged).
+	bad := filepath.Join(t.TempDir(), "bundle-bad")
+	if out, err := exec.Command("cp", "-a", bundles["1.1.0"], bad).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	f, err := os.OpenFile(filepath.Join(bad, bundle.AgentFile), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte{0})
+	f.Close()
+	pid, _ := ih.pid()
+	pinsBefore := readPins(t, ih.instance)
+	out, code := ih.upgrade(t, bad)
+	t.Logf("bad bundle: exit %d:\n%s", code, out)
+	if code != 1 || !strings.Contains(out, "validate FAILED") || !strings.Contains(out, "sha256") && !strings.Contains(out, "checksum") {
+		t.Fatalf("a corrupt bundle: exit %d, want 1 with validate failing on the checksum:\n%s", code, out)
+	}
+	if now, _ := ih.pid(); now != pid || fmt.Sprint(sorted(readPins(t, ih.instance).maps)) != fmt.Sprint(sorted(pinsBefore.maps)) {
+		t.Fatalf("the refused bundle changed something: PID %d -> %d", pid, now)
+	}
 
 	run.run(t, "upgrade", bundles["1.1.0"], 0, fixtureStats)
 	if cur, err := bundle.Current(ih.root); err != nil || cur != "1.1.0" {
