@@ -20,6 +20,11 @@ type AttachRequest struct {
 	// IPs are the port's IPv4 and IPv6 addresses (spec.Port.IPs): with
 	// port security, the only sources it may use. Optional.
 	IPs []string `json:"ips,omitempty"`
+	// Incoming marks the port of a domain migrating (or being restored)
+	// in: it forwards at once, but its MAC announcement waits for an
+	// announce request (the domain resumed here; see AnnounceRequest).
+	// Optional; an agent that does not know it announces at once.
+	Incoming bool `json:"incoming,omitempty"`
 }
 
 // NewAttachRequest returns the request that attaches p.

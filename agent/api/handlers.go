@@ -101,12 +101,12 @@ func (s *Server) attach(r *http.Request) (any, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.backend.Attach(r.Context(), req.Port()); err != nil {
+	if err := s.attachPort(r.Context(), req); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.Interface, err)
 	}
 	s.log.Info("port attached", append([]zap.Field{
 		zap.String(logInterface, req.Interface), zap.String(logMAC, req.MAC),
-		zap.String(logSegment, req.Segment), zap.String(logProfile, req.Profile), zap.Strings(logIPs, req.IPs),
+		zap.String(logSegment, req.Segment), zap.String(logProfile, req.Profile), zap.Strings(logIPs, req.IPs), zap.Bool("incoming", req.Incoming),
 	}, peerFields(r.Context())...)...)
 	return nil, nil
 }

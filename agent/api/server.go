@@ -83,6 +83,7 @@ func (s *Server) routes() {
 	s.mux.Handle("/v1/dpa", s.handle(methods{http.MethodGet: s.dpa}))
 	s.mux.Handle("/v1/ports", s.handle(methods{http.MethodGet: s.ports, http.MethodPost: s.attach}))
 	s.mux.Handle("/v1/ports/{interface}", s.handle(methods{http.MethodDelete: s.detach}))
+	s.mux.Handle("/v1/ports/{interface}/announce", s.handle(methods{http.MethodPost: s.announce}))
 	s.mux.Handle("/v1/mac-table", s.handle(methods{http.MethodGet: s.macTable}))
 	s.mux.Handle("/v1/segments", s.handle(methods{http.MethodGet: s.segments}))
 	s.mux.Handle("/v1/vxlan/vteps", s.handle(methods{http.MethodGet: s.vteps}))

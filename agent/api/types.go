@@ -37,6 +37,12 @@ type AnnounceCounters struct {
 	// FramesSent and FramesFailed count frames (one per VTEP on VXLAN).
 	FramesSent   uint64 `json:"framesSent"`
 	FramesFailed uint64 `json:"framesFailed"`
+	// Deferred counts the ports of incoming domains whose announcement
+	// waited for the domain to resume here; Pending is how many wait
+	// now; Expired counts those that never were told (no announcement).
+	Deferred uint64 `json:"deferred"`
+	Pending  int    `json:"pending"`
+	Expired  uint64 `json:"expired"`
 }
 
 // The states of EngineStatus.State.
