@@ -104,10 +104,14 @@ func (s *Server) attach(r *http.Request) (any, error) {
 	if err := s.attachPort(r.Context(), req); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", req.Interface, err)
 	}
-	s.log.Info("port attached", append([]zap.Field{
+	fields := []zap.Field{
 		zap.String(logInterface, req.Interface), zap.String(logMAC, req.MAC),
-		zap.String(logSegment, req.Segment), zap.String(logProfile, req.Profile), zap.Strings(logIPs, req.IPs), zap.Bool("incoming", req.Incoming),
-	}, peerFields(r.Context())...)...)
+		zap.String(logSegment, req.Segment), zap.String(logProfile, req.Profile), zap.Strings(logIPs, req.IPs),
+	}
+	if req.Incoming {
+		fields = append(fields, zap.Bool("incoming", true))
+	}
+	s.log.Info("port attached", append(fields, peerFields(r.Context())...)...)
 	return nil, nil
 }
 
