@@ -59,6 +59,11 @@ type AnnounceStats struct {
 	Ports uint64
 	// Sent and Failed count frames (one per VTEP for VXLAN).
 	Sent, Failed uint64
+	// Deferred counts the ports of incoming domains that came up without
+	// an announcement (announce_incoming.go); Pending is how many wait
+	// now; Expired counts the holds that ended unannounced.
+	Deferred, Expired uint64
+	Pending           int
 }
 
 // announceJob is one port's announcement in progress.
@@ -85,11 +90,14 @@ type announcer struct {
 	schedule []time.Duration
 	clock    clock.Clock
 
-	mu   sync.Mutex
-	jobs map[int]*announceJob // by ifindex
-	wake chan struct{}
+	hold time.Duration // how long an incoming port's announcement waits
 
-	ports, sent, failed atomic.Uint64
+	mu    sync.Mutex
+	jobs  map[int]*announceJob // by ifindex
+	holds map[string]*incomingHold
+	wake  chan struct{}
+
+	ports, sent, failed, deferred, expired atomic.Uint64
 }
 
 // announcerOptions are an announcer's edges.
@@ -102,7 +110,9 @@ type announcerOptions struct {
 	Forget func(segment uint32, mac net.HardwareAddr) error
 	// Schedule overrides defaultAnnounceSchedule (tests).
 	Schedule []time.Duration
-	Clock    clock.Clock
+	// Hold overrides defaultIncomingHold (tests).
+	Hold  time.Duration
+	Clock clock.Clock
 }
 
 func newAnnouncer(o announcerOptions) *announcer {
@@ -115,13 +125,25 @@ func newAnnouncer(o announcerOptions) *announcer {
 	if len(o.Schedule) == 0 {
 		o.Schedule = defaultAnnounceSchedule
 	}
-	return &announcer{log: o.Log, tx: o.Tx, plan: o.Plan, forget: o.Forget, schedule: o.Schedule,
-		clock: o.Clock, jobs: map[int]*announceJob{}, wake: make(chan struct{}, 1)}
+	if o.Hold <= 0 {
+		o.Hold = defaultIncomingHold
+	}
+	return &announcer{log: o.Log, tx: o.Tx, plan: o.Plan, forget: o.Forget, schedule: o.Schedule, hold: o.Hold,
+		clock: o.Clock, jobs: map[int]*announceJob{}, holds: map[string]*incomingHold{}, wake: make(chan struct{}, 1)}
 }
 
 // Stats returns the counters.
 func (a *announcer) Stats() AnnounceStats {
-	return AnnounceStats{Ports: a.ports.Load(), Sent: a.sent.Load(), Failed: a.failed.Load()}
+	a.mu.Lock()
+	pending := 0
+	for _, h := range a.holds {
+		if h.held {
+			pending++
+		}
+	}
+	a.mu.Unlock()
+	return AnnounceStats{Ports: a.ports.Load(), Sent: a.sent.Load(), Failed: a.failed.Load(),
+		Deferred: a.deferred.Load(), Expired: a.expired.Load(), Pending: pending}
 }
 
 // written queues an announcement for every vEth that next brings up:
@@ -145,6 +167,9 @@ func (a *announcer) written(prev, next *plan) {
 		if had && old.Kind == bpf.PortVEth && !old.Entry.Down && bytes.Equal(old.Entry.MAC, pi.Entry.MAC) &&
 			old.Entry.Segment == pi.Entry.Segment && !repinned(old, pi, next) {
 			continue
+		}
+		if a.heldLocked(pi, now) {
+			continue // an incoming domain's port: announced when it resumes here
 		}
 		a.jobs[ifindex] = &announceJob{due: now, started: now, ifindex: ifindex, iface: pi.Iface,
 			mac: macOf(pi.Entry.MAC), segment: pi.Entry.Segment}
@@ -189,6 +214,9 @@ func (a *announcer) run(ctx context.Context) {
 			} else if next.IsZero() || j.due.Before(next) {
 				next = j.due
 			}
+		}
+		if until := a.expireLocked(now); !until.IsZero() && (next.IsZero() || until.Before(next)) {
+			next = until
 		}
 		a.mu.Unlock()
 		for _, j := range due {

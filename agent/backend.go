@@ -45,7 +45,8 @@ func (a *Agent) Status(context.Context) (api.Status, error) {
 	}
 	if a.announce != nil {
 		as := a.announce.Stats()
-		st.Announcements = &api.AnnounceCounters{Ports: as.Ports, FramesSent: as.Sent, FramesFailed: as.Failed}
+		st.Announcements = &api.AnnounceCounters{Ports: as.Ports, FramesSent: as.Sent, FramesFailed: as.Failed,
+			Deferred: as.Deferred, Pending: as.Pending, Expired: as.Expired}
 	}
 	es := a.engine.Status()
 	st.Engine = api.EngineStatus{State: es.State, Attempts: es.Attempts, DriftRepairs: es.DriftRepairs}

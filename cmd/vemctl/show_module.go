@@ -46,6 +46,9 @@ func writeStatus(w io.Writer, st api.Status) error {
 	var b strings.Builder
 	if a := st.Announcements; a != nil {
 		fmt.Fprintf(&b, "\nMAC announcements: %d ports, %d frames sent, %d failed\n", a.Ports, a.FramesSent, a.FramesFailed)
+		if a.Deferred > 0 || a.Pending > 0 {
+			fmt.Fprintf(&b, "  incoming ports: %d deferred to their resume, %d pending, %d given up\n", a.Deferred, a.Pending, a.Expired)
+		}
 	}
 	if st.ConfigFile != "" {
 		fmt.Fprintf(&b, "\nConfig file: %s\n", st.ConfigFile)
