@@ -15,6 +15,9 @@ import (
 // Client is the part of the agent's API the hook uses; *api.Client is one.
 type Client interface {
 	Attach(ctx context.Context, p spec.Port) error
+	// AttachIncoming attaches the port of a domain migrating (or being
+	// restored) in, its MAC announced when the domain resumes here.
+	AttachIncoming(ctx context.Context, p spec.Port) error
 	Detach(ctx context.Context, iface string) error
 	Segments(ctx context.Context) ([]api.Segment, error)
 	Ports(ctx context.Context) ([]api.Port, error)
@@ -101,6 +104,10 @@ type Config struct {
 	// detach without a target dev take a port whose tap is gone before
 	// the agent has noticed; nil relies on the agent's absent state only.
 	InterfaceGone func(name string) bool
+	// IncomingDir holds the markers of domains migrating or being
+	// restored in (incoming.go); "" attaches every port as an ordinary
+	// start (announced at once).
+	IncomingDir string
 }
 
 // Result is the outcome of one invocation.
@@ -151,13 +158,23 @@ func Run(ctx context.Context, domain, op, subOp string, data []byte, cfg Config,
 		if res.checkPorts(who, d.Ports, false) {
 			res.prepare(ctx, who, op, d.Ports, cfg, newClient())
 		}
+		if !res.Fail && cfg.IncomingDir != "" {
+			if err := markIncoming(cfg.IncomingDir, d.UUID); err != nil {
+				// Not fatal: the ports are then announced at start.
+				res.addf("vem-hook: %s: %s %s: %v (its ports will be announced at start, not when it resumes here)", who, op, subOp, err)
+			}
+		}
 	case Attach:
+		incoming := cfg.IncomingDir != "" && takeIncoming(cfg.IncomingDir, d.UUID, time.Now())
 		if res.checkPorts(who, d.Ports, true) {
-			res.attach(ctx, who, d.Ports, cfg, newClient())
+			res.attach(ctx, who, d.Ports, cfg, newClient(), incoming)
 		}
 	case Reattach:
 		res.reattach(ctx, who, d.Ports, cfg, newClient())
 	case Detach:
+		if cfg.IncomingDir != "" {
+			dropIncoming(cfg.IncomingDir, d.UUID)
+		}
 		res.detach(ctx, who, d.Ports, cfg, newClient())
 	}
 	return res
@@ -199,11 +216,18 @@ func (r *Result) down(who, iface, what string, err error, cfg Config) {
 	r.Fail = true
 }
 
-func (r *Result) attach(ctx context.Context, who string, ps []Port, cfg Config, c Client) {
+// attach attaches the ports; incoming ones (a domain migrating or being
+// restored in) have their MAC announced when the domain resumes here.
+func (r *Result) attach(ctx context.Context, who string, ps []Port, cfg Config, c Client, incoming bool) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	for i, p := range ps {
-		err := c.Attach(ctx, p.Request())
+		var err error
+		if incoming {
+			err = c.AttachIncoming(ctx, p.Request())
+		} else {
+			err = c.Attach(ctx, p.Request())
+		}
 		if err == nil {
 			r.Attached = append(r.Attached, p.Interface)
 			continue

@@ -63,6 +63,16 @@ func (f *fakeClient) Attach(ctx context.Context, p spec.Port) error {
 	return nil
 }
 
+func (f *fakeClient) AttachIncoming(ctx context.Context, p spec.Port) error {
+	if err := f.Attach(ctx, p); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls[len(f.calls)-1] = "attach-incoming " + p.Interface
+	return nil
+}
+
 func (f *fakeClient) Detach(ctx context.Context, iface string) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, "detach "+iface)

@@ -6,7 +6,10 @@
 // with the domain XML on stdin. It attaches the domain's vem ports
 // through vem-agent's socket at "start begin", detaches them at "stopped
 // end" and "release end", checks the definition at "prepare begin" and an
-// incoming domain at "migrate begin" and "restore begin", and reattaches
+// incoming domain at "migrate begin" and "restore begin" (remembering it
+// as incoming, so that the start's attach defers the ports' MAC
+// announcement until vem-libvirt reports the domain resumed here; the
+// markers live in the "incoming" directory beside the socket), and reattaches
 // at "reconnect begin" and "attach begin" (see package agent/hook). It
 // never calls libvirt (libvirtd waits for it), never writes to stdout
 // (libvirt would take it for a new domain XML at migrate and restore),
@@ -34,6 +37,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -73,7 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stderr io.Writer, 
 		fmt.Fprintln(stderr, oneLine(fmt.Sprintf("vem-hook: domain %s: %s %s: %v", domain, op, subOp, err)))
 		return 1
 	}
-	res := hook.Run(ctx, domain, op, subOp, data, hook.Config{Timeout: s.timeout, OnAgentDown: s.down, InterfaceGone: interfaceGone},
+	res := hook.Run(ctx, domain, op, subOp, data, hook.Config{Timeout: s.timeout, OnAgentDown: s.down, InterfaceGone: interfaceGone,
+		IncomingDir: incomingDir(s.socket)},
 		func() hook.Client { return api.NewClient(s.socket) })
 	for _, m := range res.Messages {
 		fmt.Fprintln(stderr, m)
@@ -200,6 +205,14 @@ func readStdin(r io.Reader, d time.Duration) ([]byte, error) {
 func interfaceGone(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err != nil && strings.Contains(err.Error(), "no such network interface")
+}
+
+// incomingDir is where the hook keeps the markers of domains migrating or
+// being restored in: beside the agent's socket (/run/vem/incoming for
+// the default one), so that each agent's hook has its own and a reboot
+// clears them.
+func incomingDir(socket string) string {
+	return filepath.Join(filepath.Dir(socket), "incoming")
 }
 
 func oneLine(s string) string {
