@@ -20,8 +20,9 @@ const (
 // Module is one row of show module (GET /v1/modules): the VSM itself
 // (module 1, or 2 for a secondary) and every VEM (3 and up). Status is
 // "active" for the VSM, and for a VEM "ok" (attached, heartbeating) or
-// "absent" (its session is gone: it forwards headless or is down). Ports
-// counts the ports bound on it; VSM names the supervisor it is attached
+// "absent" (its session is gone: it forwards headless or is down) or
+// "upgrading" (its agent hands over to a new version: absent if no
+// successor attaches within a minute). Ports counts the ports bound on it; VSM names the supervisor it is attached
 // to (this one while ok).
 type Module struct {
 	Module int    `json:"module"`
