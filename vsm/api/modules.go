@@ -22,8 +22,8 @@ const (
 // "active" for the VSM, and for a VEM "ok" (attached, heartbeating) or
 // "absent" (its session is gone: it forwards headless or is down) or
 // "upgrading" (its agent hands over to a new version: absent if no
-// successor attaches within a minute). Ports counts the ports bound on it; VSM names the supervisor it is attached
-// to (this one while ok).
+// successor attaches within a minute). Ports counts the ports bound on
+// it; VSM names the supervisor it is attached to (this one while ok).
 type Module struct {
 	Module int    `json:"module"`
 	Host   string `json:"host"`
