@@ -155,9 +155,10 @@ const (
 	LifeStarted
 	LifeStopped
 	LifeCrashed
+	LifeResumed
 )
 
-var lifeNames = [...]string{"other", "defined", "undefined", "started", "stopped", "crashed"}
+var lifeNames = [...]string{"other", "defined", "undefined", "started", "stopped", "crashed", "resumed"}
 
 func (l Lifecycle) String() string {
 	if l >= 0 && int(l) < len(lifeNames) {
@@ -173,8 +174,39 @@ type Event struct {
 	// Life is a lifecycle event's type; Reason a stopped event's detail.
 	Life   Lifecycle
 	Reason StopReason
+	// Arrival says whether a started or resumed event is a guest that
+	// came in (migrated, restored) now running here.
+	Arrival Arrival
 	// Device is a device event's alias (net0, ua-...).
 	Device string
 	// Err is why an EventClosed closed the connection.
 	Err error
+}
+
+// Arrival is what a lifecycle event says of a guest that came to this
+// host: the moment it runs here, which libvirt's hooks do not see.
+type Arrival int
+
+// The arrivals.
+const (
+	// ArrivalNone: not an arrival. STARTED with detail MIGRATED is none:
+	// libvirt sends it when the destination's QEMU starts, at the
+	// migration's prepare phase, while the guest still runs on the source.
+	ArrivalNone Arrival = iota
+	// ArrivalResumed: the guest runs here now: RESUMED with detail
+	// MIGRATED (an incoming migration's end) or POSTCOPY (its switchover
+	// to post-copy), or STARTED with detail RESTORED (a restore).
+	ArrivalResumed
+	// ArrivalUnpaused: RESUMED with detail UNPAUSED: the operator
+	// resumed a domain, which may have migrated or been restored paused.
+	ArrivalUnpaused
+)
+
+var arrivalNames = [...]string{"none", "resumed", "unpaused"}
+
+func (a Arrival) String() string {
+	if a >= 0 && int(a) < len(arrivalNames) {
+		return arrivalNames[a]
+	}
+	return fmt.Sprintf("Arrival(%d)", int(a))
 }

@@ -22,6 +22,9 @@ type Agent interface {
 	Attach(ctx context.Context, p spec.Port) error
 	Detach(ctx context.Context, iface string) error
 	Ports(ctx context.Context) ([]api.Port, error)
+	// Announce asks for the MAC announcement of a vEth (a domain resumed
+	// here after coming in; see announce.go).
+	Announce(ctx context.Context, iface string, req api.AnnounceRequest) (api.AnnounceReply, error)
 }
 
 // Config is how a Watcher runs. Zero durations take their defaults.
@@ -328,7 +331,8 @@ func (w *Watcher) resync(ctx context.Context, conn Conn) (agentOK bool, err erro
 // a late event of a domain that has started again leaves it running.
 func (w *Watcher) event(ctx context.Context, conn Conn, ev Event) (agentOK bool, err error) {
 	w.log.Debug("libvirt watcher: event", zap.String("domain", ev.Domain), zap.Stringer("kind", ev.Kind),
-		zap.Stringer("life", ev.Life), zap.Stringer("reason", ev.Reason), zap.String("device", ev.Device))
+		zap.Stringer("life", ev.Life), zap.Stringer("reason", ev.Reason), zap.String("device", ev.Device),
+		zap.Stringer("arrival", ev.Arrival))
 	info, err := conn.Domain(ev.UUID)
 	gone := errors.Is(err, ErrNoDomain)
 	if err != nil && !gone {
@@ -361,7 +365,11 @@ func (w *Watcher) event(ctx context.Context, conn Conn, ev Event) (agentOK bool,
 		}
 		return w.gone(ctx, d, reason, aports, aerr == nil) && aerr == nil, nil
 	}
-	return w.reconcile(ctx, info, aports, aerr == nil) && aerr == nil, nil
+	ok := w.reconcile(ctx, info, aports, aerr == nil) && aerr == nil
+	if ev.Arrival != ArrivalNone && info.Running {
+		w.announce(ctx, w.doms[ev.UUID], ev.Arrival)
+	}
+	return ok, nil
 }
 
 func (w *Watcher) agentPorts(ctx context.Context) ([]api.Port, error) {

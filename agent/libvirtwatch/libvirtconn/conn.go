@@ -85,6 +85,7 @@ func Dial(uri string) (libvirtwatch.Conn, error) {
 			return c.DomainEventLifecycleRegister(nil, func(_ *libvirt.Connect, d *libvirt.Domain, e *libvirt.DomainEventLifecycle) {
 				ev := domainEvent(d, libvirtwatch.EventLifecycle)
 				ev.Life, ev.Reason = lifecycle(e)
+				ev.Arrival = arrival(e)
 				lc.q.push(ev)
 			})
 		},
@@ -152,6 +153,8 @@ func lifecycle(e *libvirt.DomainEventLifecycle) (libvirtwatch.Lifecycle, libvirt
 		return libvirtwatch.LifeStarted, libvirtwatch.StopUnknown
 	case libvirt.DOMAIN_EVENT_CRASHED:
 		return libvirtwatch.LifeCrashed, libvirtwatch.StopCrashed
+	case libvirt.DOMAIN_EVENT_RESUMED:
+		return libvirtwatch.LifeResumed, libvirtwatch.StopUnknown
 	case libvirt.DOMAIN_EVENT_STOPPED:
 		var r libvirtwatch.StopReason
 		switch libvirt.DomainEventStoppedDetailType(e.Detail) {
@@ -173,6 +176,26 @@ func lifecycle(e *libvirt.DomainEventLifecycle) (libvirtwatch.Lifecycle, libvirt
 		return libvirtwatch.LifeStopped, r
 	}
 	return libvirtwatch.LifeOther, libvirtwatch.StopUnknown
+}
+
+// arrival says whether e is a guest that came in now running here (see
+// libvirtwatch.Arrival): not STARTED/MIGRATED, which libvirt sends while
+// the source still runs the guest.
+func arrival(e *libvirt.DomainEventLifecycle) libvirtwatch.Arrival {
+	switch e.Event {
+	case libvirt.DOMAIN_EVENT_STARTED:
+		if libvirt.DomainEventStartedDetailType(e.Detail) == libvirt.DOMAIN_EVENT_STARTED_RESTORED {
+			return libvirtwatch.ArrivalResumed
+		}
+	case libvirt.DOMAIN_EVENT_RESUMED:
+		switch libvirt.DomainEventResumedDetailType(e.Detail) {
+		case libvirt.DOMAIN_EVENT_RESUMED_MIGRATED, libvirt.DOMAIN_EVENT_RESUMED_POSTCOPY:
+			return libvirtwatch.ArrivalResumed
+		case libvirt.DOMAIN_EVENT_RESUMED_UNPAUSED:
+			return libvirtwatch.ArrivalUnpaused
+		}
+	}
+	return libvirtwatch.ArrivalNone
 }
 
 func shutoffReason(r libvirt.DomainShutoffReason) libvirtwatch.StopReason {

@@ -59,6 +59,25 @@ func (a *Agent) Attach(_ context.Context, p spec.Port) error {
 	return nil
 }
 
+// Announce implements libvirtwatch.Agent: it records "announce IFACE"
+// ("announce-pending IFACE" for a pending-only request) and refuses a port
+// that is not attached or whose interface is gone.
+func (a *Agent) Announce(_ context.Context, iface string, req api.AnnounceRequest) (api.AnnounceReply, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	call := "announce " + iface
+	if req.PendingOnly {
+		call = "announce-pending " + iface
+	}
+	if err := a.record(call); err != nil {
+		return api.AnnounceReply{}, err
+	}
+	if _, ok := a.ports[iface]; !ok || a.absent[iface] {
+		return api.AnnounceReply{}, &api.Error{Status: http.StatusNotFound, Message: "announce " + iface + ": no vEth up on this interface"}
+	}
+	return api.AnnounceReply{Interface: iface, Announced: true}, nil
+}
+
 // Detach implements libvirtwatch.Agent.
 func (a *Agent) Detach(_ context.Context, iface string) error {
 	a.mu.Lock()
