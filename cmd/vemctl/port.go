@@ -13,11 +13,11 @@ import (
 func newPortCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "port",
-		Short: "Attach or detach vEth ports",
+		Short: "Attach, detach or announce vEth ports",
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newPortAttachCmd(o), newPortDetachCmd(o))
+	cmd.AddCommand(newPortAttachCmd(o), newPortDetachCmd(o), newPortAnnounceCmd(o))
 	return cmd
 }
 
