@@ -340,6 +340,9 @@ func TestMigrationUnderPing(t *testing.T) {
 	r.moveTaps("hvA", "hvB")
 	attach := time.Now()
 	r.hookOps("hvB", xml, "start begin")
+	// The guest runs on hvB now: vem-libvirt asks for the announcement
+	// on libvirt's resumed-after-migration event.
+	r.announceResumed("hvB")
 	attached := time.Since(attach)
 	var converged time.Duration
 	deadline := attach.Add(10 * time.Second)
@@ -375,7 +378,7 @@ func TestMigrationUnderPing(t *testing.T) {
 		}
 	}
 
-	t.Logf("attach on hvB (hook start begin) took %v; relearned everywhere %v after it (polled through vemctl and the switch's fdb); hvA's stopped and release ran %v to %v after the taps moved",
+	t.Logf("attach on hvB (hook start begin) and announce took %v; relearned everywhere %v after it (polled through vemctl and the switch's fdb); hvA's stopped and release ran %v to %v after the taps moved",
 		attached.Round(time.Millisecond), converged.Round(time.Millisecond), stopped.Round(time.Millisecond), released.Round(time.Millisecond))
 	for _, s := range streams {
 		rs := s.replies(t)
@@ -413,8 +416,9 @@ func TestMigrationUnderPing(t *testing.T) {
 
 // TestMigrationSilentVMReachable: a VM that sends nothing after it
 // moves (no ARP, no IPv6) is reachable from the other hosts on both
-// segments right after the attach on its new host: only the agent's
-// announcement can have told the switch and the other VEMs where it went.
+// segments right after the attach on its new host and the resume's
+// announce: only the agent's announcement can have told the switch and the
+// other VEMs where it went.
 func TestMigrationSilentVMReachable(t *testing.T) {
 	r := newMigRig(t)
 	xml := moverDomain()
@@ -452,6 +456,7 @@ func TestMigrationSilentVMReachable(t *testing.T) {
 	r.moveTaps("hvA", "hvB")
 	attach := time.Now()
 	r.hookOps("hvB", xml, "start begin", "started begin")
+	r.announceResumed("hvB")
 	attached := time.Since(attach)
 
 	// From pingC's NICs, unicast frames to the mover's MACs, every 20 ms
@@ -512,6 +517,242 @@ func TestMigrationSilentVMReachable(t *testing.T) {
 			t.Errorf("hvA still has the mover's port %s after stopped and release", n.tap)
 		}
 	}
-	t.Logf("attach on hvB took %v; a frame from hvC reached the silent mover %v (web, VLAN) and %v (blue, VXLAN) after it",
+	t.Logf("attach and announce on hvB took %v; a frame from hvC reached the silent mover %v (web, VLAN) and %v (blue, VXLAN) after it",
 		attached.Round(time.Millisecond), reached[0].Round(time.Millisecond), reached[1].Round(time.Millisecond))
+}
+
+// announceResumed asks host's agent to announce the mover's ports, as
+// vem-libvirt does when libvirt reports the domain resumed after an
+// incoming migration, and checks that each was held for it: the hook's
+// migrate begin made the start's attach incoming.
+func (r *migRig) announceResumed(host string) {
+	r.t.Helper()
+	for _, n := range moverNICs {
+		out, err := r.hosts[host].vemctl("port", "announce", "--interface", n.tap, "-o", "json")
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		var rep api.AnnounceReply
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			r.t.Fatalf("port announce %s: %v: %s", n.tap, err, out)
+		}
+		if !rep.Announced || !rep.WasDeferred {
+			r.t.Fatalf("%s: port announce %s: %+v; want announced, after being held for the incoming domain", host, n.tap, rep)
+		}
+	}
+}
+
+// pausedVM is the destination's QEMU of an incoming migration: the taps
+// exist on host (libvirt's start hook attaches them), the guest behind
+// them is paused and sends nothing: no address, no ARP, no IPv6 (turned
+// off before its links come up, so no solicitation leaves either).
+func (r *migRig) pausedVM(name string, host *topo.NS, nics []migNIC) *topo.NS {
+	r.t.Helper()
+	ns, err := r.tp.NS(name)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.ns[name] = ns
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, k := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+		if out, err := ns.Run(ctx, "sysctl", "-qw", k); err != nil {
+			r.t.Fatalf("%v: %s", err, out)
+		}
+	}
+	for i, n := range nics {
+		hw, _ := net.ParseMAC(n.mac)
+		dev := fmt.Sprintf("eth%d", i)
+		if err := r.tp.Veth(host, n.tap, ns, dev, topo.MACs(nil, hw)); err != nil {
+			r.t.Fatal(err)
+		}
+		if out, err := ns.Run(ctx, "ip", "link", "set", "dev", dev, "arp", "off"); err != nil {
+			r.t.Fatalf("%v: %s", err, out)
+		}
+	}
+	return ns
+}
+
+// resumeVM lets the paused guest run: its NICs get their addresses and
+// answer ARP. It sends nothing by itself.
+func (r *migRig) resumeVM(ns *topo.NS, nics []migNIC) {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for i, n := range nics {
+		dev := fmt.Sprintf("eth%d", i)
+		if out, err := ns.Run(ctx, "ip", "link", "set", "dev", dev, "arp", "on"); err != nil {
+			r.t.Fatalf("%v: %s", err, out)
+		}
+		if err := ns.AddAddr(dev, n.ip+"/24"); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// moverAnnouncement reports whether f, seen on another host's uplink, is
+// an announcement of the mover's MACs sent by the host with VTEP from: a
+// broadcast RARP or gratuitous ARP from the mover's web MAC (VLAN, through
+// the switch), or a VXLAN datagram from that VTEP carrying a frame from
+// the mover's blue MAC. The mover's own traffic (ARP replies, requests for
+// other addresses) is none.
+func moverAnnouncement(f frame.Frame, from string) bool {
+	d := f.Data
+	if len(d) < 14 || f.Outgoing {
+		return false
+	}
+	if f.Src().String() == moverNICs[0].mac && f.Dst().String() == "ff:ff:ff:ff:ff:ff" {
+		switch et, pl := f.EtherType(), f.Payload(); {
+		case et == 0x8035:
+			return true
+		case et == 0x0806 && len(pl) >= 28:
+			return string(pl[14:18]) == string(pl[24:28]) // sender IP is target IP: gratuitous
+		}
+		return false
+	}
+	if f.EtherType() != 0x0800 || len(d) < 34 {
+		return false
+	}
+	ihl := int(d[14]&0x0f) * 4
+	inner := 14 + ihl + 8 + 8
+	if d[23] != 17 || len(d) < inner+14 || net.IP(d[26:30]).String() != from || int(d[14+ihl+2])<<8|int(d[14+ihl+3]) != 4789 {
+		return false
+	}
+	return net.HardwareAddr(d[inner+6:inner+12]).String() == moverNICs[1].mac
+}
+
+// moduleStatus is host's show module.
+func (r *migRig) moduleStatus(host string) api.Status {
+	r.t.Helper()
+	out, err := r.hosts[host].vemctl("show", "module", "-o", "json")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var st api.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		r.t.Fatalf("show module: %v\n%s", err, out)
+	}
+	if st.Announcements == nil {
+		r.t.Fatalf("%s: show module has no announcement counters", host)
+	}
+	return st
+}
+
+// TestMigrationAnnouncedAtResume: a live migration in libvirt's order
+// with a real QEMU. The destination's hook runs migrate begin, prepare
+// begin, start begin and started begin while the guest still runs (and
+// answers) on the source; the destination's taps exist from the start,
+// its guest paused behind them. Nothing is announced from the destination
+// then: its counters say the ports are held, a capture on a third host sees
+// no announcement, the switch and the third host still have the VM at the
+// source, and pings from the third host are answered there. Then the
+// source's QEMU exits (its taps gone; stopped end, release end), the guest
+// resumes on the destination, and vem-libvirt's announce (on libvirt's
+// resumed-after-migration event) makes every host and the switch relearn
+// the VM at the destination: it sends nothing itself, so only the
+// announcement can have told them.
+func TestMigrationAnnouncedAtResume(t *testing.T) {
+	r := newMigRig(t)
+	xml := moverDomain()
+	r.vm("mover", r.ns["hvA"], moverNICs)
+	r.hookOps("hvA", xml, "prepare begin", "start begin", "started begin")
+	startedA := time.Now()
+	pingC := r.ns["pingC"]
+	pingMover := func(when string) {
+		t.Helper()
+		for _, n := range moverNICs {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			res, err := pingC.Ping(ctx, n.ip, 3, 100*time.Millisecond)
+			cancel()
+			if err != nil || res.Received == 0 {
+				t.Fatalf("%s: ping from hvC to the mover's %s address %s: %v, %d replies", when, n.seg, n.ip, err, res.Received)
+			}
+		}
+	}
+	pingMover("before the migration")
+	waitFor(t, 10*time.Second, "the mover learned at hvA everywhere", func() bool { return r.relearned("hvA") })
+
+	// hvA's own announcement of the mover's start (1.2 s of rounds) is
+	// over before the capture starts: through the switch, a VLAN
+	// announcement does not say which host sent it.
+	time.Sleep(time.Until(startedA.Add(2 * time.Second)))
+
+	// The capture on hvC's uplink: the VLAN announcement through the
+	// switch, the VXLAN one from hvB's VTEP.
+	capSock, err := frame.Open(r.ns["hvC"], "uplink0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := r.pausedVM("moverB", r.ns["hvB"], moverNICs)
+	// The capture runs from before migrate begin until well after the
+	// announcement's 1.2 s of rounds would have ended.
+	const after = 2 * time.Second
+	captured := make(chan []frame.Frame, 1)
+	stopCapture := make(chan struct{})
+	go func() {
+		var got []frame.Frame
+		for {
+			select {
+			case <-stopCapture:
+				captured <- got
+				return
+			default:
+			}
+			got = append(got, capSock.Collect(100*time.Millisecond, func(f frame.Frame) bool { return moverAnnouncement(f, migVTEPs["hvB"]) })...)
+		}
+	}()
+	began := time.Now()
+	r.hookOps("hvB", xml, "migrate begin", "prepare begin", "start begin", "started begin")
+	hooked := time.Since(began)
+	pingMover("while the migration runs, the guest on hvA")
+	time.Sleep(time.Until(began.Add(hooked + after)))
+	close(stopCapture)
+	early := <-captured
+	window := time.Since(began)
+	if len(early) > 0 {
+		t.Errorf("hvC saw %d announcements of the mover from hvB before the guest resumed there (first: % x)", len(early), early[0].Data)
+	}
+	if port := r.bridgePort(moverNICs[0].mac); port != "swA" {
+		t.Errorf("while the guest runs on hvA, the switch has its MAC on %q, want swA", port)
+	}
+	if _, vtep := learnedAt(t, r.hosts["hvC"], "blue", moverNICs[1].mac); vtep != migVTEPs["hvA"] {
+		t.Errorf("while the guest runs on hvA, hvC has its blue MAC behind VTEP %q, want hvA's %s", vtep, migVTEPs["hvA"])
+	}
+	st := r.moduleStatus("hvB")
+	if a := st.Announcements; a.Ports != 0 || a.FramesSent != 0 || a.Deferred != uint64(len(moverNICs)) || a.Pending != len(moverNICs) {
+		t.Errorf("hvB's announcement counters before the resume: %+v; want none sent, both ports deferred and pending", *a)
+	}
+	if out, err := r.hosts["hvB"].vemctl("show", "module"); err != nil || !strings.Contains(out, "incoming ports: 2 deferred to their resume, 2 pending") {
+		t.Errorf("show module does not show the held ports: %v\n%s", err, out)
+	}
+
+	// The switchover: the source's QEMU exits (its taps go), libvirt runs
+	// its stopped and release hooks; the guest resumes on hvB and
+	// vem-libvirt asks for the announcement.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, n := range moverNICs {
+		if out, err := r.ns["hvA"].Run(ctx, "ip", "link", "del", "dev", n.tap); err != nil {
+			t.Fatalf("delete hvA's %s: %v: %s", n.tap, err, out)
+		}
+	}
+	r.hookOps("hvA", xml, "stopped end", "release end")
+	r.resumeVM(dst, moverNICs)
+	resumed := time.Now()
+	r.announceResumed("hvB")
+	announced := time.Since(resumed)
+	waitFor(t, 10*time.Second, "the mover relearned at hvB everywhere after the announce", func() bool { return r.relearned("hvB") })
+	converged := time.Since(resumed)
+	for _, n := range moverNICs {
+		if c := r.hosts["hvB"].counters(n.tap); c.RxPackets != 0 {
+			t.Errorf("the resumed guest sent %d frames on hvB's %s before it was relearned: not silent, the test proves nothing", c.RxPackets, n.tap)
+		}
+	}
+	pingMover("after the resume, the guest on hvB")
+	st = r.moduleStatus("hvB")
+	if a := st.Announcements; a.Ports < uint64(len(moverNICs)) || a.FramesSent == 0 || a.FramesFailed != 0 || a.Pending != 0 {
+		t.Errorf("hvB's announcement counters after the resume: %+v; want both ports announced, none pending, none failed", *a)
+	}
+	t.Logf("hvB's hooks (migrate, prepare, start, started) took %v; %v of the guest running on hvA without an announcement from hvB; the announce took %v, every host and the switch relearned the mover at hvB %v after the resume",
+		hooked.Round(time.Millisecond), window, announced.Round(time.Millisecond), converged.Round(time.Millisecond))
 }
