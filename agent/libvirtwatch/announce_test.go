@@ -70,3 +70,38 @@ func TestArrivalAnnounces(t *testing.T) {
 		})
 	}
 }
+
+// TestIncomingStartAttachesIncoming: a domain migrating in whose ports
+// the hook did not attach (no hook installed, or the agent was down) has
+// them attached incoming by the watcher at STARTED MIGRATED, so that they
+// are not announced while the guest still runs on the source; after its
+// arrival, a NIC hot-plugged is attached as any.
+func TestIncomingStartAttachesIncoming(t *testing.T) {
+	lv, agent := newFakeLibvirt(), watchtest.NewAgent()
+	h := start(t, lv, agent, nil)
+	h.waitResync(1)
+	dom := running("a", uuidA, nic{"tap-a0", macA, "web", true})
+	lv.set(dom, &Event{Kind: EventLifecycle, Life: LifeStarted, Incoming: true})
+	h.waitFor("a online", stateIs("a", macA, Online))
+	if got := agent.Calls(); !slices.Equal(got, []string{"attach-incoming tap-a0"}) {
+		t.Fatalf("calls at the migration's start: %v, want an incoming attach", got)
+	}
+	lv.set(dom, &Event{Kind: EventLifecycle, Life: LifeResumed, Arrival: ArrivalResumed})
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Contains(got, "announce tap-a0") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no announce within 5 s of the arrival: calls %v", got)
+		}
+		time.Sleep(2 * time.Millisecond)
+		got = append(got, agent.Calls()...)
+	}
+	if !slices.Equal(got, []string{"announce tap-a0"}) {
+		t.Fatalf("calls at the arrival: %v, want the announce only", got)
+	}
+	lv.set(running("a", uuidA, nic{"tap-a0", macA, "web", true}, nic{"tap-a1", macA2, "db", true}), &Event{Kind: EventDeviceAdded, Device: "net1"})
+	h.waitFor("hot-plugged port online", stateIs("a", macA2, Online))
+	if got := agent.Calls(); !slices.Equal(got, []string{"attach tap-a1"}) {
+		t.Fatalf("calls after the hot-plug: %v, want a plain attach of the new NIC", got)
+	}
+}

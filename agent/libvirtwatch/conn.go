@@ -177,6 +177,9 @@ type Event struct {
 	// Arrival says whether a started or resumed event is a guest that
 	// came in (migrated, restored) now running here.
 	Arrival Arrival
+	// Incoming marks STARTED with detail MIGRATED: a domain migrating in
+	// has started here while its guest still runs on the source.
+	Incoming bool
 	// Device is a device event's alias (net0, ua-...).
 	Device string
 	// Err is why an EventClosed closed the connection.

@@ -20,6 +20,9 @@ import (
 // one.
 type Agent interface {
 	Attach(ctx context.Context, p spec.Port) error
+	// AttachIncoming attaches the port of a domain migrating in, its MAC
+	// announced on Announce.
+	AttachIncoming(ctx context.Context, p spec.Port) error
 	Detach(ctx context.Context, iface string) error
 	Ports(ctx context.Context) ([]api.Port, error)
 	// Announce asks for the MAC announcement of a vEth (a domain resumed
@@ -101,7 +104,11 @@ type domRec struct {
 	running    bool
 	gone       bool
 	goneAt     time.Time
-	ports      []*portRec // in the order of the domain's interfaces
+	// incoming is set from a migration's start here until the guest
+	// arrives (or the domain stops): ports attached meanwhile are
+	// attached incoming.
+	incoming bool
+	ports    []*portRec // in the order of the domain's interfaces
 }
 
 // portRec is one vem port of a domain.
@@ -353,6 +360,14 @@ func (w *Watcher) event(ctx context.Context, conn Conn, ev Event) (agentOK bool,
 	aports, aerr := w.agentPorts(ctx)
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if ev.Incoming && !gone {
+		d := w.doms[ev.UUID]
+		if d == nil {
+			d = &domRec{uuid: ev.UUID, name: ev.Domain}
+			w.doms[ev.UUID] = d
+		}
+		d.incoming = true
+	}
 	if gone {
 		d := w.doms[ev.UUID]
 		if d == nil || d.gone {
@@ -366,8 +381,9 @@ func (w *Watcher) event(ctx context.Context, conn Conn, ev Event) (agentOK bool,
 		return w.gone(ctx, d, reason, aports, aerr == nil) && aerr == nil, nil
 	}
 	ok := w.reconcile(ctx, info, aports, aerr == nil) && aerr == nil
-	if ev.Arrival != ArrivalNone && info.Running {
-		w.announce(ctx, w.doms[ev.UUID], ev.Arrival)
+	if d := w.doms[ev.UUID]; d != nil && ev.Arrival != ArrivalNone && info.Running {
+		d.incoming = false
+		w.announce(ctx, d, ev.Arrival)
 	}
 	return ok, nil
 }
@@ -435,6 +451,9 @@ func (w *Watcher) reconcile(ctx context.Context, info DomainInfo, aports []api.P
 	}
 	d.ports = next
 	d.running = info.Running
+	if !info.Running {
+		d.incoming = false
+	}
 	for _, p := range d.ports {
 		if info.Running {
 			if !w.up(ctx, d, p, aports, haveAgent) {
@@ -505,13 +524,17 @@ func (w *Watcher) up(ctx context.Context, d *domRec, p *portRec, aports []api.Po
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.AgentTimeout)
 	defer cancel()
-	err := w.cfg.Agent.Attach(ctx, hp.Request())
+	attach := w.cfg.Agent.Attach
+	if d.incoming {
+		attach = w.cfg.Agent.AttachIncoming // the guest still runs on the source
+	}
+	err := attach(ctx, hp.Request())
 	if errors.Is(err, api.ErrConflict) && haveAgent && slices.ContainsFunc(aports, func(a api.Port) bool { return a.Interface == hp.Interface && a.Source == "attached" }) {
 		// Attached with another configuration: the domain's XML is the
 		// truth for its own tap.
 		w.log.Info("libvirt watcher: port attached with another configuration, replacing it", zap.String("domain", d.name), zap.String("interface", hp.Interface))
 		if err = w.cfg.Agent.Detach(ctx, hp.Interface); err == nil || errors.Is(err, api.ErrNotFound) {
-			err = w.cfg.Agent.Attach(ctx, hp.Request())
+			err = attach(ctx, hp.Request())
 		}
 	}
 	if err != nil {

@@ -86,6 +86,8 @@ func Dial(uri string) (libvirtwatch.Conn, error) {
 				ev := domainEvent(d, libvirtwatch.EventLifecycle)
 				ev.Life, ev.Reason = lifecycle(e)
 				ev.Arrival = arrival(e)
+				ev.Incoming = e.Event == libvirt.DOMAIN_EVENT_STARTED &&
+					libvirt.DomainEventStartedDetailType(e.Detail) == libvirt.DOMAIN_EVENT_STARTED_MIGRATED
 				lc.q.push(ev)
 			})
 		},

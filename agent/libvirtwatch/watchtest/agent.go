@@ -59,6 +59,16 @@ func (a *Agent) Attach(_ context.Context, p spec.Port) error {
 	return nil
 }
 
+// AttachIncoming implements libvirtwatch.Agent: Attach, recorded as
+// "attach-incoming IFACE".
+func (a *Agent) AttachIncoming(ctx context.Context, p spec.Port) error {
+	err := a.Attach(ctx, p)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.calls[len(a.calls)-1] = "attach-incoming " + p.Interface
+	return err
+}
+
 // Announce implements libvirtwatch.Agent: it records "announce IFACE"
 // ("announce-pending IFACE" for a pending-only request) and refuses a port
 // that is not attached or whose interface is gone.
