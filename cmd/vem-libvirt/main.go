@@ -10,7 +10,10 @@
 // lifecycle, device and metadata events, reconnecting with backoff when
 // libvirtd restarts. Each port's state (online, offline, faulted,
 // intentional-offline, unknown) is logged on every transition and written
-// to the status file, which status prints.
+// to the status file, which status prints. When a domain that migrated in
+// resumes here (or one is restored), it asks the agent to announce the
+// domain's MACs: the ports of an incoming domain are attached while the
+// guest still runs on the source, and are not announced before.
 //
 // It is a daemon of its own, not part of vem-agent, because libvirt's Go
 // binding needs cgo and libvirt's library: vem-agent stays a static,
