@@ -753,6 +753,15 @@ func TestMigrationAnnouncedAtResume(t *testing.T) {
 	if a := st.Announcements; a.Ports < uint64(len(moverNICs)) || a.FramesSent == 0 || a.FramesFailed != 0 || a.Pending != 0 {
 		t.Errorf("hvB's announcement counters after the resume: %+v; want both ports announced, none pending, none failed", *a)
 	}
+	// Asked again, pending only: nothing held any more. An unknown
+	// interface is refused, naming the problem.
+	if out, err := r.hosts["hvB"].vemctl("port", "announce", "--interface", moverNICs[0].tap, "--pending-only"); err != nil ||
+		!strings.Contains(out, "Nothing announced for mvw: no announcement pending") {
+		t.Errorf("a pending-only announce after the resume: %v: %s", err, out)
+	}
+	if _, err := r.hosts["hvB"].vemctl("port", "announce", "--interface", "nosuch"); err == nil || !strings.Contains(err.Error(), "no vEth up on this interface") {
+		t.Errorf("announce of an unknown interface: %v", err)
+	}
 	t.Logf("hvB's hooks (migrate, prepare, start, started) took %v; %v of the guest running on hvA without an announcement from hvB; the announce took %v, every host and the switch relearned the mover at hvB %v after the resume",
 		hooked.Round(time.Millisecond), window, announced.Round(time.Millisecond), converged.Round(time.Millisecond))
 }
