@@ -46,6 +46,12 @@ type engineResult struct {
 	driftRepair    time.Duration // an entry deleted to written back (resync every 1 s)
 	resyncTook     time.Duration // the resync that repaired it
 	tapsCreate     time.Duration
+	scrape         scrapeResult
+	// applyOneScraped is applyOneEngine again (the port changed back)
+	// while scrapes run back to back: a scrape must not hold a
+	// reconcile up; scrapesBeside is how many ran meanwhile.
+	applyOneScraped time.Duration
+	scrapesBeside   int
 }
 
 // runEngine measures, for each size, how long a configuration change
@@ -79,6 +85,13 @@ func runEngine(agentBin string, o *engineOptions) error {
 			msText(r.applyOne), msText(r.applyOneEngine), float64(r.rssKB)/1024, msText(r.driftRepair), msText(r.resyncTook))
 	}
 	fmt.Println("apply: SIGHUP to the agent's \"configuration applied\" log line; (engine): Engine.Apply alone.")
+	fmt.Println()
+	fmt.Printf("%-6s %12s %12s %10s %8s %22s %10s\n", "ports", "scrape p50", "scrape p99", "body KB", "series", "apply one (engine)", "scraping")
+	for _, r := range results {
+		fmt.Printf("%-6d %12s %12s %10.1f %8d %22s %10s\n", r.ports, msText(r.scrape.p50), msText(r.scrape.p99), float64(r.scrape.bytes)/1024,
+			r.scrape.series, msText(r.applyOneEngine), fmt.Sprintf("%s (%d)", msText(r.applyOneScraped), r.scrapesBeside))
+	}
+	fmt.Println("scrape: GET /metrics to the last byte, 20 in a row; apply one (engine) beside scraping: the same change while scrapes run back to back (how many in brackets).")
 	fmt.Println("drift fixed: a port entry deleted from the pinned map until it is back, resync every 1 s.")
 	return nil
 }
@@ -117,7 +130,7 @@ func measureEngine(agentBin string, n int) (engineResult, error) {
 	socket := filepath.Join(stateDir, "vem.sock")
 	config := func(ports int, shutOne bool) string {
 		var b strings.Builder
-		fmt.Fprintf(&b, "host: bench\ninstance: %s\nsocket: %s\nsegments:\n", instance, socket)
+		fmt.Fprintf(&b, "host: bench\ninstance: %s\nsocket: %s\nmetrics: {address: %q}\nsegments:\n", instance, socket, benchMetricsAddress)
 		for seg := 0; seg*64 < n; seg++ {
 			fmt.Fprintf(&b, "  - {name: lab%d, type: local}\n", seg)
 		}
@@ -165,6 +178,20 @@ func measureEngine(agentBin string, n int) (engineResult, error) {
 		return res, err
 	}
 	if res.applyOne, res.applyOneEngine, err = apply(config(n, true), 2); err != nil {
+		return res, err
+	}
+	// Scrapes of /metrics with every port, then the port changed back
+	// while scrapes run beside the apply.
+	if res.scrape, err = measureScrape(s.ctx, host, 20); err != nil {
+		return res, err
+	}
+	sctx, stopScrapes := context.WithCancel(s.ctx)
+	scrapes := scrapeBeside(sctx, host)
+	time.Sleep(100 * time.Millisecond)
+	_, res.applyOneScraped, err = apply(config(n, false), 3)
+	stopScrapes()
+	res.scrapesBeside = <-scrapes
+	if err != nil {
 		return res, err
 	}
 	// Let the file poll see the last change too, so that no reload
