@@ -28,6 +28,8 @@ type upgradeOptions struct {
 	ports   int
 	rounds  int
 	fill    bool
+	// inService adds rounds of `vem-agent upgrade` (the handover).
+	inService bool
 }
 
 func addUpgradeFlags(fs *flag.FlagSet) *upgradeOptions {
@@ -36,6 +38,7 @@ func addUpgradeFlags(fs *flag.FlagSet) *upgradeOptions {
 	fs.IntVar(&o.ports, "upgrade-ports", 4000, "vEth `count` of the -upgrade topology (2 of them veths to VMs that ping)")
 	fs.IntVar(&o.rounds, "upgrade-rounds", 3, "`rounds` of same-build restart, upgrade and downgrade")
 	fs.BoolVar(&o.fill, "upgrade-fill-counters", true, "put a count in every vem_stats slot first, as if every port had traffic (the migration copies every slot)")
+	fs.BoolVar(&o.inService, "upgrade-in-service", true, "also hand over in service (vem-agent upgrade with bundles) into the fixture build and back, -upgrade-rounds times")
 	return o
 }
 
@@ -184,6 +187,12 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 	if err := agent.Stop(); err != nil {
 		return err
 	}
+	var inService map[string][]inServiceSample
+	if o.inService {
+		if inService, err = measureInService(s.ctx, s, host, vm1, cfgFile, stateDir, socket, o.rounds); err != nil {
+			return err
+		}
+	}
 	fmt.Println()
 	fmt.Printf("%-22s %14s %14s %14s %14s %12s %10s\n", "median of "+strconv.Itoa(o.rounds), "stopped->cur", "(dp open)", "(running)", "migration", "SIGTERM", "ping lost")
 	for _, step := range upgradeSteps {
@@ -210,6 +219,9 @@ func runUpgrade(agentBin string, o *upgradeOptions) error {
 	fmt.Println("(dp open): until its \"adopting pinned datapath\" line (maps adopted or migrated, programs loaded);")
 	fmt.Println("(running): until its \"agent running\" line; migration: its \"migrated pinned maps\" line's took (copy, link swap, catch-up, pins);")
 	fmt.Println("SIGTERM: until the old agent exited; ping lost: vm1 -> vm2 at 1 ms intervals from before the stop to after current, all rounds.")
+	if o.inService {
+		printInService(inService, o.rounds)
+	}
 	return nil
 }
 
