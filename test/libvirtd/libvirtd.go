@@ -16,6 +16,7 @@ package libvirtd
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -99,7 +100,7 @@ auth_unix_ro = "none"
 auth_unix_rw = "none"
 unix_sock_rw_perms = "0700"
 log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
-`,
+` + hostUUID(cfg.Dir),
 		"etc/libvirt/qemu.conf": `# private libvirtd of a vem test (package test/libvirtd)
 user = "root"
 group = "root"
@@ -125,6 +126,15 @@ stdio_handler = "file"
 		}
 	}
 	return d, nil
+}
+
+// hostUUID gives each daemon a host UUID of its own (from its directory):
+// libvirt refuses a migration between two daemons with the same one as a
+// migration to the same host.
+func hostUUID(dir string) string {
+	b := sha256.Sum256([]byte(dir))
+	b[6], b[8] = b[6]&0x0f|0x40, b[8]&0x3f|0x80
+	return fmt.Sprintf("host_uuid = \"%x-%x-%x-%x-%x\"\n", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // startScript runs in the new mount namespace: a sysfs of the network
