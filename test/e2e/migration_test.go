@@ -15,6 +15,7 @@ import (
 
 	"github.com/vem-switch/vem/agent/api"
 	"github.com/vem-switch/vem/test/frame"
+	"github.com/vem-switch/vem/test/guest"
 	"github.com/vem-switch/vem/test/topo"
 )
 
@@ -764,4 +765,72 @@ func TestMigrationAnnouncedAtResume(t *testing.T) {
 	}
 	t.Logf("hvB's hooks (migrate, prepare, start, started) took %v; %v of the guest running on hvA without an announcement from hvB; the announce took %v, every host and the switch relearned the mover at hvB %v after the resume",
 		hooked.Round(time.Millisecond), window, announced.Round(time.Millisecond), converged.Round(time.Millisecond))
+}
+
+// TestQemuLiveMigration: a real QEMU guest live-migrated by libvirt
+// between two hypervisors' libvirtd (VXLAN segment web between them). On
+// the destination the hook sees migrate, prepare, start and started
+// before the guest runs there; the ports are held, not announced; once
+// libvirt reports the guest resumed, vem-libvirt asks for the
+// announcement; the source's port is detached and the guest answers the
+// source host's probe across the underlay from its new host.
+func TestQemuLiveMigration(t *testing.T) {
+	img := qemuImage(t)
+	hook := buildHook(t)
+	watcher := buildWatcher(t)
+	u := newUnderlay(t)
+	var hosts [2]*qemuHost
+	for i, name := range []string{"hv1", "hv2"} {
+		peer := map[string]string{"hv1": "hv2", "hv2": "hv1"}[name]
+		probe := newVM(t, u.topo, u.hosts[name], "probe"+name, "probe0", fmt.Sprintf("52:54:00:00:0f:%02x", i+1), fmt.Sprintf("192.0.2.%d", i+1))
+		hosts[i] = newQemuHost(t, u.topo, u.hosts[name], img, hook, qemuVXLANConfig(name, peer, i+1))
+		hosts[i].probe = probe
+	}
+	hosts[1].startWatcher(watcher)
+	n1 := webNIC(1)
+	g1 := hosts[0].defineGuest("g1", []guest.NIC{n1})
+	g1.start()
+	hosts[0].waitPort(n1.Tap, true, 10*time.Second)
+	g1.waitUp(1)
+	hosts[1].probePing(ipOf(n1), 3, 30*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	began := time.Now()
+	if _, err := hosts[0].lv.Virsh(ctx, "migrate", "--live", "g1", hosts[1].lv.URI(), "--migrateuri", "tcp://"+vteps["hv2"]); err != nil {
+		t.Fatal(err)
+	}
+	migrated := time.Since(began)
+	hosts[1].waitPort(n1.Tap, true, 10*time.Second)
+	hosts[0].waitPort(n1.Tap, false, 10*time.Second)
+	calls := hosts[1].hookCalls("g1")
+	if want := []string{"migrate begin 0", "prepare begin 0", "start begin 0", "started begin 0"}; len(calls) < 4 || !slices.Equal(calls[:4], want) {
+		t.Errorf("hv2's hook calls for g1: %v, want %v first", calls, want)
+	}
+	var st api.Status
+	waitFor(t, 10*time.Second, "hv2 announced g1 at its resume", func() bool {
+		out, err := hosts[1].vemctl("show", "module", "-o", "json")
+		if err != nil || json.Unmarshal([]byte(out), &st) != nil || st.Announcements == nil {
+			return false
+		}
+		a := st.Announcements
+		return a.Deferred >= 1 && a.Pending == 0 && a.Ports >= 1
+	})
+	announced := ""
+	for _, l := range strings.Split(hosts[1].watcher.Output(), "\n") {
+		if strings.Contains(l, "port announced, its domain runs here") {
+			announced = l
+		}
+	}
+	if !strings.Contains(announced, `"arrival":"resumed"`) && !strings.Contains(announced, `"arrival": "resumed"`) {
+		t.Errorf("vem-libvirt on hv2 did not announce g1 on its resume after the migration:\n%s", hosts[1].watcher.Output())
+	}
+	t.Logf("vem-libvirt on hv2: %s", announced)
+	for _, l := range strings.Split(hosts[1].agent.Output(), "\n") {
+		if strings.Contains(l, "MAC announcement deferred") || strings.Contains(l, "MAC announcement requested") {
+			t.Logf("vem-agent on hv2: %s", l)
+		}
+	}
+	hosts[0].probePing(ipOf(n1), 3, 30*time.Second)
+	t.Logf("virsh migrate --live took %v; hv2's hook calls %v; hv2's announcements %+v", migrated.Round(time.Millisecond), calls, *st.Announcements)
 }
