@@ -73,6 +73,11 @@ type Domain struct {
 	UUID string
 	// Ports are the domain's vem interfaces in the order of its devices.
 	Ports []Port
+	// Unmatched names the vem metadata entries that match no interface
+	// of the domain: a NIC unplugged while its entry stays, or a typo.
+	// They are ignored, not refused: refusing would keep a domain whose
+	// metadata outlived a NIC from ever starting again.
+	Unmatched []string
 }
 
 // Port is one vem interface of a domain.
@@ -178,7 +183,7 @@ func ParseDomain(data []byte) (*Domain, error) {
 	}
 	for _, m := range metas {
 		if m.matched == 0 {
-			return nil, fmt.Errorf("%w: vem:port %s matches no interface of the domain", ErrMalformed, m.key())
+			d.Unmatched = append(d.Unmatched, "vem:port "+m.key())
 		}
 	}
 	if err := duplicates(d.Ports); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -85,6 +86,27 @@ func vemPorts(ports ...string) string {
 	return `<vem:ports ` + vemNS + `>` + strings.Join(ports, "") + `</vem:ports>`
 }
 
+// TestParseUnmatchedEntry: a metadata entry whose NIC is gone (unplugged,
+// or a typo) is named in Unmatched and ignored; the domain's other ports
+// are parsed as ever, so the domain can still start.
+func TestParseUnmatchedEntry(t *testing.T) {
+	xml := domainXML(vemPorts(
+		`<vem:port mac='52:54:00:00:00:01' segment='web'/>`,
+		`<vem:port mac='52:54:00:00:00:09' segment='web'/>`,
+		`<vem:port interfaceid='gone' segment='db'/>`,
+	), ethernet("52:54:00:00:00:01", "tap1"))
+	d, err := ParseDomain([]byte(xml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Ports) != 1 || d.Ports[0].Interface != "tap1" || d.Ports[0].Segment != "web" {
+		t.Errorf("ports %+v", d.Ports)
+	}
+	if want := []string{"vem:port mac=52:54:00:00:00:09", `vem:port interfaceid="gone"`}; !slices.Equal(d.Unmatched, want) {
+		t.Errorf("unmatched %q, want %q", d.Unmatched, want)
+	}
+}
+
 // TestParseRefused: documents the hook refuses as a whole, with the reason.
 func TestParseRefused(t *testing.T) {
 	mac1, mac2 := "52:54:00:00:00:01", "52:54:00:00:00:02"
@@ -127,7 +149,6 @@ func TestParseRefused(t *testing.T) {
 		{"control character", domainXML(vemPorts(`<vem:port mac='52:54:00:00:00:01' segment='we&#10;b'/>`), ethernet(mac1, "tap1")), "control characters"},
 		{"duplicate entry by mac", domainXML(vemPorts(port1, port1), ethernet(mac1, "tap1")), "two vem ports with mac"},
 		{"duplicate entry by id", domainXML(vemPorts(`<vem:port interfaceid='i1' segment='web'/>`, `<vem:port interfaceid='i1' segment='db'/>`), ovs(mac1, "tap1", "i1", "")), "two vem ports with interfaceid"},
-		{"entry matches nothing", domainXML(vemPorts(`<vem:port mac='52:54:00:00:00:09' segment='web'/>`), ethernet(mac1, "tap1")), "matches no interface"},
 		{"entry matches two interfaces", domainXML(vemPorts(port1), ethernet(mac1, "tap1")+ethernet(mac1, "tap2")), "more than one interface"},
 		{"two entries match one interface", domainXML(vemPorts(`<vem:port interfaceid='i1' segment='web'/>`, `<vem:port mac='52:54:00:00:00:01' segment='web'/>`), ovs(mac1, "tap1", "i1", "p")), "two vem:port entries"},
 		{"entry half matches", domainXML(vemPorts(`<vem:port interfaceid='i1' mac='52:54:00:00:00:02' segment='web'/>`), ovs(mac1, "tap1", "i1", "p")), "half matches"},

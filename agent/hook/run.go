@@ -148,6 +148,9 @@ func Run(ctx context.Context, domain, op, subOp string, data []byte, cfg Config,
 		res.Fail = true
 		return res
 	}
+	for _, u := range d.Unmatched {
+		res.addf("vem-hook: %s: %s %s: %s matches no interface of the domain: ignored", who, op, subOp, u)
+	}
 	if len(d.Ports) == 0 {
 		return res
 	}

@@ -182,6 +182,26 @@ func TestRunLifecycle(t *testing.T) {
 	}
 }
 
+// TestRunUnmatchedEntry: a domain whose metadata kept the entry of an
+// unplugged NIC starts, its other port attached, with a message naming
+// the entry.
+func TestRunUnmatchedEntry(t *testing.T) {
+	f := newFake()
+	xml := domainXML(vemPorts(
+		`<vem:port mac='52:54:00:00:00:01' segment='web'/>`,
+		`<vem:port mac='52:54:00:00:00:09' segment='web'/>`,
+	), ethernet("52:54:00:00:00:01", "tap1"))
+	for _, op := range [][2]string{{"prepare", "begin"}, {"start", "begin"}} {
+		res := run(t, f, "d1", op[0], op[1], xml, testCfg)
+		if res.Fail || len(res.Messages) != 1 || !strings.Contains(res.Messages[0], "vem:port mac=52:54:00:00:00:09 matches no interface of the domain: ignored") {
+			t.Fatalf("%s %s: %+v", op[0], op[1], res)
+		}
+	}
+	if _, ok := f.ports["tap1"]; !ok || len(f.ports) != 1 {
+		t.Fatalf("attached %+v", f.ports)
+	}
+}
+
 // TestRunReleaseWithoutTarget: at release libvirt has dropped the target
 // dev of the tap it deleted; a port left behind (stopped failed) is found
 // by MAC, but only when its interface is gone.

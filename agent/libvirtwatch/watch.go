@@ -109,6 +109,9 @@ type domRec struct {
 	// attached incoming.
 	incoming bool
 	ports    []*portRec // in the order of the domain's interfaces
+	// unmatched is the last warning about metadata entries that match
+	// no interface, so that it is logged once per change.
+	unmatched string
 }
 
 // portRec is one vem port of a domain.
@@ -420,6 +423,13 @@ func (w *Watcher) reconcile(ctx context.Context, info DomainInfo, aports []api.P
 		parsed = &hook.Domain{}
 		for _, p := range d.ports {
 			parsed.Ports = append(parsed.Ports, p.port)
+		}
+	}
+	if u := strings.Join(parsed.Unmatched, ", "); u != d.unmatched {
+		d.unmatched = u
+		if u != "" {
+			w.log.Warn("libvirt watcher: vem metadata entries match no interface of the domain; ignored",
+				zap.String("domain", info.Name), zap.Strings("entries", parsed.Unmatched))
 		}
 	}
 	// Match the XML's ports to the known ones; ports no longer in the

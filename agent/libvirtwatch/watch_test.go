@@ -329,8 +329,20 @@ func TestRefusedXMLKeepsPorts(t *testing.T) {
 	h := start(t, lv, agent, func(c *Config) { c.Log = zap.New(core) })
 	h.waitFor("online", stateIs("a", macA, Online))
 	agent.Calls()
+	// An entry that matches no NIC (one unplugged) is ignored with a
+	// warning, not refused.
+	stale := d
+	stale.XML = bytes.Replace(d.XML, []byte("</vem:ports>"), []byte(`<vem:port mac="52:54:00:0a:00:09" segment="web"/></vem:ports>`), 1)
+	lv.set(stale, &Event{Kind: EventMetadata})
+	h.waitFor("the unmatched entry logged", func(Status) bool {
+		return logs.FilterMessageSnippet("match no interface").Len() > 0
+	})
+	if p, _ := port(h.w.Status(), "a", macA); p.State != Online {
+		t.Errorf("first port beside an unmatched entry: %+v", p)
+	}
+	// Two entries for one MAC: the XML is refused.
 	bad := d
-	bad.XML = bytes.Replace(d.XML, []byte("</vem:ports>"), []byte(`<vem:port mac="52:54:00:0a:00:09" segment="web"/></vem:ports>`), 1)
+	bad.XML = bytes.Replace(d.XML, []byte("</vem:ports>"), []byte(`<vem:port mac="`+macA+`" segment="web"/></vem:ports>`), 1)
 	lv.set(bad, &Event{Kind: EventMetadata})
 	h.waitFor("the refusal logged", func(Status) bool {
 		return logs.FilterMessageSnippet("XML refused").Len() > 0
