@@ -411,15 +411,6 @@ func (d *DPA) switchRequest(ctx context.Context, v *vsm, sr *protocol.SwitchRequ
 			zap.String("claims", sr.GetName()))
 		return nil
 	}
-	if d.target == v && sr.GetEpoch() == d.epoch {
-		// Its own VSM asking again at the epoch this VEM attached (or is
-		// attaching) at: a replay, or the request a VSM repeats to a
-		// session that opened after its broadcast. Counted, not a warning.
-		d.counters.SwitchRequestsIgnored++
-		d.log.Debug("switch request ignored: already this VSM's at its epoch", zap.String("vsm", v.name),
-			zap.Uint64("epoch", sr.GetEpoch()))
-		return nil
-	}
 	if sr.GetEpoch() <= d.epoch {
 		d.counters.SwitchRequestsIgnored++
 		d.log.Warn("switch request ignored: stale epoch", zap.String("vsm", v.name),

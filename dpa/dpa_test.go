@@ -126,26 +126,6 @@ func TestSwitchRequests(t *testing.T) {
 	}
 }
 
-// TestSwitchRequestReplayedByOwnVSM: the VSM this VEM attached to asks
-// again at the same epoch (it repeats its broadcast to a session that
-// opened after it): nothing happens but the count of ignored requests.
-func TestSwitchRequestReplayedByOwnVSM(t *testing.T) {
-	h := newHarness(t, 0)
-	h.attachTo("a", 2)
-	h.send("b", &protocol.SwitchRequest{Name: "vsm-b", Epoch: 3})
-	h.wantCalls("a", "attach:INITIAL", "detach")
-	h.wantCalls("b", "attach:SWITCH_REQUEST")
-	h.send("b", &protocol.SwitchRequest{Name: "vsm-b", Epoch: 3}) // while attaching
-	h.send("b", &protocol.AttachAccepted{Module: 3, Name: "vsm-b", Epoch: 3})
-	h.wantState(StateAttached)
-	h.send("b", &protocol.SwitchRequest{Name: "vsm-b", Epoch: 3}) // attached
-	h.wantState(StateAttached)
-	h.wantCalls("b", "attach:SWITCH_REQUEST")
-	if st := h.d.Status(); st.AttachedVSM != "vsm-b" || st.Epoch != 3 || st.Counters.SwitchRequestsAccepted != 1 || st.Counters.SwitchRequestsIgnored != 2 {
-		t.Fatalf("status %+v", st)
-	}
-}
-
 func TestHeadlessAttachesToHighestEpoch(t *testing.T) {
 	h := newHarness(t, 0, "a", "b", "c")
 	h.attachTo("a", 1)

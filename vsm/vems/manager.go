@@ -47,10 +47,6 @@ type Manager struct {
 	gen   atomic.Uint64 // the store's generation, as the watcher last saw it
 	state atomic.Int32  // protocol.State of the heartbeats
 	epoch atomic.Uint64
-	// switchEpoch is the epoch of the last SwitchRequest broadcast: a
-	// session that opens later at that epoch is asked too (its VEM was
-	// between sessions when the broadcast went out).
-	switchEpoch atomic.Uint64
 
 	stopped context.Context // ends when Run ends
 	stop    context.CancelFunc
@@ -148,38 +144,14 @@ func (m *Manager) active() bool { return protocol.State(m.state.Load()) == proto
 // VSM that has just taken over does. It never waits; it returns the
 // errors of the sessions whose VEMs have stopped reading.
 func (m *Manager) SwitchRequest() error {
-	m.switchEpoch.Store(m.epoch.Load())
 	var errs []error
 	for _, v := range m.all() {
-		if err := v.switchRequest(); err != nil {
-			errs = append(errs, err)
+		r := &protocol.SwitchRequest{Name: m.cfg.Name, Epoch: m.epoch.Load()}
+		if err := v.s.SendSwitchRequest(r); err != nil {
+			errs = append(errs, fmt.Errorf("switch request to %s: %w", v.host, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// switchRequest asks v's VEM to attach to this VSM at its epoch.
-func (v *vem) switchRequest() error {
-	r := &protocol.SwitchRequest{Name: v.m.cfg.Name, Epoch: v.m.epoch.Load()}
-	if err := v.s.SendSwitchRequest(r); err != nil {
-		return fmt.Errorf("switch request to %s: %w", v.host, err)
-	}
-	return nil
-}
-
-// replaySwitchRequest asks a session that opened after this VSM's last
-// switch request broadcast, at the same epoch and while active, as the
-// broadcast would have: a VEM that reopened its session to this VSM
-// while it took over (to say its new module, say) missed the broadcast,
-// and without the request it would stay with the old active until it
-// went headless. A VEM already attached here ignores it.
-func (m *Manager) replaySwitchRequest(v *vem) {
-	if e := m.switchEpoch.Load(); e == 0 || e != m.epoch.Load() || !m.active() {
-		return
-	}
-	if err := v.switchRequest(); err != nil {
-		v.log.Warn("switch request not sent", zap.Error(err))
-	}
 }
 
 // Run sends the heartbeats and follows the store until ctx ends or the

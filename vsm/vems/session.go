@@ -69,7 +69,6 @@ func (m *Manager) Serve(ctx context.Context, s *protocol.VEMSession) error {
 	m.add(v)
 	defer m.remove(v)
 	v.heartbeat()
-	m.replaySwitchRequest(v)
 
 	for {
 		if v.woken() {

@@ -60,35 +60,3 @@ func TestNotActive(t *testing.T) {
 		t.Fatalf("attach after the switch request: %v", a)
 	}
 }
-
-// TestSwitchRequestReplayedToLateSession: a VEM whose session to the new
-// active was being reopened while it broadcast its switch request (in
-// CI: the DPA reopening it to say its new module) is asked when its new
-// session opens, at that epoch; without a broadcast at the current epoch
-// a new session is not asked.
-func TestSwitchRequestReplayedToLateSession(t *testing.T) {
-	p := newPKI(t)
-	v := startVSM(t, p, "", vsmOptions{})
-	if _, err := v.store.Apply(network()); err != nil {
-		t.Fatal(err)
-	}
-	v.m.SetState(protocol.State_STATE_STANDBY, 4)
-	v.m.SetState(protocol.State_STATE_ACTIVE, 5)
-	if err := v.m.SwitchRequest(); err != nil { // no session yet
-		t.Fatal(err)
-	}
-	hv1 := newVEM(t, p, v.addr, "hv1", vemOptions{})
-	if sr := next(t, hv1.switches); sr.GetEpoch() != 5 || sr.GetName() != vsmA {
-		t.Fatalf("switch request to the late session %v", sr)
-	}
-	// A later epoch without a broadcast (a standalone VSM's restart, say):
-	// sessions are not asked.
-	v.m.SetState(protocol.State_STATE_ACTIVE, 6)
-	hv2 := newVEM(t, p, v.addr, "hv2", vemOptions{})
-	hv2.attach()
-	select {
-	case sr := <-hv2.switches:
-		t.Fatalf("switch request without a broadcast at epoch 6: %v", sr)
-	case <-time.After(300 * time.Millisecond):
-	}
-}
