@@ -55,6 +55,9 @@ type DPA struct {
 	headlessTotal time.Duration
 	// missedUntil is how far back the missed heartbeats have been counted.
 	missedUntil time.Time
+	// targetStandbySince is when target's heartbeats first said it is not
+	// active (zero while they say active): see followActive.
+	targetStandbySince time.Time
 	// attachGen is the newest generation received since the last attach:
 	// an older one on the same attachment is a replay, and refused.
 	attachGen uint64
@@ -254,7 +257,7 @@ func (d *DPA) event(ctx context.Context, v *vsm, ev protocol.Event) []func() {
 	now := d.clock.Now()
 	switch e := ev.(type) {
 	case *protocol.Heartbeat:
-		d.heartbeat(v, e, now)
+		return d.heartbeat(ctx, v, e, now)
 	case *protocol.SwitchRequest:
 		return d.switchRequest(ctx, v, e, now)
 	case *protocol.AttachAccepted:
@@ -298,11 +301,11 @@ func active(hb *protocol.Heartbeat) bool { return hb.GetState() == protocol.Stat
 // heartbeat records v's heartbeat. It is the only thing that keeps the
 // VEM from going headless, and, with no VSM of its own, what makes it
 // attach to an active one.
-func (d *DPA) heartbeat(v *vsm, hb *protocol.Heartbeat, now time.Time) {
+func (d *DPA) heartbeat(ctx context.Context, v *vsm, hb *protocol.Heartbeat, now time.Time) []func() {
 	if hb.GetSeq() <= v.seq {
 		d.log.Warn("heartbeat ignored: replayed (sequence number not above the last)", zap.String("vsm", v.name),
 			zap.Uint64("seq", hb.GetSeq()), zap.Uint64("last", v.seq))
-		return
+		return nil
 	}
 	v.seq = hb.GetSeq()
 	if d.target == v && active(hb) {
@@ -314,6 +317,14 @@ func (d *DPA) heartbeat(v *vsm, hb *protocol.Heartbeat, now time.Time) {
 	}
 	switch {
 	case d.target == v:
+		if !active(hb) {
+			// Its epoch is the pair's, not the one this VEM attached at.
+			if d.targetStandbySince.IsZero() {
+				d.targetStandbySince = now
+			}
+			return d.followActive(ctx, now)
+		}
+		d.targetStandbySince = time.Time{}
 		if d.state == StateAttached && hb.GetEpoch() > d.epoch {
 			d.epoch = hb.GetEpoch()
 		}
@@ -326,10 +337,50 @@ func (d *DPA) heartbeat(v *vsm, hb *protocol.Heartbeat, now time.Time) {
 			d.attachBest(reason, now)
 		}
 	case active(hb):
-		// Another active VSM while this VEM has its own: ignored until a
-		// switch request or headless.
+		if d.target.hb != nil && !active(d.target.hb) {
+			return d.followActive(ctx, now)
+		}
+		// Another active VSM while this VEM's own is active too (a split
+		// brain): ignored until a switch request or headless.
 		d.counters.HeartbeatsIgnored++
 	}
+	return nil
+}
+
+// followActiveAfter is how long a VEM's own VSM must have said it is not
+// active before the VEM follows the active VSM without its switch
+// request: the request, sent as the new active takes over, normally
+// comes first.
+const followActiveAfter = 2 * HeartbeatInterval
+
+// followActive moves an attached VEM whose own VSM has said for
+// followActiveAfter that it is not active (a switchover made it standby)
+// to the active VSM of a higher epoch, if one is heard: as its switch
+// request would have, had the VEM not been between sessions to it when
+// it was sent (a session reopened to say the VEM's new module, say). A
+// standby configures no VEM, so staying would only wait for headless.
+// While its own VSM is active, a VEM still follows only a switch request.
+func (d *DPA) followActive(ctx context.Context, now time.Time) []func() {
+	if d.state != StateAttached || d.targetStandbySince.IsZero() || now.Sub(d.targetStandbySince) < followActiveAfter {
+		return nil
+	}
+	var best *vsm
+	for _, v := range d.vsms {
+		if v == d.target || v.sess == nil || v.hb == nil || !active(v.hb) || v.hb.GetEpoch() <= d.epoch ||
+			now.Sub(v.heardActive) >= d.cfg.HeadlessAfter {
+			continue
+		}
+		if best == nil || v.hb.GetEpoch() > best.hb.GetEpoch() {
+			best = v
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	d.log.Info("its VSM is no longer active: following the active VSM", zap.String("from", d.target.name),
+		zap.String("vsm", best.name), zap.Uint64("epoch", best.hb.GetEpoch()))
+	return d.moveTo(ctx, best, best.hb.GetEpoch(), protocol.AttachReason_ATTACH_REASON_SWITCH_REQUEST,
+		"no longer active; "+best.name+" is", now)
 }
 
 // countMissed counts the heartbeat intervals target stayed silent.
@@ -381,6 +432,7 @@ const refreshSpread = 5 * time.Second
 // session is not reopened for a newer one.)
 func (d *DPA) requestAttach(v *vsm, reason protocol.AttachReason, now time.Time) {
 	d.target, d.reason, d.watchSince = v, reason, now
+	d.targetStandbySince = time.Time{}
 	d.armTimer(now)
 	if v.sess == nil {
 		v.redial = reason
@@ -419,11 +471,17 @@ func (d *DPA) switchRequest(ctx context.Context, v *vsm, sr *protocol.SwitchRequ
 	}
 	d.counters.SwitchRequestsAccepted++
 	d.log.Info("switch request accepted", zap.String("vsm", v.name), zap.Uint64("epoch", sr.GetEpoch()))
+	return d.moveTo(ctx, v, sr.GetEpoch(), protocol.AttachReason_ATTACH_REASON_SWITCH_REQUEST, "switch request from "+v.name, now)
+}
+
+// moveTo detaches from the VEM's VSM (telling it why, after the lock)
+// and asks v to attach it at epoch.
+func (d *DPA) moveTo(ctx context.Context, v *vsm, epoch uint64, reason protocol.AttachReason, why string, now time.Time) []func() {
 	var after []func()
 	if old := d.target; old != nil && old != v && old.sess != nil {
 		s, from := old.sess, old.name
 		after = append(after, func() {
-			if err := s.Detach(ctx, "switch request from "+v.name); err != nil {
+			if err := s.Detach(ctx, why); err != nil {
 				d.log.Warn("detach not sent", zap.String("vsm", from), zap.Error(err))
 			}
 		})
@@ -431,12 +489,12 @@ func (d *DPA) switchRequest(ctx context.Context, v *vsm, sr *protocol.SwitchRequ
 	if old := d.target; old == d.prev && old != v {
 		d.prev = nil // told above
 	}
-	d.epoch = sr.GetEpoch()
+	d.epoch = epoch
 	if d.state == StateAttached {
 		d.state = StateConnecting
 	}
 	d.attachedName = ""
-	d.requestAttach(v, protocol.AttachReason_ATTACH_REASON_SWITCH_REQUEST, now)
+	d.requestAttach(v, reason, now)
 	return after
 }
 

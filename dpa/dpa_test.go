@@ -182,6 +182,61 @@ func TestSplitBrainStaysUntilSwitchRequestOrHeadless(t *testing.T) {
 	})
 }
 
+// TestFollowsActiveWhenOwnVSMTurnsStandby: a switchover whose switch
+// request this VEM missed (its session to the new active was being
+// reopened as it went out): once its own VSM says it is standby, the VEM
+// attaches to the active VSM of a higher epoch 2 s later (the switch
+// request normally comes first), whichever of the two heartbeats comes
+// first; not to one of its own epoch or lower.
+func TestFollowsActiveWhenOwnVSMTurnsStandby(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		order     []string // which heartbeat first: "a" standby, "b" active
+		bEpoch    uint64
+		wantMoved bool
+	}{
+		{"standby first", []string{"a", "b"}, 3, true},
+		{"active first", []string{"b", "a"}, 3, true},
+		{"active not newer", []string{"a", "b"}, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, 0)
+			h.attachTo("a", 2)
+			// Before followActiveAfter the VEM waits for the switch request.
+			for range 2 {
+				for _, who := range tc.order {
+					if who == "a" {
+						h.heartbeat("a", standby, 3)
+					} else {
+						h.heartbeat("b", activeS, tc.bEpoch)
+					}
+				}
+				h.wantState(StateAttached)
+				h.clk.Advance(time.Second)
+			}
+			for _, who := range tc.order {
+				if who == "a" {
+					h.heartbeat("a", standby, 3)
+				} else {
+					h.heartbeat("b", activeS, tc.bEpoch)
+				}
+			}
+			if !tc.wantMoved {
+				h.wantState(StateAttached)
+				h.wantCalls("b")
+				return
+			}
+			h.wantState(StateConnecting)
+			h.wantCalls("a", "attach:INITIAL", "detach")
+			h.wantCalls("b", "attach:SWITCH_REQUEST")
+			h.send("b", &protocol.AttachAccepted{Module: 3, Name: "vsm-b", Epoch: 3})
+			if st := h.d.Status(); st.State != StateAttached || st.AttachedVSM != "vsm-b" || st.Epoch != 3 {
+				t.Fatalf("status %+v", st)
+			}
+		})
+	}
+}
+
 func TestStandbyHeartbeatsOfOwnVSMDoNotKeepItAttached(t *testing.T) {
 	h := newHarness(t, 5*time.Second)
 	h.attachTo("a", 1)
