@@ -67,6 +67,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzMarker$$' -fuzztime=30s ./lacp/
 	$(GO) test -run='^$$' -fuzz='^FuzzAttach$$' -fuzztime=30s ./agent/api/
 	$(GO) test -run='^$$' -fuzz='^FuzzAnnounce$$' -fuzztime=30s ./agent/api/
+	$(GO) test -run='^$$' -fuzz='^FuzzHandoverRecv$$' -fuzztime=30s ./agent/api/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseLinkLocal$$' -fuzztime=30s ./bpf/
 	$(GO) test -run='^$$' -fuzz='^FuzzEnvelope$$' -fuzztime=30s ./protocol/
 	$(GO) test -run='^$$' -fuzz='^FuzzReassemble$$' -fuzztime=30s ./protocol/
