@@ -3,8 +3,8 @@ package api
 import (
 	"bytes"
 	"errors"
-	"os"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
