@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/vem-switch/vem/test/topo"
@@ -42,23 +41,8 @@ func StartDB(ns *topo.NS, dir string) (*DB, error) {
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: missing %s (Debian package openvswitch-switch)", ErrNotInstalled, strings.Join(missing, ", "))
 	}
-	dir, err := filepath.Abs(dir)
+	s, err := newDatabase(ns, dir, "ovsdb")
 	if err != nil {
-		return nil, fmt.Errorf("ovsdb: directory: %w", err)
-	}
-	if len(dir) > maxDirLen {
-		return nil, fmt.Errorf("ovsdb: directory %s: %d bytes, want at most %d so the socket path fits", dir, len(dir), maxDirLen)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("ovsdb: %w", err)
-	}
-	s := &Switch{ns: ns, dir: dir}
-	for _, v := range []string{"OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"} {
-		s.env = append(s.env, v+"="+dir)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	if _, err := s.command(ctx, "ovsdb-tool", "create", s.path("conf.db"), SchemaPath); err != nil {
 		return nil, err
 	}
 	d := &DB{ns: ns, sw: s}

@@ -50,24 +50,8 @@ func Start(ns *topo.NS, dir string) (*Switch, error) {
 	if err := CheckInstalled(); err != nil {
 		return nil, err
 	}
-	dir, err := filepath.Abs(dir)
+	s, err := newDatabase(ns, dir, "ovs")
 	if err != nil {
-		return nil, fmt.Errorf("ovs: directory: %w", err)
-	}
-	if len(dir) > maxDirLen {
-		return nil, fmt.Errorf("ovs: directory %s: %d bytes, want at most %d so OVS's unix socket paths fit", dir, len(dir), maxDirLen)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("ovs: %w", err)
-	}
-	s := &Switch{ns: ns, dir: dir}
-	for _, v := range []string{"OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"} {
-		s.env = append(s.env, v+"="+dir)
-	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	if _, err := s.command(ctx, "ovsdb-tool", "create", s.path("conf.db"), SchemaPath); err != nil {
 		return nil, err
 	}
 
@@ -76,6 +60,33 @@ func Start(ns *topo.NS, dir string) (*Switch, error) {
 	}
 	if err := s.startVSwitchd(); err != nil {
 		return nil, errors.Join(err, s.Stop())
+	}
+	return s, nil
+}
+
+// newDatabase makes dir (absolute, created if missing, short enough for
+// OVS's unix socket paths) the home of a fresh Open vSwitch database,
+// with the environment that points OVS's tools at it; errors start with
+// what.
+func newDatabase(ns *topo.NS, dir, what string) (*Switch, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: directory: %w", what, err)
+	}
+	if len(dir) > maxDirLen {
+		return nil, fmt.Errorf("%s: directory %s: %d bytes, want at most %d so OVS's unix socket paths fit", what, dir, len(dir), maxDirLen)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	s := &Switch{ns: ns, dir: dir}
+	for _, v := range []string{"OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"} {
+		s.env = append(s.env, v+"="+dir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	if _, err := s.command(ctx, "ovsdb-tool", "create", s.path("conf.db"), SchemaPath); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
